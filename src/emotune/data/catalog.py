@@ -1,0 +1,128 @@
+"""A song catalogue with valence-arousal: the table the matcher searches.
+
+Columns: ``song_id`` (str), ``valence``, ``arousal`` (on ``scale``), and optionally ``title``,
+``artist``, ``genre``, ``path`` (audio file) and ``duration_s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emotune.data.scales import VAScale, get_scale
+from emotune.utils.errors import DataError, MissingResourceError
+from emotune.utils.io import safe_join
+
+log = logging.getLogger(__name__)
+
+OPTIONAL_COLUMNS = ("title", "artist", "genre", "path", "duration_s")
+
+
+@dataclass
+class Catalog:
+    """Songs with V-A on a declared scale."""
+
+    songs: pd.DataFrame
+    scale: VAScale
+    name: str = "catalog"
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.songs)
+
+    @property
+    def va(self) -> np.ndarray:
+        """``(N, 2)`` valence, arousal on the catalogue's own scale."""
+        return self.songs[["valence", "arousal"]].to_numpy(dtype=np.float64)
+
+    @property
+    def va_ref(self) -> np.ndarray:
+        """``(N, 2)`` valence, arousal on the shared [-1, 1] reference."""
+        return self.scale.to_ref(self.va)
+
+    def fingerprint(self) -> str:
+        """A short hash of ids and V-A: caches keyed by it are rebuilt when the catalogue changes."""
+        h = hashlib.sha1()
+        h.update(self.scale.name.encode())
+        h.update("|".join(self.songs["song_id"].astype(str)).encode())
+        h.update(np.ascontiguousarray(self.va.round(6)).tobytes())
+        return h.hexdigest()[:16]
+
+    def filter(self, genre: str | list[str] | None = None, artist: str | list[str] | None = None) -> Catalog:
+        """Keep only songs whose genre/artist matches (case-insensitive); error if none are left."""
+        df = self.songs
+        for col, want in (("genre", genre), ("artist", artist)):
+            if not want:
+                continue
+            if col not in df.columns or df[col].eq("").all():
+                raise DataError(f"catalog filter {col}={want!r}: this catalogue has no {col} metadata.")
+            wanted = {w.lower() for w in ([want] if isinstance(want, str) else want)}
+            df = df[df[col].str.lower().isin(wanted)]
+        if df.empty:
+            raise DataError(f"catalog filter genre={genre!r} artist={artist!r} leaves no songs.")
+        return Catalog(df.reset_index(drop=True), self.scale, self.name, dict(self.dropped))
+
+
+def clean_catalog(df: pd.DataFrame, scale: VAScale, source: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop rows with NaN or out-of-scale V-A and duplicate ids, counting each; error if none remain."""
+    df = df.copy()
+    df["song_id"] = df["song_id"].astype(str).str.strip()
+    for col in ("valence", "arousal"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    nan = df[["valence", "arousal"]].isna().any(axis=1)
+    out = ~nan & ~scale.contains(df[["valence", "arousal"]].fillna(0).to_numpy())
+    dup = df["song_id"].duplicated(keep="first") & ~nan & ~out
+    dropped = {"nan": int(nan.sum()), "out_of_range": int(out.sum()), "duplicate_id": int(dup.sum())}
+    df = df.loc[~(nan | out | dup)].reset_index(drop=True)
+    if any(dropped.values()):
+        log.warning("%s: dropped %s", source, ", ".join(f"{v} {k}" for k, v in dropped.items() if v))
+    if df.empty:
+        raise DataError(
+            f"{source}: no songs left after dropping NaN/out-of-range ({scale.name} "
+            f"valence {scale.valence}, arousal {scale.arousal}) rows; check the file and `catalog.scale`."
+        )
+    for col in OPTIONAL_COLUMNS:
+        if col not in df.columns:
+            df[col] = np.nan if col == "duration_s" else ""
+    df["duration_s"] = pd.to_numeric(df["duration_s"], errors="coerce")
+    for col in ("title", "artist", "genre", "path"):
+        df[col] = df[col].fillna("").astype(str).str.strip()
+    return df, dropped
+
+
+def read_csv_catalog(path: str | Path, scale: str = "deam_static", audio_root: str | Path | None = None) -> Catalog:
+    """A user's own library: CSV with ``song_id, valence, arousal`` (+ optional metadata columns).
+
+    Args:
+        path: the CSV file.
+        scale: the scale of its V-A columns (``deam_static`` = 1..9, ``reference`` = -1..1, ``findingemo``).
+        audio_root: folder that relative ``path`` values are joined under (default: the CSV's folder).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingResourceError(f"Catalogue CSV not found: {path}. Set `catalog.path=FILE`.")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    df.columns = [c.strip().lower() for c in df.columns]
+    missing = [c for c in ("song_id", "valence", "arousal") if c not in df.columns]
+    if missing:
+        raise DataError(f"{path} lacks column(s) {missing}; a catalogue needs song_id,valence,arousal.")
+    sc = get_scale(scale)
+    df, dropped = clean_catalog(df, sc, str(path))
+    root = Path(audio_root) if audio_root else path.parent
+    df["path"] = [str(safe_join(root, p)) if p else "" for p in df["path"]]
+    return Catalog(df, sc, name=path.stem, dropped=dropped)
+
+
+def write_csv_catalog(cat: Catalog, path: str | Path) -> Path:
+    """Write a catalogue in the user-CSV format (readable by :func:`read_csv_catalog`)."""
+    from emotune.utils.io import atomic_path
+
+    cols = ["song_id", "valence", "arousal", *OPTIONAL_COLUMNS]
+    with atomic_path(path) as tmp:
+        cat.songs[cols].to_csv(tmp, index=False)
+    return Path(path)

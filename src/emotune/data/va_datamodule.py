@@ -1,0 +1,234 @@
+"""LightningDataModule for FindingEmo-format data (the real set or the embedded synthetic one).
+
+One module, three views: ``scene`` (whole image), ``face`` (crop of the chosen face; images
+without a face are left out) and ``both`` (image + crop + ``has_face``, for fusion).
+Targets are on the [-1, 1] reference (FindingEmo v/3, (a-3)/3).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+import cv2
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from emotune.data.findingemo import load_or_make_split, read_annotations
+from emotune.data.scales import FINDINGEMO
+from emotune.data.transforms import build_transform
+from emotune.detect.cache import build_face_cache
+from emotune.detect.detectors import FaceDetector, choose_face, crop_face
+from emotune.utils.errors import ConfigError, DataError, MissingResourceError, check_choice
+from emotune.utils.io import safe_join
+
+log = logging.getLogger(__name__)
+
+View = Literal["scene", "face", "both"]
+
+
+class VABatch(TypedDict, total=False):
+    image: torch.Tensor     # (B, 3, H, W) normalised with the scene backbone's mean/std
+    face: torch.Tensor      # (B, 3, h, w) face crop; zeros when no face was found
+    has_face: torch.Tensor  # (B,) bool
+    va: torch.Tensor        # (B, 2) float32 on [-1, 1]
+    key: list[str]          # identity of each input (feature caches)
+
+
+def load_rgb(path: Path) -> np.ndarray | None:
+    """HxWx3 uint8 RGB, or ``None`` when the file is missing or does not decode."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class VADataset(Dataset):
+    """Rows of one split. Decoded images can be held in memory (small sets, many epochs)."""
+
+    def __init__(self, rows: pd.DataFrame, image_root: Path, view: View, boxes: dict[str, list],
+                 image_tf: Any, face_tf: Any, face_margin: float, face_policy: str, in_memory: bool,
+                 face_size: int = 64) -> None:
+        self.rows = rows.reset_index(drop=True)
+        self.image_root, self.view = image_root, view
+        self.image_tf, self.face_tf = image_tf, face_tf
+        self.boxes, self.face_margin, self.face_policy = boxes, face_margin, face_policy
+        va = FINDINGEMO.to_ref(self.rows[["valence", "arousal"]].to_numpy(np.float64))
+        self.va = torch.tensor(va, dtype=torch.float32)
+        self._mem: dict[int, np.ndarray] = {}
+        self.in_memory, self.face_size = in_memory, face_size
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _image(self, i: int) -> np.ndarray:
+        if i in self._mem:
+            return self._mem[i]
+        img = load_rgb(safe_join(self.image_root, self.rows.at[i, "image_path"]))
+        if img is None:  # vanished since validation: a black image keeps the batch shape, and we say so
+            log.warning("Image became unreadable: %s", self.rows.at[i, "image_path"])
+            img = np.zeros((64, 64, 3), np.uint8)
+        if self.in_memory:
+            self._mem[i] = img
+        return img
+
+    def __getitem__(self, i: int) -> dict:
+        rel = self.rows.at[i, "image_path"]
+        img = self._image(i)
+        out: dict[str, Any] = {"va": self.va[i], "key": f"{rel}|{self.view}"}
+        if self.view in ("scene", "both"):
+            out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
+        if self.view in ("face", "both"):
+            box = choose_face(np.asarray(self.boxes.get(rel, []), np.float32).reshape(-1, 5), self.face_policy)
+            out["has_face"] = torch.tensor(box is not None)
+            if box is not None:
+                crop = crop_face(img, box, self.face_margin)
+                out["face"] = self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
+                out["key"] += "|" + ",".join(f"{v:.1f}" for v in box[:4])
+            else:
+                out["face"] = torch.zeros(3, self.face_size, self.face_size)
+        return out
+
+
+def collate(items: list[dict]) -> VABatch:
+    batch: dict[str, Any] = {"key": [it["key"] for it in items]}
+    for k in items[0]:
+        if k != "key":
+            batch[k] = torch.stack([it[k] for it in items])
+    return batch  # type: ignore[return-value]
+
+
+class VADataModule(L.LightningDataModule):
+    """FindingEmo-format data for the scene, face and fusion phases."""
+
+    def __init__(
+        self,
+        root: str,
+        view: View = "scene",
+        annotations: str | None = None,
+        image_root: str | None = None,
+        split_file: str | None = None,
+        split_seed: int = 0,
+        train_split: str = "train",
+        val_split: str = "val",
+        test_splits: tuple[str, ...] | list[str] = ("test", "test_shifted"),
+        detector: FaceDetector | None = None,
+        face_margin: float = 0.25,
+        face_policy: str = "largest",
+        cache_dir: str | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        augment: bool = True,
+        in_memory: bool = False,
+        limit_per_split: int | None = None,
+    ) -> None:
+        super().__init__()
+        check_choice("data.view", view, ("scene", "face", "both"))
+        check_choice("data.face_policy", face_policy, ("largest", "confident"))
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
+        if view != "scene" and detector is None:
+            raise ConfigError(f"data.view={view} needs a face detector; set `detector=haar` (or yunet, retinaface).")
+        self.root = Path(root)
+        self.annotations = annotations
+        self.image_root = Path(image_root) if image_root else self.root / "images"
+        self.split_file = Path(split_file) if split_file else self.root / "splits.csv"
+        self.cache_dir = Path(cache_dir) if cache_dir else self.root / "cache"
+        self.view, self.detector, self.split_seed = view, detector, split_seed
+        self.train_split, self.val_split = train_split, val_split
+        self.test_splits = list(test_splits)
+        self.face_margin, self.face_policy = face_margin, face_policy
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.augment, self.in_memory, self.limit_per_split = augment, in_memory, limit_per_split
+        self.data_configs: dict[str, dict] = {}
+        self.datasets: dict[str, VADataset] = {}
+        self.test_split_names: list[str] = []
+        self.stats: dict[str, Any] = {}
+
+    def configure_inputs(self, data_configs: dict[str, dict]) -> None:
+        """Preprocessing from the model: ``{"image": cfg, "face": cfg}`` (size, mean, std...)."""
+        self.data_configs = dict(data_configs)
+
+    def _rows(self) -> pd.DataFrame:
+        ann = self.annotations or (self.root / "annotations_single.ann")
+        if not Path(ann).is_file() and self.annotations is None:
+            raise MissingResourceError(
+                f"No annotations_single.ann in {self.root}. Build the synthetic set with `make data`, or point "
+                "data.root at a FindingEmo download (data=findingemo data.root=DIR)."
+            )
+        df = read_annotations(ann)
+        manifest = self.root / "manifest.csv"
+        if manifest.is_file():  # rows that passed the validation pass (make data-findingemo / validate)
+            keep = set(pd.read_csv(manifest, dtype=str, keep_default_na=False)["image_path"])
+            df = df[df["image_path"].isin(keep)].reset_index(drop=True)
+        else:
+            exists = np.array([safe_join(self.image_root, p).is_file() for p in df["image_path"]])
+            if (~exists).any():
+                log.warning("%d of %d images are missing under %s and are skipped.", int((~exists).sum()), len(df),
+                            self.image_root)
+            df = df[exists].reset_index(drop=True)
+            self.stats["missing_images"] = int((~exists).sum())
+        if df.empty:
+            raise DataError(f"None of the annotated images exist under {self.image_root}; check data.image_root.")
+        df["split"] = load_or_make_split(df, self.split_file, seed=self.split_seed)
+        return df
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        if not self.data_configs:
+            raise ConfigError("VADataModule.configure_inputs(model.data_configs) must be called before setup().")
+        df = self._rows()
+        boxes: dict[str, list] = {}
+        if self.view != "scene":
+            boxes = build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
+            readable = df["image_path"].isin(set(boxes))
+            if (~readable).any():
+                log.warning("%d unreadable image(s) skipped.", int((~readable).sum()))
+                self.stats["unreadable_images"] = int((~readable).sum())
+                df = df[readable].reset_index(drop=True)
+        has_face = df["image_path"].map(lambda p: bool(boxes.get(p)))
+        self.stats["face_found_fraction"] = float(has_face.mean()) if self.view != "scene" else None
+        if self.view == "face":
+            df = df[has_face].reset_index(drop=True)
+        image_cfg = self.data_configs.get("image")
+        face_cfg = self.data_configs.get("face")
+        tf = {
+            "image": (build_transform(image_cfg, train=True), build_transform(image_cfg)) if image_cfg else (None, None),
+            "face": (build_transform(face_cfg, train=True), build_transform(face_cfg)) if face_cfg else (None, None),
+        }
+        wanted = [self.train_split, self.val_split, *self.test_splits]
+        for name in dict.fromkeys(wanted):
+            rows = df[df["split"] == name]
+            if self.limit_per_split:
+                rows = rows.iloc[: self.limit_per_split]
+            if rows.empty:
+                if name in (self.train_split, self.val_split):
+                    raise DataError(f"Split {name!r} is empty in {self.split_file}; delete the file to re-split, "
+                                    "or check the data.")
+                continue
+            train = name == self.train_split and self.augment
+            self.datasets[name] = VADataset(
+                rows, self.image_root, self.view, boxes, tf["image"][0 if train else 1], tf["face"][0 if train else 1],
+                self.face_margin, self.face_policy, self.in_memory, int(face_cfg["input_size"]) if face_cfg else 64)
+        self.test_split_names = [s for s in self.test_splits if s in self.datasets]
+        self.stats["sizes"] = {k: len(v) for k, v in self.datasets.items()}
+        log.info("Data (%s view): %s", self.view, self.stats["sizes"])
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=collate, persistent_workers=self.num_workers > 0,
+                          drop_last=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_split, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_split, shuffle=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        if not self.test_split_names:
+            raise DataError(f"No test split among {self.test_splits} has rows; check {self.split_file}.")
+        return [self._loader(n, shuffle=False) for n in self.test_split_names]

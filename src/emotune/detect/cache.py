@@ -1,0 +1,96 @@
+"""A face-detection cache per data set: boxes per image, built once, rebuilt when the detector,
+its settings or an image file changes. Safe when two processes build it at once (file lock)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from emotune.detect.detectors import FaceDetector
+from emotune.utils.io import file_lock, safe_join, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def _image_stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{int(st.st_mtime_ns)}"
+
+
+def detector_key(detector: FaceDetector) -> str:
+    """Hash of the detector's name and settings."""
+    return hashlib.sha1(json.dumps(detector.settings(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def build_face_cache(image_paths: list[str], image_root: str | Path, detector: FaceDetector,
+                     cache_dir: str | Path, progress: bool = True) -> dict[str, list[list[float]]]:
+    """Boxes (``x1, y1, x2, y2, score`` lists) per ``image_path``, loaded or computed.
+
+    The cache file is ``<cache_dir>/faces_<detector>_<settings-hash>.json``; entries whose image
+    file changed (size or mtime) are recomputed. Unreadable images get no entry.
+    """
+    image_root = Path(image_root)
+    path = Path(cache_dir) / f"faces_{detector.name}_{detector_key(detector)}.json"
+    with file_lock(path):
+        cached: dict = {}
+        if path.is_file():
+            try:
+                blob = json.loads(path.read_text())
+                if blob.get("settings") == detector.settings():
+                    cached = blob.get("images", {})
+            except json.JSONDecodeError:
+                log.warning("Face cache %s is corrupt; rebuilding it.", path)
+        out, todo = {}, []
+        for rel in image_paths:
+            p = safe_join(image_root, rel)
+            if not p.is_file():
+                continue
+            stamp = _image_stamp(p)
+            hit = cached.get(rel)
+            if hit is not None and hit.get("stamp") == stamp:
+                out[rel] = hit
+            else:
+                todo.append((rel, p, stamp))
+        for rel, p, stamp in tqdm(todo, desc=f"detect faces ({detector.name})", disable=not progress or not todo,
+                                  unit="img"):
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if img is None:
+                continue
+            out[rel] = {"stamp": stamp, "boxes": np.round(detector.detect(img), 2).tolist()}
+        if todo:
+            write_json_atomic(path, {"settings": detector.settings(), "images": {**cached, **out}}, indent=0)
+            n_face = sum(bool(v["boxes"]) for v in out.values())
+            log.info("Face cache %s: %d images, %d with a face, %d without", path.name, len(out), n_face,
+                     len(out) - n_face)
+    return {rel: v["boxes"] for rel, v in out.items()}
+
+
+def detection_rate(boxes: dict[str, list], truth_csv: str | Path) -> dict[str, float]:
+    """How often the detector's chosen face hits the drawn main face (synthetic truth file)."""
+    from emotune.detect.detectors import choose_face
+
+    truth = pd.read_csv(truth_csv)
+    main = truth[truth["main"]].set_index("image_path")
+    hits = n = false_pos = no_face = 0
+    with_face = set(main.index)
+    for rel, b in boxes.items():
+        if rel not in with_face:
+            no_face += 1
+            false_pos += bool(b)
+            continue
+        n += 1
+        f = choose_face(np.asarray(b, np.float32).reshape(-1, 5))
+        if f is None:
+            continue
+        t = main.loc[rel]
+        cx, cy = (f[0] + f[2]) / 2, (f[1] + f[3]) / 2
+        hits += abs(cx - (t.x + t.w / 2)) < t.w / 2 and abs(cy - (t.y + t.h / 2)) < t.h / 2
+    return {"images_with_face": n, "found": hits, "recall": hits / max(1, n),
+            "images_without_face": no_face, "false_positive_rate": false_pos / max(1, no_face)}

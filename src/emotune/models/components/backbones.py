@@ -1,0 +1,123 @@
+"""Backbones built from names by timm or open_clip, with offline-first pretrained weights.
+
+``pretrained`` is a tag (resolved through the local cache only when ``HF_HUB_OFFLINE=1``), a path
+to a weight file, or ``null`` for random init. Preprocessing (input size, mean, std,
+interpolation) comes from the backbone and is returned as a plain dict to store in checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from emotune.utils.errors import ConfigError, MissingResourceError
+
+log = logging.getLogger(__name__)
+
+BACKBONE_SOURCES = ("timm", "open_clip")
+
+
+class Backbone(nn.Module):
+    """Wraps a feature extractor: ``forward(x: (B, 3, H, W)) -> (B, num_features)``."""
+
+    def __init__(self, body: nn.Module, num_features: int, data_config: dict[str, Any]) -> None:
+        super().__init__()
+        self.body = body
+        self.num_features = int(num_features)
+        self.data_config = data_config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def _timm_backbone(name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None,
+                   load_pretrained: bool) -> Backbone:
+    import timm
+
+    if name not in timm.list_models() and name not in timm.list_pretrained():
+        close = timm.list_models(f"*{name.split('.')[0][:6]}*")[:8]
+        raise ConfigError(f"Unknown timm backbone {name!r}. Similar names: {', '.join(close) or 'none'}; "
+                          "see timm.list_models().")
+    kwargs: dict[str, Any] = {"num_classes": 0}
+    if input_size and any(k in name for k in ("vit", "deit", "swin", "eva", "beit")):
+        kwargs["img_size"] = input_size
+    use_weights = bool(pretrained) and load_pretrained
+    if use_weights:
+        if Path(str(pretrained)).is_file():
+            kwargs["pretrained_cfg_overlay"] = {"file": str(pretrained)}
+        elif pretrained not in (True, "true", "default"):
+            name = f"{name.split('.')[0]}.{pretrained}"
+        if cache_dir:
+            kwargs["cache_dir"] = cache_dir
+    try:
+        body = timm.create_model(name, pretrained=use_weights, **kwargs)
+    except (RuntimeError, OSError, ValueError) as exc:
+        if use_weights:
+            raise MissingResourceError(
+                f"Pretrained weights for timm model {name!r} ({pretrained}) are not available offline ({exc}). "
+                "Put the file in paths.weights_dir or pass model.backbone.pretrained=/path/to/weights, "
+                "or use pretrained=null for random init."
+            ) from None
+        raise
+    cfg = timm.data.resolve_model_data_config(body)
+    size = input_size or cfg["input_size"][-1]
+    data_config = {"input_size": int(size), "mean": [float(m) for m in cfg["mean"]], "std": [float(s) for s in cfg["std"]],
+                   "interpolation": str(cfg.get("interpolation", "bicubic"))}
+    return Backbone(body, body.num_features, data_config)
+
+
+def _open_clip_backbone(name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None,
+                        load_pretrained: bool) -> Backbone:
+    import open_clip
+
+    if name not in open_clip.list_models():
+        raise ConfigError(f"Unknown open_clip model {name!r}; valid: {', '.join(open_clip.list_models()[:12])}, ... "
+                          "(open_clip.list_models()).")
+    use_weights = bool(pretrained) and load_pretrained
+    if use_weights and not Path(str(pretrained)).is_file():
+        tags = [t for n, t in open_clip.list_pretrained() if n == name]
+        if pretrained not in tags:
+            raise ConfigError(f"open_clip has no pretrained tag {pretrained!r} for {name}; valid: {', '.join(tags)}.")
+    try:
+        model = open_clip.create_model(name, pretrained=pretrained if use_weights else None,
+                                       cache_dir=cache_dir, device="cpu")
+    except (RuntimeError, OSError) as exc:
+        raise MissingResourceError(
+            f"CLIP weights {name}/{pretrained} are not available on this machine ({type(exc).__name__}). "
+            f"Download them once where there is internet into paths.weights_dir ({cache_dir}), or pass "
+            "model.backbone.pretrained=/path/to/open_clip_model.bin; pretrained=null gives random init."
+        ) from None
+    visual = model.visual
+    pcfg = getattr(visual, "preprocess_cfg", {}) or {}
+    size = pcfg.get("size", getattr(visual, "image_size", 224))
+    size = size[0] if isinstance(size, list | tuple) else size
+    mean = pcfg.get("mean", open_clip.OPENAI_DATASET_MEAN)
+    std = pcfg.get("std", open_clip.OPENAI_DATASET_STD)
+    data_config = {"input_size": int(input_size or size), "mean": [float(m) for m in mean],
+                   "std": [float(s) for s in std], "interpolation": str(pcfg.get("interpolation", "bicubic"))}
+    if input_size and input_size != size:
+        log.warning("open_clip %s expects %d px; input_size=%d may break positional embeddings.", name, size, input_size)
+    return Backbone(visual, int(visual.output_dim), data_config)
+
+
+def build_backbone(source: Literal["timm", "open_clip"], name: str, pretrained: str | None = None,
+                   cache_dir: str | None = None, input_size: int | None = None,
+                   load_pretrained: bool = True) -> Backbone:
+    """Build a feature extractor by name.
+
+    Args:
+        source: ``timm`` or ``open_clip``.
+        name: model name in that library (``test_convnext``, ``resnet18``, ``ViT-B-32``, ...).
+        pretrained: weights tag, a local file, or ``None`` for random init.
+        cache_dir: where the libraries look for (and would store) downloaded weights.
+        input_size: override the input resolution (CNNs accept any; ViTs are built for it).
+        load_pretrained: ``False`` skips weights entirely (loading from a checkpoint restores them).
+    """
+    if source not in BACKBONE_SOURCES:
+        raise ConfigError(f"Unknown backbone source {source!r}; valid: {', '.join(BACKBONE_SOURCES)}.")
+    build = _timm_backbone if source == "timm" else _open_clip_backbone
+    return build(name, pretrained, cache_dir, input_size, load_pretrained)

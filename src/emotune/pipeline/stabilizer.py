@@ -1,0 +1,124 @@
+"""STABILIZE: temporal smoothing of per-frame V-A (Hydra-built; ``reset()`` per video).
+
+All stabilizers take ``update(mean, var, face_found, dt_s)`` with V-A on [-1, 1] and return the
+stabilized V-A; ``held`` tells whether the last update was rejected by the uncertainty gate.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from emotune.utils.errors import check_range
+
+
+class Stabilizer(Protocol):
+    held: bool
+
+    def reset(self) -> None: ...
+
+    def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray: ...
+
+
+def _finite(x: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return np.where(np.isfinite(x), x, fallback)
+
+
+class NoStabilizer:
+    """Pass-through (the raw per-frame estimate)."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self._last = np.zeros(2)
+
+    def reset(self) -> None:
+        self._last = np.zeros(2)
+
+    def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
+        self._last = np.clip(_finite(mean, self._last), -1, 1)
+        return self._last.copy()
+
+
+class EMAStabilizer:
+    """Exponential moving average over a window in seconds, holding when sigma > tau.
+
+    ``alpha = 1 - exp(-dt / (window_s / 3))``: a step is 95 % through after ``window_s``. Without a
+    face (scene only) the window is ``no_face_factor`` times longer.
+    """
+
+    def __init__(self, window_s: float = 4.0, tau: float = 0.35, no_face_factor: float = 2.0,
+                 max_hold_s: float = 6.0) -> None:
+        check_range("stabilizer.window_s", window_s, 0.0, None, low_inclusive=False)
+        check_range("stabilizer.tau", tau, 0.0)
+        check_range("stabilizer.no_face_factor", no_face_factor, 1.0)
+        check_range("stabilizer.max_hold_s", max_hold_s, 0.0)
+        self.window_s, self.tau, self.no_face_factor, self.max_hold_s = window_s, tau, no_face_factor, max_hold_s
+        self.reset()
+
+    def reset(self) -> None:
+        self._state: np.ndarray | None = None
+        self._held_for = 0.0
+        self.held = False
+
+    def alpha(self, dt_s: float, face_found: bool) -> float:
+        window = self.window_s * (1.0 if face_found else self.no_face_factor)
+        a = 1.0 - np.exp(-max(dt_s, 1e-6) / (window / 3.0))
+        check_range("stabilizer alpha", a, 0.0, 1.0, low_inclusive=False)
+        return float(a)
+
+    def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
+        mean = np.clip(_finite(mean, np.zeros(2) if self._state is None else self._state), -1, 1)
+        sigma = float(np.sqrt(np.nanmean(np.clip(_finite(var, np.full(2, np.inf)), 0, None))))
+        if self._state is None:
+            self._state = mean.copy()
+            self.held = False
+            return self._state.copy()
+        # Hold on uncertain frames, but never forever: after max_hold_s the gate opens again.
+        self.held = (not np.isfinite(sigma) or sigma > self.tau) and self._held_for < self.max_hold_s
+        if self.held:
+            self._held_for += dt_s
+            return self._state.copy()
+        self._held_for = 0.0
+        a = self.alpha(dt_s, face_found)
+        self._state = (1 - a) * self._state + a * mean
+        return self._state.copy()
+
+
+class KalmanStabilizer:
+    """Per-dimension random-walk Kalman filter: each frame's variance is its measurement noise.
+
+    Smoothing follows confidence continuously instead of an on/off gate. ``process_std`` (per
+    sqrt-second) sets how fast the true mood may drift; ``window_s`` derives it when not given.
+    """
+
+    def __init__(self, window_s: float = 4.0, process_std: float | None = None, noise_floor: float = 0.01,
+                 noise_scale: float = 1.0, no_face_factor: float = 2.0) -> None:
+        check_range("stabilizer.window_s", window_s, 0.0, None, low_inclusive=False)
+        check_range("stabilizer.noise_floor", noise_floor, 0.0, None, low_inclusive=False)
+        check_range("stabilizer.noise_scale", noise_scale, 0.0, None, low_inclusive=False)
+        self.window_s = window_s
+        self.q = (process_std if process_std is not None else 0.5 / np.sqrt(window_s)) ** 2
+        self.noise_floor, self.noise_scale, self.no_face_factor = noise_floor, noise_scale, no_face_factor
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: np.ndarray | None = None
+        self._p = np.ones(2)
+        self.held = False
+
+    def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
+        z = np.clip(_finite(mean, np.zeros(2) if self._x is None else self._x), -1, 1)
+        r = self.noise_scale * np.clip(_finite(var, np.full(2, 1e6)), 0, 1e6) + self.noise_floor
+        if not face_found:
+            r = r * self.no_face_factor**2
+        if self._x is None:
+            self._x, self._p = z.copy(), r.copy()
+            return self._x.copy()
+        p_pred = self._p + self.q * max(dt_s, 1e-6)
+        k = p_pred / (p_pred + r)
+        self._x = self._x + k * (z - self._x)
+        self._p = (1 - k) * p_pred
+        self.held = bool(np.all(k < 0.02))
+        return np.clip(self._x, -1, 1).copy()

@@ -1,0 +1,104 @@
+"""Frames from a video file or a webcam at a chosen analysis rate (OpenCV decode, in memory only)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from emotune.utils.errors import DataError, MissingResourceError, check_range
+
+log = logging.getLogger(__name__)
+
+MAX_SANE_FPS = 1000.0
+
+
+@dataclass
+class VideoInfo:
+    source: str
+    fps: float            # nominal fps used for timing (fallback 30 when the file reports nonsense)
+    frames: int           # reported frame count (0 for webcams / unknown)
+    width: int
+    height: int
+    live: bool
+    fps_reported: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapture, VideoInfo]:
+    """Open ``video`` (a path, or a webcam index like ``0``) with clear errors."""
+    factory = capture_factory or cv2.VideoCapture
+    live = isinstance(video, int) or (isinstance(video, str) and video.strip().isdigit())
+    if live:
+        idx = int(video)
+        cap = factory(idx)
+        if cap is None or not cap.isOpened():
+            raise MissingResourceError(f"Webcam video={idx} did not open; check the camera index (0, 1, ...) "
+                                       "and that no other program holds it.")
+        src = f"webcam:{idx}"
+    else:
+        path = Path(str(video))
+        if not path.exists():
+            raise MissingResourceError(f"Video not found: video={path}. Give a video file path or a webcam index.")
+        if path.is_dir():
+            raise DataError(f"video={path} is a folder; give one video file (or use infer.py's batch mode).")
+        if path.stat().st_size == 0:
+            raise DataError(f"video={path} is an empty file.")
+        cap = factory(str(path))
+        if cap is None or not cap.isOpened():
+            raise DataError(f"video={path} could not be opened as a video (corrupt or not a video file).")
+        src = str(path)
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    info = VideoInfo(src, fps, max(0, frames), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                     int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), live, fps_reported=fps)
+    if not (0 < fps <= MAX_SANE_FPS):
+        info.notes.append(f"reported fps {fps} is unusable; timing falls back to frame timestamps / 30 fps")
+        info.fps = 30.0
+    return cap, info
+
+
+def iter_frames(cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float,
+                max_frames: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t_s, frame_bgr)`` at about ``analysis_fps``.
+
+    Skipped frames are only ``grab()``-ed (not converted), and timing uses the container's
+    timestamps when they are sane, else the frame index over the nominal fps.
+    """
+    check_range("perceive.fps", analysis_fps, 0.0, None, low_inclusive=False)
+    step_s = 1.0 / analysis_fps
+    next_t, idx, yielded = 0.0, -1, 0
+    while True:
+        if not cap.grab():
+            break
+        idx += 1
+        t_ms = cap.get(cv2.CAP_PROP_POS_MSEC) if not info.live else 0.0
+        t = idx / info.fps
+        if not info.live and t_ms and t_ms > 0 and info.fps_reported <= 0:
+            t = t_ms / 1000.0
+        if t + 1e-6 < next_t:
+            continue
+        ok, frame = cap.retrieve()
+        if not ok or frame is None:
+            break
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        yield t, frame
+        yielded += 1
+        next_t += step_s * (np.floor((t - next_t) / step_s) + 1)  # stay on the analysis grid
+        if max_frames and yielded >= max_frames:
+            break
+
+
+def downscale(frame: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink very large frames before detection and the models (aspect kept)."""
+    h, w = frame.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1.0:
+        return frame
+    return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)

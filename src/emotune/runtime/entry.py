@@ -1,0 +1,66 @@
+"""What the Hydra entry points run: extras, the task, one-line user errors, W&B cleanup."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+from omegaconf import DictConfig, OmegaConf
+
+from emotune.utils.cli import _user_error
+
+log = logging.getLogger("emotune")
+
+
+def _extras(cfg: DictConfig) -> None:
+    extras = cfg.get("extras") or {}
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if extras.get("print_config"):
+        log.info("Config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
+
+
+def _finish_wandb() -> None:
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+
+
+def _guard(fn, cfg: DictConfig):
+    """Run a task; a user error becomes ``error: ...`` and exit 2 (traceback with HYDRA_FULL_ERROR=1)."""
+    try:
+        return fn(cfg)
+    except Exception as exc:
+        err = _user_error(exc)
+        if err is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    finally:
+        _finish_wandb()
+
+
+def run_train(cfg: DictConfig) -> float | None:
+    """``train.py``'s body: returns the optimised metric for sweepers."""
+    from emotune.runtime.train import train
+
+    _extras(cfg)
+    metrics, _ = _guard(train, cfg)
+    name = cfg.get("optimized_metric")
+    if name and name in metrics:
+        return metrics[name]
+    if name:
+        log.warning("optimized_metric=%s not found among %d metrics.", name, len(metrics))
+    return None
+
+
+def run_infer(cfg: DictConfig) -> None:
+    """``infer.py``'s body."""
+    from emotune.runtime.infer import infer
+
+    _extras(cfg)
+    _guard(infer, cfg)

@@ -1,0 +1,263 @@
+"""``infer(cfg)``: video -> PERCEIVE -> STABILIZE -> MATCH -> timeline, playlist, summary, figure."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+from tqdm.auto import tqdm
+
+from emotune.data.catalog import Catalog
+from emotune.models.loading import load_phase_module
+from emotune.pipeline.perceive import Perceiver
+from emotune.pipeline.video import downscale, iter_frames, open_capture
+from emotune.utils.errors import ConfigError, MissingResourceError, check_range
+from emotune.utils.io import atomic_path, write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def validate_infer_cfg(cfg: DictConfig) -> None:
+    """Every key others rely on, checked before any work."""
+    check_range("perceive.fps", cfg.perceive.fps, 0.0, 60.0, low_inclusive=False)
+    check_range("perceive.mc_samples", cfg.perceive.mc_samples, 1)
+    check_range("perceive.batch_size", cfg.perceive.batch_size, 1)
+    check_range("perceive.max_side", cfg.perceive.max_side, 64)
+    check_range("stabilizer.window_s", cfg.stabilizer.get("window_s", 1.0), 0.0, None, low_inclusive=False)
+    check_range("stabilizer.tau", cfg.stabilizer.get("tau", 0.0), 0.0)
+    check_range("matcher.min_dwell_s", cfg.matcher.min_dwell_s, 0.0)
+    check_range("matcher.memory", cfg.matcher.memory, 0)
+    check_range("matcher.k", cfg.matcher.k, 1)
+    if cfg.matcher.mode not in ("validate", "guide"):
+        raise ConfigError(f"matcher.mode={cfg.matcher.mode!r} is not valid; choose one of: validate, guide.")
+
+
+def resolve_checkpoints(ckpt: DictConfig) -> dict[str, str | None]:
+    """``ckpt.scene/face/fusion``, each defaulting to ``<ckpt.dir>/<phase>/checkpoints/best.ckpt``."""
+    out: dict[str, str | None] = {}
+    for phase in ("scene", "face", "fusion"):
+        p = ckpt.get(phase)
+        if not p and ckpt.get("dir"):
+            cand = Path(ckpt.dir) / phase / "checkpoints" / "best.ckpt"
+            p = str(cand) if cand.is_file() else None
+        out[phase] = p
+    if not out["scene"] and not out["fusion"]:
+        raise MissingResourceError(
+            "No scene checkpoint: give ckpt.dir=DIR (with scene/face/fusion subfolders, e.g. outputs/demo after "
+            "`make demo`) or ckpt.scene=PATH [ckpt.face=PATH ckpt.fusion=PATH]."
+        )
+    return out
+
+
+def load_models(paths: dict[str, str | None]) -> tuple[Any, Any, Any]:
+    """Scene, face, fusion modules (fusion checkpoints carry both paths)."""
+    fusion = load_phase_module(paths["fusion"], "fusion") if paths["fusion"] else None
+    if fusion is not None:
+        scene = load_phase_module(paths["scene"], "scene") if paths["scene"] else fusion.scene
+        face = load_phase_module(paths["face"], "face") if paths["face"] else fusion.face
+    else:
+        scene = load_phase_module(paths["scene"], "scene")
+        face = load_phase_module(paths["face"], "face") if paths["face"] else None
+    return scene, face, fusion
+
+
+def song_meta(catalog: Catalog, row: int) -> dict[str, Any]:
+    s = catalog.songs.iloc[row]
+    meta = {"song_id": str(s["song_id"]), "valence": float(s["valence"]), "arousal": float(s["arousal"])}
+    for col in ("title", "artist", "genre", "path"):
+        if isinstance(s.get(col), str) and s[col]:
+            meta[col] = s[col]
+    if np.isfinite(s.get("duration_s", np.nan)):
+        meta["duration_s"] = float(s["duration_s"])
+    return meta
+
+
+def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
+    """Run the pipeline on ``cfg.video``; write outputs into the Hydra run dir; return the summary.
+
+    ``capture_factory`` replaces ``cv2.VideoCapture`` (tests feed a fake webcam through it).
+    """
+    validate_infer_cfg(cfg)
+    out_dir = Path(cfg.paths.output_dir)
+    ckpts = resolve_checkpoints(cfg.ckpt)
+    log.info("Instantiating catalog <%s>", cfg.catalog._target_)
+    catalog: Catalog = hydra.utils.instantiate(cfg.catalog)
+    if cfg.get("filters") and any(cfg.filters.values()):
+        catalog = catalog.filter(**cfg.filters)
+    log.info("Instantiating stabilizer <%s>", cfg.stabilizer._target_)
+    stabilizer = hydra.utils.instantiate(cfg.stabilizer)
+    log.info("Instantiating matcher <%s>", cfg.matcher._target_)
+    matcher = hydra.utils.instantiate(cfg.matcher, _partial_=True)(catalog=catalog)  # a dataclass kwarg would become a config
+    scene, face, fusion = load_models(ckpts)
+    detector = hydra.utils.instantiate(cfg.detector) if face is not None else None
+    p = cfg.perceive
+    perceiver = Perceiver(scene, face, fusion, detector, int(p.mc_samples), float(p.face_margin), str(p.face_policy))
+    cap, info = open_capture(cfg.video, capture_factory=capture_factory)
+    for note in info.notes:
+        log.warning("%s: %s", info.source, note)
+
+    rows: list[dict[str, Any]] = []
+    render = _Renderer(out_dir / "annotated.mp4", info, float(p.fps)) if cfg.get("render") else None
+    stabilizer.reset()
+    matcher.reset()
+    t_start = time.perf_counter()
+    truncated = False
+    last_t, batch = 0.0, []
+    total = int(info.frames / info.fps * p.fps) + 1 if info.frames else None
+    bar = tqdm(total=total, desc="infer", unit="frame", disable=not cfg.get("progress", True))
+
+    def flush(batch: list[tuple[float, np.ndarray]]) -> None:
+        nonlocal last_t
+        perc = perceiver([f for _, f in batch])
+        for (t, frame), fp in zip(batch, perc):
+            dt = t - last_t if rows else 1.0 / p.fps
+            stab = stabilizer.update(fp.fused_mean, fp.fused_var, fp.face_found, dt)
+            play = matcher.update(t, stab)
+            last_t = t
+            rows.append(_timeline_row(t, fp, stab, stabilizer.held, play))
+            if render is not None:
+                render.write(frame, fp, stab, song_meta(catalog, play.row))
+        bar.update(len(batch))
+
+    try:
+        for t, frame in iter_frames(cap, info, float(p.fps), cfg.get("max_frames")):
+            batch.append((t, downscale(frame, int(p.max_side))))
+            if len(batch) >= p.batch_size:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+    except (OSError, RuntimeError) as exc:  # the file became unreadable part-way: keep what was read
+        truncated = True
+        log.warning("Video stopped being readable at %.1f s (%s); finishing with what was read.", last_t, exc)
+    finally:
+        bar.close()
+        cap.release()
+    if not rows:
+        raise ConfigError(f"video={cfg.video}: no frame could be decoded (zero frames); nothing to analyse.")
+    if info.frames and not info.live:
+        expected = info.frames / info.fps
+        if last_t + 2.0 / p.fps + 1.0 / info.fps < expected - 1.0:
+            truncated = True
+            log.warning("Decoding ended at %.1f s of %.1f s: the file looks truncated.", last_t, expected)
+    processing_s = time.perf_counter() - t_start
+    video_s = last_t + 1.0 / p.fps
+    playlist = matcher.finish(video_s)
+    if render is not None:
+        render.close()
+    summary = _write_outputs(out_dir, cfg, rows, playlist, catalog, matcher, info, video_s, processing_s, truncated)
+    log.info("Outputs in %s", out_dir)
+    print(f"Done: {len(playlist)} songs over {video_s:.0f} s ({summary['realtime_factor']:.1f}x realtime). "
+          f"Outputs: {out_dir}/(timeline.csv, playlist.json, playlist.m3u, summary.json, timeline.png)")
+    return summary
+
+
+def _timeline_row(t: float, fp: Any, stab: np.ndarray, held: bool, play: Any) -> dict[str, Any]:
+    def sd(v: np.ndarray | None, i: int) -> float:
+        return float(np.sqrt(v[i])) if v is not None and np.isfinite(v[i]) else float("nan")
+
+    row = {"t_s": round(float(t), 3),
+           "scene_valence": fp.scene_mean[0], "scene_arousal": fp.scene_mean[1],
+           "scene_valence_sd": sd(fp.scene_var, 0), "scene_arousal_sd": sd(fp.scene_var, 1),
+           "face_found": int(fp.face_found),
+           "face_valence": fp.face_mean[0] if fp.face_found else np.nan,
+           "face_arousal": fp.face_mean[1] if fp.face_found else np.nan,
+           "face_valence_sd": sd(fp.face_var, 0), "face_arousal_sd": sd(fp.face_var, 1),
+           "fused_valence": fp.fused_mean[0], "fused_arousal": fp.fused_mean[1],
+           "fused_valence_sd": sd(fp.fused_var, 0), "fused_arousal_sd": sd(fp.fused_var, 1),
+           "stab_valence": stab[0], "stab_arousal": stab[1], "held": int(held),
+           "station": play.station, "song_id": play.song_id}
+    return row
+
+
+def _write_outputs(out_dir: Path, cfg: DictConfig, rows: list[dict], playlist: list, catalog: Catalog,
+                   matcher: Any, info: Any, video_s: float, processing_s: float, truncated: bool) -> dict[str, Any]:
+    from emotune.data.scales import FINDINGEMO
+
+    tl = pd.DataFrame(rows)
+    # V-A columns are on the [-1, 1] reference; FindingEmo-unit copies of the stabilized track help readers.
+    fe = FINDINGEMO.from_ref(tl[["stab_valence", "stab_arousal"]].to_numpy())
+    tl["stab_valence_fe"], tl["stab_arousal_fe"] = fe[:, 0], fe[:, 1]
+    with atomic_path(out_dir / "timeline.csv") as tmp:
+        tl.round(4).to_csv(tmp, index=False)
+    songs = []
+    for p in playlist:
+        meta = song_meta(catalog, p.row)
+        songs.append({**meta, "start_s": round(p.start_s, 2), "end_s": round(float(p.end_s), 2), "station": p.station,
+                      "target_valence_ref": round(float(p.target[0]), 3),
+                      "target_arousal_ref": round(float(p.target[1]), 3)})
+    write_json_atomic(out_dir / "playlist.json", {"scale": catalog.scale.name, "songs": songs})
+    m3u = ["#EXTM3U"]
+    for s in songs:
+        title = " - ".join(x for x in (s.get("artist"), s.get("title")) if x) or f"song {s['song_id']}"
+        m3u.append(f"#EXTINF:{round(s['end_s'] - s['start_s'])},{title}")
+        m3u.append(s.get("path") or f"{s['song_id']}.mp3")
+    write_text_atomic(out_dir / "playlist.m3u", "\n".join(m3u) + "\n")
+
+    dwell_violations = sum(
+        1 for i, p in enumerate(playlist[:-1])
+        if (p.end_s - p.start_s) + 1e-6 < min(matcher.min_dwell_s, matcher.durations[p.row]))
+    ids = [p.song_id for p in playlist]
+    repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - matcher.memory):i])
+    summary = {
+        "video": str(cfg.video), "video_seconds": round(video_s, 2), "frames_analysed": len(rows),
+        "analysis_fps": float(cfg.perceive.fps), "processing_seconds": round(processing_s, 2),
+        "realtime_factor": round(video_s / max(processing_s, 1e-9), 2),
+        "face_found_fraction": round(float(tl["face_found"].mean()), 4), "switches": max(0, len(playlist) - 1),
+        "dwell_violations": dwell_violations, "repeats_within_memory": repeats, "mode": cfg.matcher.mode,
+        "stabilizer": cfg.stabilizer._target_.rsplit(".", 1)[-1], "stations": matcher.n_stations,
+        "catalog": {"name": catalog.name, "songs": len(catalog), "scale": catalog.scale.name},
+        "truncated": truncated, "video_notes": info.notes,
+        "songs": [{k: s[k] for k in ("song_id", "start_s", "end_s", "valence", "arousal", "station")} for s in songs],
+    }
+    write_json_atomic(out_dir / "summary.json", summary)
+    from emotune.pipeline.plots import timeline_figure
+
+    timeline_figure(tl, songs, catalog, matcher, out_dir / "timeline.png", gt_csv=_ground_truth(cfg.video))
+    return summary
+
+
+def _ground_truth(video: Any) -> Path | None:
+    p = Path(str(video)).with_suffix(".va.csv")
+    return p if p.is_file() else None
+
+
+class _Renderer:
+    """Annotated MP4: face box, V-A gauge, current song (only with render=true)."""
+
+    def __init__(self, path: Path, info: Any, fps: float) -> None:
+        self.path, self.fps, self.writer, self._ctx = path, fps, None, atomic_path(path)
+        self.tmp = self._ctx.__enter__()
+
+    def write(self, frame: np.ndarray, fp: Any, stab: np.ndarray, song: dict) -> None:
+        import cv2
+
+        img = frame.copy()
+        if self.writer is None:
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                          (img.shape[1], img.shape[0]))
+        if fp.face_box is not None:
+            x1, y1, x2, y2 = (int(v) for v in fp.face_box[:4])
+            cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 2)
+        h, w = img.shape[:2]
+        g = min(h, w) // 4
+        ox, oy = w - g - 10, 10
+        cv2.rectangle(img, (ox, oy), (ox + g, oy + g), (255, 255, 255), 1)
+        cv2.line(img, (ox + g // 2, oy), (ox + g // 2, oy + g), (200, 200, 200), 1)
+        cv2.line(img, (ox, oy + g // 2), (ox + g, oy + g // 2), (200, 200, 200), 1)
+        px, py = int(ox + (stab[0] + 1) / 2 * g), int(oy + (1 - (stab[1] + 1) / 2) * g)
+        cv2.circle(img, (px, py), 5, (0, 0, 255), -1)
+        label = f"{song.get('artist', '')} - {song.get('title', song['song_id'])}".strip(" -")
+        cv2.putText(img, label[:60], (10, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        self.writer.write(img)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        self._ctx.__exit__(None, None, None)

@@ -1,0 +1,101 @@
+"""``train(cfg)``: one phase, composed by Hydra, trained and tested by Lightning."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from emotune.utils.errors import ConfigError, MissingResourceError, check_range
+from emotune.utils.instantiators import instantiate_callbacks, instantiate_loggers
+from emotune.utils.io import write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def validate_train_cfg(cfg: DictConfig) -> None:
+    """Fail before any work on values that cannot be right."""
+    check_range("trainer.max_epochs", cfg.trainer.get("max_epochs", 1), 1)
+    check_range("data.batch_size", cfg.data.batch_size, 1)
+    if cfg.get("phase") not in ("scene", "face", "fusion"):
+        raise ConfigError(f"phase={cfg.get('phase')!r} is not valid; choose one of: scene, face, fusion.")
+
+
+def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> str | None:
+    """``ckpt_path=...`` as given, or with ``resume=true`` this run dir's ``checkpoints/last.ckpt``."""
+    if cfg.get("ckpt_path"):
+        p = Path(cfg.ckpt_path)
+        if not p.is_file():
+            raise MissingResourceError(f"ckpt_path={p} does not exist; give a .ckpt file (e.g. checkpoints/last.ckpt).")
+        return str(p)
+    if cfg.get("resume"):
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            log.info("Resuming from %s", last)
+            return str(last)
+        log.warning("resume=true but %s does not exist: starting from scratch.", last)
+    return None
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train and test one phase; write ``metrics.json`` and a prediction plot into the run dir.
+
+    Returns:
+        The flat metric dict and the objects built (for tests).
+    """
+    validate_train_cfg(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision("high")
+
+    view = cfg.data.view
+    detector = None
+    if view != "scene":
+        log.info("Instantiating detector <%s>", cfg.detector._target_)
+        detector = hydra.utils.instantiate(cfg.detector)
+    log.info("Instantiating model <%s>", cfg.model._target_)
+    model: L.LightningModule = hydra.utils.instantiate(cfg.model, _recursive_=False)
+    log.info("Instantiating datamodule <%s>", cfg.data._target_)
+    datamodule = hydra.utils.instantiate(cfg.data, detector=detector, _recursive_=False)
+    datamodule.configure_inputs(model.data_configs)
+    if getattr(model, "uses_feature_cache", False) and datamodule.augment:
+        log.info("Frozen backbone with feature cache: training augmentation is off (features are reused).")
+        datamodule.augment = False
+
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # the job's config, not Hydra's own
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(run_cfg, resolve=True))
+
+    metrics: dict[str, float] = {}
+    if cfg.get("train"):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, output_dir))
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    if cfg.get("test"):
+        ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.get("train") else ""
+        if cfg.get("train") and not ckpt:
+            log.warning("No best checkpoint was saved; testing the current weights.")
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    metrics = dict(sorted(metrics.items()))
+    if trainer.is_global_zero:
+        write_json_atomic(output_dir / "metrics.json", metrics)
+        write_json_atomic(output_dir / "data_stats.json", datamodule.stats)
+        preds = getattr(model, "test_predictions", None)
+        if preds:
+            from emotune.utils.plots import va_scatter
+
+            png = va_scatter(preds, output_dir / "test_predictions.png", title=f"{cfg.phase} model")
+            for lg in loggers:
+                if hasattr(lg, "log_image"):
+                    lg.log_image(key="test/predictions", images=[str(png)])
+        write_text_atomic(output_dir / "PHASE", f"{cfg.phase}\n")
+        log.info("Metrics: %s", output_dir / "metrics.json")
+    return metrics, {"cfg": cfg, "model": model, "datamodule": datamodule, "trainer": trainer}

@@ -1,0 +1,46 @@
+"""Turn user errors into one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from emotune.utils.errors import EmotuneError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_error(exc: BaseException) -> EmotuneError | None:
+    """The :class:`EmotuneError` behind ``exc`` (Hydra wraps errors raised while instantiating)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, EmotuneError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def exit_on_user_error(fn: F) -> F:
+    """Decorator for entry points: :class:`EmotuneError` -> ``error: ...`` and exit code 2.
+
+    ``HYDRA_FULL_ERROR=1`` re-raises with the full traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            err = _user_error(exc)
+            if err is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            logging.getLogger("emotune").debug("user error", exc_info=True)
+            print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+            sys.exit(err.exit_code)
+
+    return wrapper  # type: ignore[return-value]

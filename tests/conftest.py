@@ -1,0 +1,94 @@
+"""Shared fixtures: a tiny synthetic data set, a catalogue, a clip, and tiny trained checkpoints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("EMOTUNE_ROOT", str(ROOT))
+os.environ.setdefault("WANDB_MODE", "offline")
+SHARED_DEAM = ROOT.parent / "shared" / "data" / "deam"
+
+# Tiny settings for every phase: small inputs, few batches, no printing.
+TINY = [
+    "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+    "+trainer.limit_test_batches=1", "trainer.log_every_n_steps=1", "data.batch_size=8",
+    "extras.print_config=false", "model.mc_samples=4",
+]
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic set: FindingEmo-format images, DEAM-format songs, a 6 s clip."""
+    import pandas as pd
+
+    from emotune.synthetic.findingemo_like import SyntheticSpec, generate
+    from emotune.synthetic.songs import write_deam_like
+    from emotune.synthetic.video import VideoSpec, render_video
+
+    root = tmp_path_factory.mktemp("synthetic")
+    generate(root / "findingemo", SyntheticSpec(n_images=120, n_shifted=24, seed=3), progress=False)
+    write_deam_like(root / "deam", n=300, seed=3)
+    kf = pd.DataFrame({"t_s": [0, 3, 3.5, 4.5, 6], "valence": [2, 2, -2, -2, -2], "arousal": [3, 3, 5, 5, 5],
+                       "face": [1, 1, 1, 0, 0]})
+    (root / "videos").mkdir()
+    kf.to_csv(root / "videos" / "kf.csv", index=False)
+    render_video(kf, root / "videos" / "clip.mp4", VideoSpec(fps=10, width=320, height=180), progress=False)
+    return root
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, synth_root: Path) -> Callable[..., DictConfig]:
+    """Compose ``train.yaml``/``infer.yaml`` with overrides, pointed at the tiny data and ``tmp_path``."""
+
+    def _make(*overrides: str, config_name: str = "train") -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+            base = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}"]
+            if config_name == "train":
+                base += ["logger=csv", *TINY]
+            cfg = compose(config_name=config_name, overrides=[*base, *overrides], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp_path / "run")
+            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+        HydraConfig().set_config(cfg)
+        return cfg
+
+    yield _make
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[str, Path]:
+    """Scene, face and fusion checkpoints trained for a couple of steps on the tiny data."""
+    from emotune.runtime.train import train
+
+    out: dict[str, Path] = {}
+    base = tmp_path_factory.mktemp("ckpts")
+    for phase in ("scene", "face", "fusion"):
+        extra = []
+        if phase == "fusion":
+            extra = [f"model.scene_ckpt={out['scene']}", f"model.face_ckpt={out['face']}"]
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+            cfg = compose(config_name="train", return_hydra_config=True, overrides=[
+                f"phase={phase}", f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={base / 'cache'}",
+                "logger=csv", *TINY, *extra])
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(base / phase)
+            cfg.hydra.runtime.output_dir = str(base / phase)
+        HydraConfig().set_config(cfg)
+        train(cfg)
+        out[phase] = base / phase / "checkpoints" / "best.ckpt"
+        assert out[phase].is_file(), f"{phase}: no best.ckpt written"
+    GlobalHydra.instance().clear()
+    out["dir"] = base
+    return out

@@ -1,0 +1,26 @@
+"""The install traps from ENVIRONMENT.md fail loudly here."""
+
+import cv2
+import torch
+
+
+def test_torchvision_compiled_ops_work() -> None:
+    import torchvision.ops
+
+    keep = torchvision.ops.nms(torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10.0]]), torch.tensor([0.9, 0.8]), 0.5)
+    assert keep.tolist() == [0]
+
+
+def test_timm_and_open_clip_import() -> None:
+    import open_clip
+    import timm
+
+    assert "ViT-B-32" in open_clip.list_models()
+    assert "test_convnext" in timm.list_models()
+
+
+def test_opencv_4_with_haar_cascades() -> None:
+    from pathlib import Path
+
+    assert int(cv2.__version__.split(".")[0]) == 4, f"OpenCV {cv2.__version__}: 5.x ships no Haar cascades"
+    assert (Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml").is_file()

@@ -1,0 +1,66 @@
+"""One short training of every phase and backbone option through the real train() entry."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from emotune.models.loading import load_phase_module, read_checkpoint
+from emotune.runtime.train import train
+from emotune.utils.errors import DataError
+
+
+@pytest.mark.parametrize("backbone", ["test_convnext", "test_vit"])
+@pytest.mark.parametrize("phase", ["scene", "face"])
+def test_phase_trains_and_writes_outputs(make_cfg, phase: str, backbone: str) -> None:
+    overrides = [f"phase={phase}", f"model/backbone={backbone}"]
+    if backbone == "test_vit":
+        overrides.append("model.freeze_backbone=true")  # frozen mode + feature cache
+    cfg = make_cfg(*overrides)
+    _metrics, objs = train(cfg)
+    out = Path(cfg.paths.output_dir)
+    assert (out / "checkpoints" / "best.ckpt").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
+    saved = json.loads((out / "metrics.json").read_text())
+    for key in ("val/valence_ccc", "test/arousal_mae", "test_shifted/valence_ccc", "test/valence_sigma_err_spearman"):
+        assert key in saved, key
+    assert all(v == v for k, v in saved.items() if k.endswith("_mae")), "NaN MAE"
+    module = load_phase_module(out / "checkpoints" / "best.ckpt", phase)
+    assert module.data_config["input_size"] == objs["model"].data_config["input_size"]
+
+
+def test_open_clip_backbone_random_init_one_step(make_cfg) -> None:
+    cfg = make_cfg("phase=scene", "model/backbone=openclip_vitb32", "model.backbone.pretrained=null",
+                   "model.freeze_backbone=true", "data.batch_size=2",
+                   "data.limit_per_split=4")
+    _metrics, objs = train(cfg)
+    assert objs["model"].data_config["mean"][0] == pytest.approx(0.48145466)  # CLIP's, not ImageNet's
+
+
+def test_fusion_reports_every_method(trained) -> None:
+    ckpt = read_checkpoint(trained["fusion"])
+    assert ckpt["emotune_phase"] == "fusion"
+    metrics = json.loads((trained["fusion"].parents[1] / "metrics.json").read_text())
+    for prefix in ("scene/", "face/", "ivw/", "learned/", "fixed/", ""):
+        assert f"test/{prefix}valence_ccc" in metrics, prefix
+    fusion = load_phase_module(trained["fusion"], "fusion")  # fusion checkpoint alone rebuilds both paths
+    assert fusion.scene.data_config and fusion.face.data_config
+
+
+def test_checkpoint_loads_weights_only_and_phase_is_checked(trained) -> None:
+    ckpt = torch.load(trained["scene"], map_location="cpu", weights_only=True)
+    assert ckpt["emotune_phase"] == "scene"
+    with pytest.raises(DataError, match="given as the face checkpoint"):
+        load_phase_module(trained["scene"], "face")
+
+
+def test_resume_from_last(make_cfg) -> None:
+    cfg = make_cfg("phase=scene", "trainer.max_epochs=1", "test=false")
+    _, first = train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    steps_per_epoch = first["trainer"].global_step
+    assert steps_per_epoch > 0 and torch.load(last, weights_only=True)["global_step"] == steps_per_epoch
+    cfg2 = make_cfg("phase=scene", "trainer.max_epochs=2", "resume=true", "test=false")
+    _, second = train(cfg2)
+    # Continued from epoch 1, not from scratch: exactly one more epoch of steps.
+    assert second["trainer"].current_epoch == 2 and second["trainer"].global_step == 2 * steps_per_epoch
