@@ -108,9 +108,10 @@ def test_bad_config_named_before_work(make_cfg, trained, synth_root: Path, overr
         infer(cfg)
 
 
-def test_cli_prints_one_line_and_exits_nonzero(tmp_path: Path, trained) -> None:
+def test_cli_prints_one_line_and_exits_nonzero(tmp_path: Path, trained, synth_root: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "infer.py"), f"video={tmp_path / 'nope.mp4'}", f"ckpt.dir={trained['dir']}",
+         f"paths.synthetic_dir={synth_root}",
          f"hydra.run.dir={tmp_path / 'run'}", "extras.print_config=false"],
         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -30,10 +30,28 @@ class VideoInfo:
     notes: list[str] = field(default_factory=list)
 
 
+def is_webcam(video: Any) -> bool:
+    """``0``, ``1``... (or their strings) mean a webcam index."""
+    return isinstance(video, int) or (isinstance(video, str) and video.strip().isdigit())
+
+
+def check_video_path(video: Any) -> None:
+    """Cheap checks of a video file argument, run before anything is loaded."""
+    if is_webcam(video):
+        return
+    path = Path(str(video))
+    if not path.exists():
+        raise MissingResourceError(f"Video not found: video={path}. Give a video file path or a webcam index.")
+    if path.is_dir():
+        raise DataError(f"video={path} is a folder; give one video file (or use infer.py's batch mode).")
+    if path.stat().st_size == 0:
+        raise DataError(f"video={path} is an empty file.")
+
+
 def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapture, VideoInfo]:
     """Open ``video`` (a path, or a webcam index like ``0``) with clear errors."""
     factory = capture_factory or cv2.VideoCapture
-    live = isinstance(video, int) or (isinstance(video, str) and video.strip().isdigit())
+    live = is_webcam(video)
     if live:
         idx = int(video)
         cap = factory(idx)
@@ -43,12 +61,7 @@ def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapt
         src = f"webcam:{idx}"
     else:
         path = Path(str(video))
-        if not path.exists():
-            raise MissingResourceError(f"Video not found: video={path}. Give a video file path or a webcam index.")
-        if path.is_dir():
-            raise DataError(f"video={path} is a folder; give one video file (or use infer.py's batch mode).")
-        if path.stat().st_size == 0:
-            raise DataError(f"video={path} is an empty file.")
+        check_video_path(path)
         cap = factory(str(path))
         if cap is None or not cap.isOpened():
             raise DataError(f"video={path} could not be opened as a video (corrupt or not a video file).")

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from emotune.data.catalog import Catalog
 from emotune.models.loading import load_phase_module
 from emotune.pipeline.perceive import Perceiver
-from emotune.pipeline.video import downscale, iter_frames, open_capture
+from emotune.pipeline.video import check_video_path, downscale, iter_frames, open_capture
 from emotune.utils.errors import ConfigError, MissingResourceError, check_range
 from emotune.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
@@ -84,6 +84,7 @@ def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
     ``capture_factory`` replaces ``cv2.VideoCapture`` (tests feed a fake webcam through it).
     """
     validate_infer_cfg(cfg)
+    check_video_path(cfg.video)
     out_dir = Path(cfg.paths.output_dir)
     ckpts = resolve_checkpoints(cfg.ckpt)
     log.info("Instantiating catalog <%s>", cfg.catalog._target_)
