@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import warnings
 
 from omegaconf import DictConfig, OmegaConf
 
-from emotune.utils.cli import _user_error
+from emotune.utils.cli import exit_on_user_error
 
 log = logging.getLogger("emotune")
 
@@ -31,15 +30,9 @@ def _finish_wandb() -> None:
 
 
 def _guard(fn, cfg: DictConfig):
-    """Run a task; a user error becomes ``error: ...`` and exit 2 (traceback with HYDRA_FULL_ERROR=1)."""
+    """Run a task through the shared one-line-error wrapper; always close a W&B run."""
     try:
-        return fn(cfg)
-    except Exception as exc:
-        err = _user_error(exc)
-        if err is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        return exit_on_user_error(fn)(cfg)
     finally:
         _finish_wandb()
 
