@@ -14,7 +14,7 @@ export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data video data-findingemo demo train-% infer eval bench test test-full lint format clean clean-outputs
+.PHONY: help install data video data-findingemo demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -58,6 +58,16 @@ demo: $(VENV)/.installed ## Install, build data, train scene/face/fusion, run in
 	$(MAKE) --no-print-directory $(DEMO)/fusion/checkpoints/best.ckpt
 	$(BIN)/python infer.py video=$(VIDEO) ckpt.dir=$(DEMO) hydra.run.dir=$(DEMO)/infer extras.print_config=false
 	@echo; echo "Demo outputs: $(DEMO)/{scene,face,fusion}/metrics.json, $(DEMO)/infer/{timeline.csv,playlist.m3u,summary.json,timeline.png}"
+
+demo-models: $(VENV)/.installed ## Build data and train the demo checkpoints if missing (no inference)
+	$(MAKE) --no-print-directory data
+	$(MAKE) --no-print-directory $(DEMO)/fusion/checkpoints/best.ckpt
+
+eval: demo-models ## Stabilizers, validate vs guide, phase table on scripted clips -> outputs/eval/report.md (~6 min)
+	$(BIN)/python -m emotune.eval.report --demo $(DEMO) --out outputs/eval
+
+bench: demo-models ## Realtime factor, stages, MC Dropout, matcher, feature cache, memory -> outputs/bench/bench.md
+	$(BIN)/python -m emotune.bench.run --demo $(DEMO) --video $(VIDEO) --out outputs/bench
 
 train-%: $(VENV)/.installed ## Train one phase: make train-scene | train-face | train-fusion ARGS="..."
 	$(BIN)/python train.py phase=$* $(ARGS)

@@ -85,7 +85,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 @pytest.mark.parametrize("make_video, err, match", [
     (lambda d: d / "missing.mp4", MissingResourceError, "Video not found"),
-    (lambda d: d, DataError, "is a folder"),
+    (lambda d: d, DataError, "folder with no video files"),
     (lambda d: _write(d / "empty.mp4", b""), DataError, "empty file"),
     (lambda d: _write(d / "text.mp4", b"hello, not a video"), DataError, "could not be opened"),
 ])
@@ -125,3 +125,87 @@ def test_missing_checkpoint_message(make_cfg, synth_root: Path, tmp_path: Path) 
                    "progress=false", config_name="infer")
     with pytest.raises(MissingResourceError, match="Checkpoint not found"):
         infer(cfg)
+
+
+@pytest.mark.parametrize("stabilizer", ["none", "ema", "kalman"])
+def test_every_stabilizer_and_mode_runs(make_cfg, trained, synth_root: Path, stabilizer: str) -> None:
+    mode = "guide" if stabilizer == "kalman" else "validate"
+    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", f"stabilizer={stabilizer}",
+                    f"matcher.mode={mode}")
+    summary = infer(cfg)
+    assert summary["mode"] == mode and summary["dwell_violations"] == 0
+    stages = summary["stage_seconds"]
+    assert {"decode", "scene_backbone", "face_backbone", "heads", "detect", "stabilize", "match"} <= stages.keys()
+    assert sum(stages.values()) <= summary["processing_seconds"] * 1.05 + 0.05
+
+
+def test_batch_mode_over_a_folder_keeps_going_past_a_bad_video(make_cfg, trained, synth_root: Path,
+                                                                tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(synth_root / "videos" / "clip.mp4", folder / name)
+    (folder / "c_broken.mp4").write_bytes(b"not a video")
+    (folder / "notes.txt").write_text("ignored: not a video suffix")
+    cfg = infer_cfg(make_cfg, trained, folder)
+    with pytest.raises(DataError, match="1 of 3 videos failed"):
+        infer(cfg)
+    out = Path(cfg.paths.output_dir)
+    table = pd.read_csv(out / "batch_summary.csv")
+    assert list(table["status"]) == ["ok", "ok", "failed"] and "could not be opened" in table["error"].iloc[2]
+    assert (table.loc[:1, "frames_analysed"] == 24).all()
+    for run in table["run_dir"].iloc[:2]:
+        assert (Path(run) / "playlist.json").is_file() and (Path(run) / "timeline.png").is_file()
+
+
+def test_batch_list_file_and_collect_cli(make_cfg, trained, synth_root: Path, tmp_path: Path) -> None:
+    lst = tmp_path / "videos.txt"
+    lst.write_text(f"# my clips\n{synth_root / 'videos' / 'clip.mp4'}\n")
+    cfg = infer_cfg(make_cfg, trained, lst)
+    assert infer(cfg)["ok"] == 1
+    out = Path(cfg.paths.output_dir)
+    proc = subprocess.run([sys.executable, "-m", "emotune.runtime.collect", str(out / "videos"),
+                           "--out", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 1
+
+
+def test_genre_filter_and_quantile_alignment(make_cfg, trained, synth_root: Path) -> None:
+    from emotune.data.deam import load_deam
+
+    genres = load_deam(synth_root / "deam").songs["genre"]
+    genre = genres.value_counts().index[0]
+    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", f"filters.genre={genre}",
+                    "matcher.alignment=quantile")
+    summary = infer(cfg)
+    pl = json.loads((Path(cfg.paths.output_dir) / "playlist.json").read_text())
+    assert summary["catalog"]["songs"] == int((genres == genre).sum())
+    assert all(s["genre"] == genre for s in pl["songs"])
+    with pytest.raises(DataError, match="leaves no songs"):
+        infer(infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "filters.genre=Polka-Metal"))
+
+
+def test_quantile_alignment_maps_label_quantiles_onto_the_catalogue() -> None:
+    from emotune.pipeline.matcher import QuantileAlignment
+
+    rng = np.random.default_rng(0)
+    source = rng.normal(0.3, 0.2, (5000, 2))        # e.g. FindingEmo labels lean positive
+    target = rng.uniform(-0.8, 0.4, (3000, 2))      # a catalogue on another range
+    align = QuantileAlignment(source, target)
+    for q in (0.1, 0.5, 0.9):
+        src_q = np.quantile(source, q, axis=0)
+        np.testing.assert_allclose(align(src_q), np.quantile(target, q, axis=0), atol=0.03)
+    x = np.linspace(-1, 1, 50)
+    mapped = align(np.stack([x, x], 1))
+    assert np.all(np.diff(mapped[:, 0]) >= 0)  # monotone: the order of moods is kept
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "deam").is_dir(), reason="real DEAM CSVs not at hand")
+def test_infer_on_the_real_deam_catalogue(make_cfg, trained, synth_root: Path) -> None:
+    deam = ROOT.parent / "shared" / "data" / "deam"
+    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=deam", f"catalog.root={deam}")
+    summary = infer(cfg)
+    assert summary["catalog"]["songs"] == 1802 and summary["catalog"]["scale"] == "deam_static"
+    assert all(1 <= s["valence"] <= 9 and 1 <= s["arousal"] <= 9 for s in summary["songs"])

@@ -116,3 +116,88 @@ def test_matcher_config_errors() -> None:
         SongMatcher(catalog(), min_dwell_s=-1, n_components=2)
     with pytest.raises(ConfigError, match=r"matcher\.mode"):
         SongMatcher(catalog(), mode="shuffle", n_components=2)
+
+
+def test_fast_posterior_and_index_match_scikit_learn() -> None:
+    from sklearn.mixture import GaussianMixture
+
+    from emotune.pipeline.matcher import StationIndex, StationPosterior
+
+    rng = np.random.default_rng(0)
+    pts = np.clip(rng.normal(0, 0.4, (3000, 2)), -1, 1)
+    gmm = GaussianMixture(4, covariance_type="full", random_state=0).fit(pts)
+    post = StationPosterior(gmm)
+    queries = rng.uniform(-1, 1, (50, 2))
+    np.testing.assert_allclose(np.stack([post(q) for q in queries]), gmm.predict_proba(queries), atol=1e-9)
+    rows = np.arange(0, 3000, 2)
+    scan, tree = StationIndex(pts, rows), StationIndex(pts, rows, tree_above=0)
+    assert scan.tree is None and tree.tree is not None
+    for q in queries[:10]:
+        want = rows[np.argsort(np.linalg.norm(pts[rows] - q, axis=1))[:7]]
+        for index in (scan, tree):
+            d, r = index.nearest(q, 7)
+            np.testing.assert_array_equal(r, want)
+            assert np.all(np.diff(d) >= 0)
+
+
+def test_haar_detector_pickles_for_spawned_processes() -> None:
+    import pickle
+
+    from emotune.detect.detectors import HaarFaceDetector
+
+    det = HaarFaceDetector()
+    clone = pickle.loads(pickle.dumps(det))
+    img = np.zeros((120, 160, 3), np.uint8)
+    assert clone.settings() == det.settings() and clone.detect(img).shape == (0, 5)
+
+
+@pytest.mark.parametrize("settle_s", [0.0, 2.0])
+def test_matcher_waits_for_a_moving_mood_to_land(settle_s: float) -> None:
+    """After a step the smoothed mood glides to its new level; a switch mid-glide picks a song for a point
+    the mood only passes through. With ``settle_s`` the song is chosen where the mood lands."""
+    m = SongMatcher(catalog(600, seed=1), n_components=3, min_dwell_s=0.0, memory=2, settle_s=settle_s)
+    start, end = np.array([-0.6, -0.6]), np.array([0.6, 0.6])
+    t = 0.0
+    for _ in range(40):  # 10 s steady at the start
+        m.update(t, start)
+        t += 0.25
+    for i in range(1, 60):  # EMA-like glide towards the end point, then steady
+        m.update(t, end + (start - end) * np.exp(-i * 0.25 / 1.33))
+        t += 0.25
+    chosen_after_step = next(p for p in m.playlist if p.start_s >= 10.0)
+    dist_to_landing = np.linalg.norm(m.points[chosen_after_step.row] - end)
+    if settle_s:
+        assert dist_to_landing < 0.25
+    else:
+        assert dist_to_landing > 0.5  # the failure mode settle_s exists for
+
+
+def test_tracking_detector_finds_the_face_near_its_last_box_and_rescans() -> None:
+    from emotune.detect.detectors import TrackingDetector
+
+    class Counting:
+        name = "counting"
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[int, int]] = []
+
+        def detect(self, img: np.ndarray) -> np.ndarray:
+            self.calls.append(img.shape[:2])
+            ys, xs = np.nonzero(img[..., 0] > 200)  # the "face": a bright square
+            if not len(xs):
+                return np.zeros((0, 5), np.float32)
+            return np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, 1.0]], np.float32)
+
+        def settings(self) -> dict:
+            return {"name": self.name}
+
+    inner = Counting()
+    det = TrackingDetector(inner, roi_scale=2.0, full_every=3)
+    frame = np.zeros((300, 400, 3), np.uint8)
+    frame[100:140, 200:240] = 255
+    boxes = [det.detect(frame) for _ in range(4)]
+    for b in boxes:
+        np.testing.assert_allclose(b[0, :4], [200, 100, 240, 140])  # back in frame coordinates
+    assert [c == (300, 400) for c in inner.calls] == [True, False, True, False]  # full, roi, full (3rd), roi
+    empty = np.zeros_like(frame)
+    assert len(det.detect(empty)) == 0 and inner.calls[-1] == (300, 400)  # lost: falls back to a full scan

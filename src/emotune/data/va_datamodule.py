@@ -7,6 +7,7 @@ Targets are on the [-1, 1] reference (FindingEmo v/3, (a-3)/3).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -159,6 +160,8 @@ class VADataModule(L.LightningDataModule):
                 "data.root at a FindingEmo download (data=findingemo data.root=DIR)."
             )
         df = read_annotations(ann)
+        if "report" in df.attrs:
+            self.stats["labels"] = dataclasses.asdict(df.attrs["report"])  # rows dropped for bad labels, counted
         manifest = self.root / "manifest.csv"
         if manifest.is_file():  # rows that passed the validation pass (make data-findingemo / validate)
             keep = set(pd.read_csv(manifest, dtype=str, keep_default_na=False)["image_path"])
@@ -174,6 +177,13 @@ class VADataModule(L.LightningDataModule):
             raise DataError(f"None of the annotated images exist under {self.image_root}; check data.image_root.")
         df["split"] = load_or_make_split(df, self.split_file, seed=self.split_seed)
         return df
+
+    def prepare_data(self) -> None:
+        """Lightning runs this once per node (local rank zero) before ``setup``: write the split file and build
+        the face-detection cache there, so the other ranks only read them."""
+        df = self._rows()
+        if self.view != "scene":
+            build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

@@ -53,12 +53,26 @@ class HaarFaceDetector:
                 f"Haar cascade {cascade!r} not found (OpenCV {cv2.__version__}; 5.x wheels ship none). "
                 "Install opencv-python-headless<5 (`make install`) or pass detector.cascade=/path/to.xml."
             )
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise MissingResourceError(f"Haar cascade {path} failed to load; the file is not a cascade XML.")
+        self._path = path
+        self._cascade = self._load(path)
         self.cascade = path.name
         self.scale_factor, self.min_neighbors = float(scale_factor), int(min_neighbors)
         self.min_size_frac, self.max_side = float(min_size_frac), int(max_side)
+
+    @staticmethod
+    def _load(path: Path) -> cv2.CascadeClassifier:
+        cascade = cv2.CascadeClassifier(str(path))
+        if cascade.empty():
+            raise MissingResourceError(f"Haar cascade {path} failed to load; the file is not a cascade XML.")
+        return cascade
+
+    # OpenCV objects do not pickle: spawned DDP ranks and DataLoader workers reload the cascade from its path.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_cascade"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cascade = self._load(self._path)
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
         gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
@@ -73,6 +87,22 @@ class HaarFaceDetector:
         b = np.asarray(boxes, np.float32) / scale
         out = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], np.asarray(weights, np.float32).reshape(-1, 1)], 1)
         return out
+
+    def detect_sized(self, image_bgr: np.ndarray, face_px: float, tolerance: float = 1.6) -> np.ndarray:
+        """Faces about ``face_px`` wide (within ``tolerance`` x either way): few scales on a small copy, so a
+        tracker's look near the last box costs a fraction of a full scan."""
+        gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        scale = min(1.0, 96.0 / max(face_px, 1.0))  # ~96 px faces are plenty for a 24 px cascade
+        if scale < 1.0:
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        lo, hi = int(face_px * scale / tolerance), int(np.ceil(face_px * scale * tolerance))
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            gray, self.scale_factor, self.min_neighbors, minSize=(max(lo, 12), max(lo, 12)), maxSize=(hi, hi),
+            outputRejectLevels=True)
+        if len(boxes) == 0:
+            return _empty()
+        b = np.asarray(boxes, np.float32) / scale
+        return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], np.asarray(weights, np.float32).reshape(-1, 1)], 1)
 
     def settings(self) -> dict:
         return {"name": self.name, "cascade": self.cascade, "scale_factor": self.scale_factor,
@@ -92,7 +122,17 @@ class YuNetFaceDetector:
             )
         check_range("detector.score_threshold", score_threshold, 0.0, 1.0)
         self.model_path, self.score_threshold, self.nms_threshold = str(model_path), score_threshold, nms_threshold
-        self._net = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold, nms_threshold)
+        self._net = self._load()
+
+    def _load(self) -> cv2.FaceDetectorYN:
+        return cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self.score_threshold, self.nms_threshold)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_net"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._net = self._load()
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
         img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
@@ -186,3 +226,57 @@ def crop_face(image: np.ndarray, box: np.ndarray, margin: float = 0.25, size: in
     if size is not None and crop.size:
         crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR)
     return crop
+
+
+class TrackingDetector:
+    """Video helper: look for the face near where it was last seen before scanning the whole frame.
+
+    A detector's cost grows with the area it scans; in video the face moves little between analysed
+    frames. Each call first runs ``detector`` on a window ``roi_scale`` times the last box, and falls back
+    to the whole frame when that finds nothing or every ``full_every`` calls (a new, larger face elsewhere
+    is then picked up within ``full_every`` frames). ``settings()`` is the wrapped detector's.
+    """
+
+    def __init__(self, detector: FaceDetector, roi_scale: float = 2.2, full_every: int = 8) -> None:
+        check_range("perceive.track_roi_scale", roi_scale, 1.0)
+        check_range("perceive.track_full_every", full_every, 1)
+        self.detector, self.roi_scale, self.full_every = detector, float(roi_scale), int(full_every)
+        self.name = detector.name
+        self.reset()
+
+    def reset(self) -> None:
+        self._last: np.ndarray | None = None
+        self._calls = 0
+
+    def settings(self) -> dict:
+        return self.detector.settings()
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        self._calls += 1
+        dets = _empty()
+        if self._last is not None and self._calls % self.full_every:
+            dets = self._detect_near(image_bgr, self._last)
+        if len(dets) == 0:
+            dets = self.detector.detect(image_bgr)
+        best = choose_face(dets)
+        self._last = None if best is None else best[:4].copy()
+        return dets
+
+    def _detect_near(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        H, W = image.shape[:2]
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        half = max(box[2] - box[0], box[3] - box[1]) * self.roi_scale / 2
+        x1, y1 = int(max(0, cx - half)), int(max(0, cy - half))
+        x2, y2 = int(min(W, cx + half)), int(min(H, cy + half))
+        if x2 - x1 < 24 or y2 - y1 < 24:
+            return _empty()
+        roi = np.ascontiguousarray(image[y1:y2, x1:x2])
+        if hasattr(self.detector, "detect_sized"):  # expected size known: scan only near it
+            dets = self.detector.detect_sized(roi, float(max(box[2] - box[0], box[3] - box[1])))
+        else:
+            dets = self.detector.detect(roi)
+        if len(dets):
+            dets = dets.copy()
+            dets[:, [0, 2]] += x1
+            dets[:, [1, 3]] += y1
+        return dets

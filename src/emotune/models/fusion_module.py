@@ -18,7 +18,13 @@ from emotune.models.components.losses import build_loss
 from emotune.models.face_module import FaceLitModule
 from emotune.models.loading import encoder_from_checkpoint
 from emotune.models.scene_module import SceneLitModule
-from emotune.models.va_module import build_optimizers, log_split_metrics, plain, test_split_names
+from emotune.models.va_module import (
+    build_optimizers,
+    gather_test_outputs,
+    log_split_metrics,
+    plain,
+    test_split_names,
+)
 from emotune.utils.errors import check_choice, check_range
 from emotune.utils.metrics import VAMetrics
 
@@ -136,7 +142,7 @@ class FusionLitModule(L.LightningModule):
         names = test_split_names(self)
         self.test_predictions = {}
         for idx, outs in sorted(self._test_outputs.items()):
-            r = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+            r = gather_test_outputs(self, idx, {k: torch.cat([o[k] for o in outs]) for k in outs[0]})
             self.test_predictions[names[idx]] = (r[f"{self.hparams.method}_m"].numpy(), r["va"].numpy())
             split, hf, y = names[idx], r["has_face"], r["va"]
             log_split_metrics(self, split, r["scene_m"], r["scene_v"], y, prefix="scene/")

@@ -26,6 +26,8 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a pickle of objects: just not a checkpoint
+            raise DataError(f"{path} is not a readable PyTorch checkpoint (corrupt or another format).") from None
         raise DataError(f"{path} needs pickled Python objects to load, which could run code; refusing it "
                         f"({str(exc).splitlines()[0][:120]}). Re-save it with plain hyperparameters.") from None
     except (RuntimeError, EOFError, ValueError, OSError) as exc:

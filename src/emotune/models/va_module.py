@@ -186,7 +186,8 @@ class VARegressor(L.LightningModule):
         names = test_split_names(self)
         self.test_predictions = {}
         for idx, outs in sorted(self._test_outputs.items()):
-            mean, var, target = (torch.cat(t) for t in zip(*outs))
+            r = gather_test_outputs(self, idx, {k: torch.cat(t) for k, t in zip(("m", "v", "y"), zip(*outs))})
+            mean, var, target = r["m"], r["v"], r["y"]
             log_split_metrics(self, names[idx], mean, var, target)
             self.test_predictions[names[idx]] = (mean.numpy(), target.numpy())
         self._test_outputs.clear()
@@ -255,6 +256,27 @@ def test_split_names(module: L.LightningModule) -> list[str]:
     dm = getattr(module.trainer, "datamodule", None)
     names = list(getattr(dm, "test_split_names", []) or [])
     return names or ["test"]
+
+
+def gather_test_outputs(module: L.LightningModule, dataloader_idx: int,
+                        tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every rank's test outputs, in dataset order, each sample once (DDP pads the last ranks' shards).
+
+    ``DistributedSampler`` (no shuffle) gives rank ``r`` samples ``r, r + W, ...``; gathering and
+    interleaving restores the order, and the padding beyond the dataset's length is dropped.
+    """
+    trainer = getattr(module, "_trainer", None)
+    world = trainer.world_size if trainer is not None else 1
+    if world <= 1:
+        return tensors
+    loaders = trainer.test_dataloaders
+    loader = loaders[dataloader_idx] if isinstance(loaders, (list, tuple)) else loaders
+    n_total = len(loader.dataset)
+    out = {}
+    for k, t in tensors.items():
+        g = module.all_gather(t.to(module.device))  # (world, n_per_rank, ...)
+        out[k] = g.transpose(0, 1).reshape(-1, *t.shape[1:])[:n_total].cpu()
+    return out
 
 
 def log_split_metrics(module: L.LightningModule, split: str, mean: torch.Tensor, var: torch.Tensor,

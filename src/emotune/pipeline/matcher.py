@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import NearestNeighbors
+from sklearn.neighbors import KDTree
 
 from emotune.data.catalog import Catalog
 from emotune.utils.errors import ConfigError, check_choice, check_range
@@ -77,6 +77,54 @@ def fit_stations(va_ref: np.ndarray, n_components: int | None, k_range: tuple[in
     return best
 
 
+def fit_stations_subsampled(va_ref: np.ndarray, n_components: int | None, k_range: tuple[int, int], seed: int,
+                            max_points: int = 50_000) -> GaussianMixture:
+    """:func:`fit_stations` on at most ``max_points`` songs (a seeded sample): a 2-D GMM needs no more."""
+    if len(va_ref) > max_points:
+        va_ref = va_ref[np.random.default_rng(seed).choice(len(va_ref), max_points, replace=False)]
+    return fit_stations(va_ref, n_components, k_range, seed)
+
+
+class StationPosterior:
+    """``gmm.predict_proba`` for one point in plain numpy (full covariances): ~10x less overhead per query."""
+
+    def __init__(self, gmm: GaussianMixture) -> None:
+        self.means = np.asarray(gmm.means_, np.float64)
+        self.prec_chol = np.asarray(gmm.precisions_cholesky_, np.float64)
+        d = self.means.shape[1]
+        log_det = np.log(np.abs(np.diagonal(self.prec_chol, axis1=1, axis2=2))).sum(1)
+        self.log_norm = np.log(gmm.weights_) - 0.5 * d * np.log(2 * np.pi) + log_det
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = np.einsum("kd,kde->ke", x[None, :] - self.means, self.prec_chol)
+        logp = self.log_norm - 0.5 * (y * y).sum(1)
+        p = np.exp(logp - logp.max())
+        return p / p.sum()
+
+
+class StationIndex:
+    """Nearest songs inside one station: a numpy scan for small stations, scikit-learn's KD-tree for large."""
+
+    def __init__(self, points: np.ndarray, rows: np.ndarray, tree_above: int = 20_000) -> None:
+        self.rows, self.points = rows, np.ascontiguousarray(points[rows])
+        self.tree = KDTree(self.points) if len(rows) > tree_above else None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def nearest(self, target: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and catalogue rows of the ``k`` nearest songs, nearest first."""
+        k = min(k, len(self.rows))
+        if self.tree is not None:
+            d, i = self.tree.query(target[None], k=k)
+            return d[0], self.rows[i[0]]
+        diff = self.points - target
+        d2 = np.einsum("nd,nd->n", diff, diff)
+        idx = np.argpartition(d2, k - 1)[:k] if k < len(d2) else np.arange(len(d2))
+        idx = idx[np.argsort(d2[idx])]
+        return np.sqrt(d2[idx]), self.rows[idx]
+
+
 def _gmm_to_npz(g: GaussianMixture, path: Path, meta: dict) -> None:
     with atomic_path(path) as tmp:
         np.savez(tmp, weights=g.weights_, means=g.means_, covariances=g.covariances_,
@@ -121,6 +169,9 @@ class SongMatcher:
         guide_step: largest move of the target per song in guide mode (reference units).
         calm_goal / energise_goal: guide targets for distressed (a>0, v<0) and low (v<0, a<=0) moods.
         switch_margin: after the dwell, switch only if a song is this much closer (reference units).
+        settle_s / settle_radius: after the dwell, switch only once the mood has stayed within ``settle_radius``
+            for ``settle_s`` seconds, so a song is not chosen for a point the mood is only passing through
+            (a smoothed track needs a few seconds to finish a step). ``settle_s=0`` switches at once.
         alignment: ``linear`` or ``quantile`` (needs ``source_labels``).
         cache_dir: where fitted stations are kept (per catalogue fingerprint and settings).
     """
@@ -129,7 +180,7 @@ class SongMatcher:
                  posterior_threshold: float = 0.55, k: int = 10, min_dwell_s: float = 25.0, memory: int = 5,
                  mode: str = "validate", guide_step: float = 0.25, calm_goal: tuple[float, float] = (0.4, -0.4),
                  energise_goal: tuple[float, float] = (0.4, 0.3), switch_margin: float = 0.15,
-                 alignment: str = "linear", source_labels: str | None = None, cache_dir: str | None = None,
+                 settle_s: float = 2.0, settle_radius: float = 0.1, alignment: str = "linear", source_labels: str | None = None, cache_dir: str | None = None,
                  seed: int = 0) -> None:
         check_choice("matcher.mode", mode, ("validate", "guide"))
         check_choice("matcher.alignment", alignment, ("linear", "quantile"))
@@ -137,6 +188,8 @@ class SongMatcher:
         check_range("matcher.posterior_threshold", posterior_threshold, 0.0, 1.0)
         check_range("matcher.guide_step", guide_step, 0.0, 2.0)
         check_range("matcher.switch_margin", switch_margin, 0.0)
+        check_range("matcher.settle_s", settle_s, 0.0)
+        check_range("matcher.settle_radius", settle_radius, 0.0, None, low_inclusive=False)
         if int(k) < 1:
             raise ConfigError(f"matcher.k={k} must be >= 1.")
         if int(memory) < 0:
@@ -150,6 +203,7 @@ class SongMatcher:
         self.points = catalog.va_ref
         self.min_dwell_s, self.memory, self.k = float(min_dwell_s), int(memory), int(k)
         self.mode, self.guide_step, self.switch_margin = mode, float(guide_step), float(switch_margin)
+        self.settle_s, self.settle_radius = float(settle_s), float(settle_radius)
         self.calm_goal, self.energise_goal = np.array(calm_goal, float), np.array(energise_goal, float)
         self.posterior_threshold = float(posterior_threshold)
         if alignment == "quantile":
@@ -159,12 +213,13 @@ class SongMatcher:
         n_comp = None if n_components is None else min(int(n_components), len(catalog))
         self.gmm = self._stations(n_comp, tuple(k_range), seed, cache_dir)
         self.song_station = self.gmm.predict(self.points)
-        self._index: dict[int, tuple[np.ndarray, NearestNeighbors]] = {}
+        self.posterior = StationPosterior(self.gmm)
+        self._index: dict[int, StationIndex] = {}
         for s in range(self.gmm.n_components):
             rows = np.flatnonzero(self.song_station == s)
             if len(rows):
-                algo = "kd_tree" if len(rows) > 5000 else "brute"
-                self._index[s] = (rows, NearestNeighbors(algorithm=algo).fit(self.points[rows]))
+                self._index[s] = StationIndex(self.points, rows)
+        self._ids = catalog.songs["song_id"].astype(str).to_numpy()
         durations = catalog.songs["duration_s"].to_numpy(np.float64)
         self.durations = np.where(np.isfinite(durations) & (durations > 0), durations, np.inf)
         self.reset()
@@ -175,7 +230,7 @@ class SongMatcher:
         meta = {"catalog": self.catalog.fingerprint(), "n_components": n_components, "k_range": list(k_range),
                 "seed": seed}
         if not cache_dir:
-            return fit_stations(self.points, n_components, k_range, seed)
+            return fit_stations_subsampled(self.points, n_components, k_range, seed)
         key = hashlib.sha1(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache_dir) / f"stations_{key}.npz"
         with file_lock(path):
@@ -186,7 +241,7 @@ class SongMatcher:
                         return g
                 except (ValueError, KeyError, OSError):
                     log.warning("Station cache %s unreadable; refitting.", path)
-            g = fit_stations(self.points, n_components, k_range, seed)
+            g = fit_stations_subsampled(self.points, n_components, k_range, seed)
             _gmm_to_npz(g, path, meta)
             log.info("Fitted %d GMM stations on %d songs (cached in %s)", g.n_components, len(self.points), path)
         return g
@@ -199,6 +254,14 @@ class SongMatcher:
     def reset(self) -> None:
         self.playlist: list[Play] = []
         self._guide_pos: np.ndarray | None = None
+        self._anchor: np.ndarray | None = None
+        self._anchor_t = 0.0
+
+    def settled(self, t_s: float, state: np.ndarray) -> bool:
+        """Whether the mood has stayed within ``settle_radius`` of one point for ``settle_s`` seconds."""
+        if self._anchor is None or np.linalg.norm(state - self._anchor) > self.settle_radius:
+            self._anchor, self._anchor_t = state.copy(), t_s
+        return t_s - self._anchor_t >= self.settle_s
 
     @property
     def current(self) -> Play | None:
@@ -232,7 +295,7 @@ class SongMatcher:
     # -- retrieval -----------------------------------------------------------------------------
     def stations_for(self, target: np.ndarray) -> tuple[list[int], np.ndarray]:
         """The station(s) to search: the top one, or the top two when its posterior < threshold."""
-        post = self.gmm.predict_proba(target[None])[0]
+        post = self.posterior(np.asarray(target, np.float64))
         order = np.argsort(post)[::-1]
         chosen = [int(order[0])] if post[order[0]] >= self.posterior_threshold else [int(o) for o in order[:2]]
         return [s for s in chosen if s in self._index] or list(self._index), post
@@ -244,19 +307,17 @@ class SongMatcher:
         stations) when every candidate is excluded.
         """
         stations, _ = self.stations_for(target)
-        ids = self.catalog.songs["song_id"].to_numpy()
+        ids = self._ids
         for station_set in (stations, list(self._index)):
             k = self.k
             while True:
                 best = None
                 exhausted = True
                 for s in station_set:
-                    rows, nn = self._index[s]
-                    kk = min(k, len(rows))
-                    exhausted &= kk == len(rows)
-                    dist, idx = nn.kneighbors(target[None], n_neighbors=kk)
-                    for d, i in zip(dist[0], idx[0]):
-                        r = rows[i]
+                    index = self._index[s]
+                    exhausted &= min(k, len(index)) == len(index)
+                    dist, rows = index.nearest(target, k)
+                    for d, r in zip(dist, rows):
                         if ids[r] not in exclude and (best is None or d < best[1]):
                             best = (int(r), float(d), s)
                             break
@@ -277,6 +338,8 @@ class SongMatcher:
             duration = self.durations[cur.row]
             if elapsed < min(self.min_dwell_s, duration):
                 return cur
+            if not self.settled(t_s, state) and elapsed < duration:
+                return cur  # the mood is still moving: wait for where it lands
             target = self.target_for(state)
             exclude = set(self.recent_ids()) | {cur.song_id}
             row, dist, station = self.query(target, exclude)
@@ -289,7 +352,7 @@ class SongMatcher:
             row, dist, station = self.query(target, set(self.recent_ids()))
         if self.mode == "guide":
             self._guide_pos = target
-        play = Play(str(self.catalog.songs["song_id"].iat[row]), float(t_s), None, station, target, dist, row)
+        play = Play(self._ids[row], float(t_s), None, station, target, dist, row)
         self.playlist.append(play)
         return play
 

@@ -45,11 +45,15 @@ class EMAStabilizer:
     """Exponential moving average over a window in seconds, holding when sigma > tau.
 
     ``alpha = 1 - exp(-dt / (window_s / 3))``: a step is 95 % through after ``window_s``. Without a
-    face (scene only) the window is ``no_face_factor`` times longer.
+    face (scene only) the window is ``no_face_factor`` times longer. A fixed per-frame ``alpha`` in (0, 1]
+    replaces the window (then divided by ``no_face_factor`` without a face).
     """
 
     def __init__(self, window_s: float = 4.0, tau: float = 0.35, no_face_factor: float = 2.0,
-                 max_hold_s: float = 6.0) -> None:
+                 max_hold_s: float = 6.0, alpha: float | None = None) -> None:
+        if alpha is not None:
+            check_range("stabilizer.alpha", alpha, 0.0, 1.0, low_inclusive=False)
+        self.fixed_alpha = alpha
         check_range("stabilizer.window_s", window_s, 0.0, None, low_inclusive=False)
         check_range("stabilizer.tau", tau, 0.0)
         check_range("stabilizer.no_face_factor", no_face_factor, 1.0)
@@ -63,6 +67,8 @@ class EMAStabilizer:
         self.held = False
 
     def alpha(self, dt_s: float, face_found: bool) -> float:
+        if self.fixed_alpha is not None:
+            return float(self.fixed_alpha / (1.0 if face_found else self.no_face_factor))
         window = self.window_s * (1.0 if face_found else self.no_face_factor)
         a = 1.0 - np.exp(-max(dt_s, 1e-6) / (window / 3.0))
         check_range("stabilizer alpha", a, 0.0, 1.0, low_inclusive=False)

@@ -35,6 +35,31 @@ def is_webcam(video: Any) -> bool:
     return isinstance(video, int) or (isinstance(video, str) and video.strip().isdigit())
 
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def batch_videos(video: Any) -> list[Path] | None:
+    """The videos of a batch run: a folder (its video files, sorted) or a ``.txt`` list (one path per line,
+    relative to the list's folder, ``#`` comments). ``None`` for a single video or a webcam."""
+    if is_webcam(video):
+        return None
+    path = Path(str(video))
+    if path.is_dir():
+        vids = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+        if not vids:
+            raise DataError(f"video={path} is a folder with no video files ({', '.join(VIDEO_SUFFIXES)}); "
+                            "give a video file, a folder of videos, or a .txt list.")
+        return vids
+    if path.suffix.lower() == ".txt" and path.is_file():
+        lines = [ln.strip() for ln in path.read_text().splitlines()]
+        vids = [(path.parent / ln) if not Path(ln).is_absolute() else Path(ln) for ln in lines
+                if ln and not ln.startswith("#")]
+        if not vids:
+            raise DataError(f"video={path} lists no videos; put one video path per line.")
+        return vids
+    return None
+
+
 def check_video_path(video: Any) -> None:
     """Cheap checks of a video file argument, run before anything is loaded."""
     if is_webcam(video):
@@ -43,7 +68,7 @@ def check_video_path(video: Any) -> None:
     if not path.exists():
         raise MissingResourceError(f"Video not found: video={path}. Give a video file path or a webcam index.")
     if path.is_dir():
-        raise DataError(f"video={path} is a folder; give one video file (or use infer.py's batch mode).")
+        raise DataError(f"video={path} is a folder; give one video file, or run it as a batch.")
     if path.stat().st_size == 0:
         raise DataError(f"video={path} is an empty file.")
 
@@ -92,15 +117,17 @@ def iter_frames(cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float,
         idx += 1
         t_ms = cap.get(cv2.CAP_PROP_POS_MSEC) if not info.live else 0.0
         t = idx / info.fps
-        if not info.live and t_ms and t_ms > 0 and info.fps_reported <= 0:
+        if not info.live and t_ms and t_ms > 0 and not (0 < info.fps_reported <= MAX_SANE_FPS):
             t = t_ms / 1000.0
         if t + 1e-6 < next_t:
             continue
         ok, frame = cap.retrieve()
         if not ok or frame is None:
             break
-        if frame.ndim == 2:
+        if frame.ndim == 2 or frame.shape[2] == 1:
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        elif frame.shape[2] == 4:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
         yield t, frame
         yielded += 1
         next_t += step_s * (np.floor((t - next_t) / step_s) + 1)  # stay on the analysis grid

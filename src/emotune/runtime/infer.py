@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ from tqdm.auto import tqdm
 from emotune.data.catalog import Catalog
 from emotune.models.loading import load_phase_module
 from emotune.pipeline.perceive import Perceiver
-from emotune.pipeline.video import check_video_path, downscale, iter_frames, open_capture
-from emotune.utils.errors import ConfigError, MissingResourceError, check_range
+from emotune.pipeline.video import batch_videos, check_video_path, downscale, iter_frames, open_capture
+from emotune.utils.errors import ConfigError, DataError, EmotuneError, MissingResourceError, check_range
 from emotune.utils.io import atomic_path, write_json_atomic, write_text_atomic
+from emotune.utils.timing import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ def validate_infer_cfg(cfg: DictConfig) -> None:
     check_range("perceive.max_side", cfg.perceive.max_side, 64)
     check_range("stabilizer.window_s", cfg.stabilizer.get("window_s", 1.0), 0.0, None, low_inclusive=False)
     check_range("stabilizer.tau", cfg.stabilizer.get("tau", 0.0), 0.0)
+    if cfg.stabilizer.get("alpha") is not None:
+        check_range("stabilizer.alpha", cfg.stabilizer.alpha, 0.0, 1.0, low_inclusive=False)
     check_range("matcher.min_dwell_s", cfg.matcher.min_dwell_s, 0.0)
     check_range("matcher.memory", cfg.matcher.memory, 0)
     check_range("matcher.k", cfg.matcher.k, 1)
@@ -78,14 +82,19 @@ def song_meta(catalog: Catalog, row: int) -> dict[str, Any]:
     return meta
 
 
-def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
-    """Run the pipeline on ``cfg.video``; write outputs into the Hydra run dir; return the summary.
+@dataclass
+class Runtime:
+    """What one ``infer`` run builds once and reuses for every video."""
 
-    ``capture_factory`` replaces ``cv2.VideoCapture`` (tests feed a fake webcam through it).
-    """
-    validate_infer_cfg(cfg)
-    check_video_path(cfg.video)
-    out_dir = Path(cfg.paths.output_dir)
+    catalog: Catalog
+    stabilizer: Any
+    matcher: Any
+    perceiver: Perceiver
+    stopwatch: Stopwatch
+
+
+def build_runtime(cfg: DictConfig) -> Runtime:
+    """Catalogue, stabilizer, matcher (Hydra-instantiated), checkpoints and detector."""
     ckpts = resolve_checkpoints(cfg.ckpt)
     log.info("Instantiating catalog <%s>", cfg.catalog._target_)
     catalog: Catalog = hydra.utils.instantiate(cfg.catalog)
@@ -98,8 +107,64 @@ def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
     scene, face, fusion = load_models(ckpts)
     detector = hydra.utils.instantiate(cfg.detector) if face is not None else None
     p = cfg.perceive
-    perceiver = Perceiver(scene, face, fusion, detector, int(p.mc_samples), float(p.face_margin), str(p.face_policy))
-    cap, info = open_capture(cfg.video, capture_factory=capture_factory)
+    sw = Stopwatch()
+    perceiver = Perceiver(scene, face, fusion, detector, int(p.mc_samples), float(p.face_margin), str(p.face_policy),
+                          stopwatch=sw, track_faces=bool(p.get("track_faces", True)))
+    return Runtime(catalog, stabilizer, matcher, perceiver, sw)
+
+
+def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
+    """Run the pipeline on ``cfg.video``; write outputs into the Hydra run dir; return the summary.
+
+    ``video`` may be a file, a webcam index, a folder of videos or a ``.txt`` list (batch mode: one
+    output folder per video under ``videos/`` and ``batch_summary.csv`` across them).
+    ``capture_factory`` replaces ``cv2.VideoCapture`` (tests feed a fake webcam through it).
+    """
+    validate_infer_cfg(cfg)
+    out_dir = Path(cfg.paths.output_dir)
+    videos = batch_videos(cfg.video)
+    if videos is not None:
+        return infer_batch(cfg, videos, out_dir)
+    check_video_path(cfg.video)
+    return run_video(cfg, build_runtime(cfg), cfg.video, out_dir, capture_factory)
+
+
+def infer_batch(cfg: DictConfig, videos: list[Path], out_dir: Path) -> dict[str, Any]:
+    """Every video with the models loaded once; a bad video is recorded and the batch goes on."""
+    from emotune.runtime.collect import summary_table
+
+    rt = build_runtime(cfg)
+    runs: dict[str, Path] = {}
+    errors: dict[str, str] = {}
+    for i, video in enumerate(tqdm(videos, desc="videos", unit="video", disable=not cfg.get("progress", True))):
+        run = out_dir / "videos" / f"{i:03d}_{video.stem}"
+        try:
+            check_video_path(video)
+            run_video(cfg, rt, str(video), run, None, progress=False)
+            runs[str(video)] = run
+        except EmotuneError as exc:
+            errors[str(video)] = str(exc).splitlines()[0]
+            log.warning("Skipped %s: %s", video, errors[str(video)])
+    table = summary_table(runs, errors)
+    with atomic_path(out_dir / "batch_summary.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    result = {"videos": len(videos), "ok": len(runs), "failed": len(errors), "errors": errors,
+              "table": str(out_dir / "batch_summary.csv")}
+    write_json_atomic(out_dir / "batch.json", result)
+    print(f"Batch: {len(runs)}/{len(videos)} videos done. Table: {out_dir / 'batch_summary.csv'}; "
+          f"per-video outputs in {out_dir / 'videos'}")
+    if errors:
+        raise DataError(f"{len(errors)} of {len(videos)} videos failed (first: {next(iter(errors))}: "
+                        f"{next(iter(errors.values()))}); the others are done, see {out_dir / 'batch_summary.csv'}.")
+    return result
+
+
+def run_video(cfg: DictConfig, rt: Runtime, video: Any, out_dir: Path, capture_factory: Any = None,
+              progress: bool | None = None) -> dict[str, Any]:
+    """PERCEIVE -> STABILIZE -> MATCH over one video; write its outputs into ``out_dir``."""
+    p, sw, catalog, stabilizer, matcher = cfg.perceive, rt.stopwatch, rt.catalog, rt.stabilizer, rt.matcher
+    sw.seconds.clear()
+    cap, info = open_capture(video, capture_factory=capture_factory)
     for note in info.notes:
         log.warning("%s: %s", info.source, note)
 
@@ -107,28 +172,35 @@ def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
     render = _Renderer(out_dir / "annotated.mp4", info, float(p.fps)) if cfg.get("render") else None
     stabilizer.reset()
     matcher.reset()
+    rt.perceiver.reset()
     t_start = time.perf_counter()
     truncated = False
     last_t, batch = 0.0, []
     total = int(info.frames / info.fps * p.fps) + 1 if info.frames else None
-    bar = tqdm(total=total, desc="infer", unit="frame", disable=not cfg.get("progress", True))
+    show = cfg.get("progress", True) if progress is None else progress
+    bar = tqdm(total=total, desc="infer", unit="frame", disable=not show)
 
     def flush(batch: list[tuple[float, np.ndarray]]) -> None:
         nonlocal last_t
-        perc = perceiver([f for _, f in batch])
+        perc = rt.perceiver([f for _, f in batch])
         for (t, frame), fp in zip(batch, perc):
             dt = t - last_t if rows else 1.0 / p.fps
-            stab = stabilizer.update(fp.fused_mean, fp.fused_var, fp.face_found, dt)
-            play = matcher.update(t, stab)
+            with sw("stabilize"):
+                stab = stabilizer.update(fp.fused_mean, fp.fused_var, fp.face_found, dt)
+            with sw("match"):
+                play = matcher.update(t, stab)
             last_t = t
             rows.append(_timeline_row(t, fp, stab, stabilizer.held, play))
             if render is not None:
-                render.write(frame, fp, stab, song_meta(catalog, play.row))
+                with sw("render"):
+                    render.write(frame, fp, stab, song_meta(catalog, play.row))
         bar.update(len(batch))
 
     try:
-        for t, frame in iter_frames(cap, info, float(p.fps), cfg.get("max_frames")):
-            batch.append((t, downscale(frame, int(p.max_side))))
+        for t, frame in sw.timed_iter("decode", iter_frames(cap, info, float(p.fps), cfg.get("max_frames"))):
+            with sw("downscale"):
+                frame = downscale(frame, int(p.max_side))
+            batch.append((t, frame))
             if len(batch) >= p.batch_size:
                 flush(batch)
                 batch = []
@@ -137,11 +209,17 @@ def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
     except (OSError, RuntimeError) as exc:  # the file became unreadable part-way: keep what was read
         truncated = True
         log.warning("Video stopped being readable at %.1f s (%s); finishing with what was read.", last_t, exc)
+    except BaseException:
+        if render is not None:
+            render.abort()  # no half-written annotated.mp4
+        raise
     finally:
         bar.close()
         cap.release()
     if not rows:
-        raise ConfigError(f"video={cfg.video}: no frame could be decoded (zero frames); nothing to analyse.")
+        if render is not None:
+            render.abort()
+        raise DataError(f"video={video}: no frame could be decoded (zero frames); nothing to analyse.")
     if info.frames and not info.live:
         expected = info.frames / info.fps
         if last_t + 2.0 / p.fps + 1.0 / info.fps < expected - 1.0:
@@ -152,10 +230,12 @@ def infer(cfg: DictConfig, capture_factory: Any = None) -> dict[str, Any]:
     playlist = matcher.finish(video_s)
     if render is not None:
         render.close()
-    summary = _write_outputs(out_dir, cfg, rows, playlist, catalog, matcher, info, video_s, processing_s, truncated)
+    summary = _write_outputs(out_dir, cfg, video, rows, playlist, catalog, matcher, info, video_s, processing_s,
+                             truncated, sw.as_dict())
     log.info("Outputs in %s", out_dir)
-    print(f"Done: {len(playlist)} songs over {video_s:.0f} s ({summary['realtime_factor']:.1f}x realtime). "
-          f"Outputs: {out_dir}/(timeline.csv, playlist.json, playlist.m3u, summary.json, timeline.png)")
+    if show:
+        print(f"Done: {len(playlist)} songs over {video_s:.0f} s ({summary['realtime_factor']:.1f}x realtime). "
+              f"Outputs: {out_dir}/(timeline.csv, playlist.json, playlist.m3u, summary.json, timeline.png)")
     return summary
 
 
@@ -177,8 +257,9 @@ def _timeline_row(t: float, fp: Any, stab: np.ndarray, held: bool, play: Any) ->
     return row
 
 
-def _write_outputs(out_dir: Path, cfg: DictConfig, rows: list[dict], playlist: list, catalog: Catalog,
-                   matcher: Any, info: Any, video_s: float, processing_s: float, truncated: bool) -> dict[str, Any]:
+def _write_outputs(out_dir: Path, cfg: DictConfig, video: Any, rows: list[dict], playlist: list, catalog: Catalog,
+                   matcher: Any, info: Any, video_s: float, processing_s: float, truncated: bool,
+                   stage_seconds: dict[str, float]) -> dict[str, Any]:
     from emotune.data.scales import FINDINGEMO
 
     tl = pd.DataFrame(rows)
@@ -207,20 +288,20 @@ def _write_outputs(out_dir: Path, cfg: DictConfig, rows: list[dict], playlist: l
     ids = [p.song_id for p in playlist]
     repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - matcher.memory):i])
     summary = {
-        "video": str(cfg.video), "video_seconds": round(video_s, 2), "frames_analysed": len(rows),
+        "video": str(video), "video_seconds": round(video_s, 2), "frames_analysed": len(rows),
         "analysis_fps": float(cfg.perceive.fps), "processing_seconds": round(processing_s, 2),
         "realtime_factor": round(video_s / max(processing_s, 1e-9), 2),
         "face_found_fraction": round(float(tl["face_found"].mean()), 4), "switches": max(0, len(playlist) - 1),
         "dwell_violations": dwell_violations, "repeats_within_memory": repeats, "mode": cfg.matcher.mode,
         "stabilizer": cfg.stabilizer._target_.rsplit(".", 1)[-1], "stations": matcher.n_stations,
         "catalog": {"name": catalog.name, "songs": len(catalog), "scale": catalog.scale.name},
-        "truncated": truncated, "video_notes": info.notes,
+        "truncated": truncated, "video_notes": info.notes, "stage_seconds": stage_seconds,
         "songs": [{k: s[k] for k in ("song_id", "start_s", "end_s", "valence", "arousal", "station")} for s in songs],
     }
     write_json_atomic(out_dir / "summary.json", summary)
     from emotune.pipeline.plots import timeline_figure
 
-    timeline_figure(tl, songs, catalog, matcher, out_dir / "timeline.png", gt_csv=_ground_truth(cfg.video))
+    timeline_figure(tl, songs, catalog, matcher, out_dir / "timeline.png", gt_csv=_ground_truth(video))
     return summary
 
 
@@ -262,3 +343,10 @@ class _Renderer:
         if self.writer is not None:
             self.writer.release()
         self._ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Drop the temporary file; nothing appears under the final name."""
+        if self.writer is not None:
+            self.writer.release()
+        err = RuntimeError("render aborted")
+        self._ctx.__exit__(type(err), err, None)

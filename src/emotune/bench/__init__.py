@@ -1,0 +1,1 @@
+"""`make bench`: speed and memory, measured side by side in one run."""

@@ -1,0 +1,1 @@
+"""Evaluation: scripted scenarios, tracking and playlist metrics, the `make eval` report."""

@@ -1,0 +1,103 @@
+"""Figures for the evaluation report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from emotune.data.scales import get_scale
+from emotune.eval.metrics import truth_at
+from emotune.utils.io import atomic_path
+
+COLORS = {"none": "tab:grey", "ema": "tab:blue", "kalman": "tab:orange", "validate": "tab:blue",
+          "guide": "tab:green"}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path: Path, title: str) -> Path:
+    """V and A over time: truth, per-frame estimate, and each stabilizer; no-face stretches shaded."""
+    fig, axes = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    any_tl = next(iter(timelines.values()))
+    t = any_tl["t_s"].to_numpy()
+    truth = truth_at(gt, t)
+    no_face = any_tl["face_found"].to_numpy() == 0
+    for d, (ax, dim) in enumerate(zip(axes, ("valence", "arousal"))):
+        ax.plot(t, any_tl[f"fused_{dim}"], ".", ms=3, color="lightgrey", label="per-frame (fused)")
+        ax.plot(t, truth[:, d], "--", color="black", lw=1.5, label="ground truth")
+        for name, tl in timelines.items():
+            ax.plot(tl["t_s"], tl[f"stab_{dim}"], color=COLORS.get(name), lw=1.6, label=name)
+        ax.fill_between(t, -1.05, 1.05, where=no_face, color="red", alpha=0.08, step="mid", label="no face found")
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel(f"{dim} (ref)")
+    axes[0].set_title(title)
+    axes[0].legend(loc="upper right", ncol=3, fontsize=8)
+    axes[1].set_xlabel("time (s)")
+    return _save(fig, path)
+
+
+def stabilizer_bars(df: pd.DataFrame, path: Path) -> Path:
+    """Jitter and lag per scenario and stabilizer."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, col, label in zip(axes, ("jitter", "lag63_s", "pearson_valence"),
+                              ("steady-state jitter (ref units / s)", "lag to 63 % after a step (s)",
+                               "Pearson with truth (valence)")):
+        piv = df.pivot(index="scenario", columns="stabilizer", values=col)
+        piv = piv[[c for c in ("none", "ema", "kalman") if c in piv.columns]]
+        piv.plot.bar(ax=ax, color=[COLORS[c] for c in piv.columns], rot=0, legend=ax is axes[0])
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("")
+    return _save(fig, path)
+
+
+def guide_figure(runs: dict[tuple[str, str], dict[str, Any]], path: Path) -> Path:
+    """Per scenario: the V-A plane with the stabilized mood and the songs each mode picked."""
+    names = sorted({n for n, _ in runs})
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for mode in ("validate", "guide"):
+            r = runs.get((name, mode))
+            if r is None:
+                continue
+            tl, pl = r["timeline"], r["playlist"]
+            scale = get_scale(pl["scale"])
+            if mode == "validate":
+                ax.plot(tl["stab_valence"], tl["stab_arousal"], color="black", lw=1, alpha=0.6,
+                        label="stabilized mood")
+            songs = scale.to_ref(np.array([[s["valence"], s["arousal"]] for s in pl["songs"]]))
+            ax.plot(songs[:, 0], songs[:, 1], "o-", color=COLORS[mode], ms=6, lw=0.8, alpha=0.8,
+                    label=f"{mode}: songs in order")
+            ax.annotate("1", songs[0], fontsize=8, color=COLORS[mode])
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlim(-1, 1)
+        ax.set_ylim(-1, 1)
+        ax.set_xlabel("valence (ref)")
+        ax.set_ylabel("arousal (ref)")
+        ax.set_title(name)
+        ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def phase_bars(phases: pd.DataFrame, path: Path) -> Path:
+    """CCC per path on test and test_shifted."""
+    cols = [c for c in phases.columns if c.endswith("CCC")]
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    phases.set_index("path")[cols].T.plot.bar(ax=ax, rot=0)
+    ax.set_ylabel("CCC")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

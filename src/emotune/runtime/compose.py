@@ -1,0 +1,33 @@
+"""Compose ``conf/`` from Python (reports, benches, tests) the way ``train.py``/``infer.py`` would."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+
+def repo_root() -> Path:
+    """The checkout: ``$EMOTUNE_ROOT``, else the folder above ``src/``."""
+    env = os.environ.get("EMOTUNE_ROOT")
+    return Path(env) if env else Path(__file__).resolve().parents[3]
+
+
+def compose_config(config_name: str, overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with ``overrides`` and run it in ``output_dir``.
+
+    Sets the Hydra runtime (so ``${hydra:...}`` resolves) exactly as a command-line run would.
+    """
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(repo_root() / "conf")):
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig().set_config(cfg)
+    return cfg

@@ -1,0 +1,444 @@
+"""Reliability: bad inputs through the real entry points, and nothing lost.
+
+``run_infer``/``run_train`` are exactly what ``infer.py``/``train.py`` call after Hydra has composed the
+config: a user error must exit 2 with one ``error:`` line naming the value, and leave no output that
+looks complete. A few cases also go through the scripts as subprocesses (Hydra's own CLI errors).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from emotune.runtime.entry import run_infer, run_train
+
+from .conftest import ROOT, TINY
+
+OUTPUTS = ("summary.json", "playlist.json", "playlist.m3u", "timeline.csv", "timeline.png")
+
+
+def infer_overrides(trained, video, *extra: str) -> list[str]:
+    return [f"video={video}", f"ckpt.dir={trained['dir']}", "progress=false", "extras.print_config=false",
+            "perceive.mc_samples=4", "matcher.min_dwell_s=2", "matcher.memory=2", *extra]
+
+
+def expect_user_error(capsys, fn, cfg, *needles: str) -> str:
+    """Run an entry point; it must exit 2 with one ``error:`` line containing every needle."""
+    with pytest.raises(SystemExit) as exc:
+        fn(cfg)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, err[-2000:]
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def no_outputs(out: Path) -> bool:
+    return not any((out / f).exists() for f in OUTPUTS) and not list(out.glob(".*.tmp*"))
+
+
+class WrappedCapture:
+    """A real ``cv2.VideoCapture`` with a lying fps, frame transforms, or a failure part-way."""
+
+    def __init__(self, path, fps: float | None = None, fail_after: int | None = None, transform=None) -> None:
+        self.cap, self.fps, self.fail_after, self.transform, self.grabs = cv2.VideoCapture(path), fps, fail_after, \
+            transform, 0
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's API)
+        return self.cap.isOpened()
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_FPS and self.fps is not None:
+            return self.fps
+        return self.cap.get(prop)
+
+    def grab(self) -> bool:
+        self.grabs += 1
+        if self.fail_after is not None and self.grabs > self.fail_after:
+            raise OSError("Input/output error (the disk went away)")
+        return self.cap.grab()
+
+    def retrieve(self):
+        ok, frame = self.cap.retrieve()
+        return ok, (self.transform(frame) if ok and self.transform else frame)
+
+    def release(self) -> None:
+        self.cap.release()
+
+
+# ------------------------------------------------------------------------------------------ video
+@pytest.mark.parametrize("case, needle", [
+    ("missing", "Video not found"), ("folder", "no video files"), ("text", "could not be opened"),
+    ("empty", "empty file"), ("zero_frames", "video="),
+])
+def test_bad_video_files(make_cfg, trained, tmp_path: Path, capsys, case: str, needle: str) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    video = {"missing": d / "missing.mp4", "folder": d, "text": d / "notes.mp4", "empty": d / "empty.mp4",
+             "zero_frames": d / "zero.mp4"}[case]
+    if case == "text":
+        video.write_text("this is not a video")
+    elif case == "empty":
+        video.write_bytes(b"")
+    elif case == "zero_frames":
+        w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 64))
+        w.release()
+    cfg = make_cfg(*infer_overrides(trained, video), config_name="infer")
+    expect_user_error(capsys, run_infer, cfg, needle, str(video.name) if case != "folder" else str(video))
+    assert no_outputs(Path(cfg.paths.output_dir))
+
+
+def test_truncated_file_keeps_what_was_read(make_cfg, trained, synth_root: Path, tmp_path: Path) -> None:
+    from emotune.runtime.infer import infer
+
+    data = (synth_root / "videos" / "clip.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    cfg = make_cfg(*infer_overrides(trained, cut), config_name="infer")
+    try:
+        summary = infer(cfg)
+    except Exception as exc:  # some containers cannot be opened at all once cut: then a clean user error
+        from emotune.utils.errors import DataError
+
+        assert isinstance(exc, DataError) and "cut.mp4" in str(exc)
+        assert no_outputs(Path(cfg.paths.output_dir))
+        return
+    assert summary["frames_analysed"] > 0
+    assert all((Path(cfg.paths.output_dir) / f).is_file() for f in OUTPUTS)
+
+
+def test_unreadable_part_way_finishes_and_marks_truncated(make_cfg, trained, synth_root: Path) -> None:
+    from emotune.runtime.infer import infer
+
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4"), config_name="infer")
+    summary = infer(cfg, capture_factory=lambda p: WrappedCapture(p, fail_after=25))  # 2.5 s of a 6 s clip at 10 fps
+    assert summary["truncated"] is True and 8 <= summary["frames_analysed"] <= 11
+    s = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert s["truncated"] is True and s["songs"] and s["songs"][-1]["end_s"] <= 3.0
+
+
+@pytest.mark.parametrize("fps", [0.0, 1e6])
+def test_nonsense_fps_falls_back_to_timestamps(make_cfg, trained, synth_root: Path, fps: float) -> None:
+    from emotune.runtime.infer import infer
+
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4"), config_name="infer")
+    summary = infer(cfg, capture_factory=lambda p: WrappedCapture(p, fps=fps))
+    assert any("unusable" in n for n in summary["video_notes"])
+    assert 5.0 <= summary["video_seconds"] <= 7.0 and 20 <= summary["frames_analysed"] <= 26  # 6 s at 4 fps
+
+
+@pytest.mark.parametrize("transform, name", [
+    (lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), "grayscale"),
+    (lambda f: cv2.resize(f, (4800, 2700), interpolation=cv2.INTER_NEAREST), "huge"),
+])
+def test_grayscale_and_huge_frames(make_cfg, trained, synth_root: Path, transform, name: str) -> None:
+    from emotune.runtime.infer import infer
+
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", "max_frames=6"), config_name="infer")
+    seen = []
+    summary = infer(cfg, capture_factory=lambda p: WrappedCapture(p, transform=transform))
+    assert summary["frames_analysed"] == 6, name
+    tl = pd.read_csv(Path(cfg.paths.output_dir) / "timeline.csv")
+    assert tl[["stab_valence", "stab_arousal"]].notna().all().all()
+    if name == "huge":  # the models saw a downscaled frame: the scene path ran at normal cost
+        assert summary["stage_seconds"]["downscale"] > 0
+    del seen
+
+
+def test_clip_shorter_than_the_dwell(make_cfg, trained, synth_root: Path) -> None:
+    from emotune.runtime.infer import infer
+
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4"), "matcher.min_dwell_s=25",
+                   config_name="infer")
+    summary = infer(cfg)
+    assert len(summary["songs"]) == 1 and summary["dwell_violations"] == 0
+    assert summary["songs"][0]["end_s"] == pytest.approx(summary["video_seconds"], abs=0.01)
+
+
+def test_webcam_frames_stay_in_memory(make_cfg, trained, tmp_path: Path) -> None:
+    from emotune.runtime.infer import infer
+
+    class Cam:
+        def __init__(self, idx: int) -> None:
+            self.i = 0
+
+        def isOpened(self) -> bool:  # noqa: N802
+            return True
+
+        def get(self, prop: int) -> float:
+            return {cv2.CAP_PROP_FPS: 8.0}.get(prop, 0.0)
+
+        def grab(self) -> bool:
+            self.i += 1
+            return self.i <= 16
+
+        def retrieve(self):
+            return True, np.full((96, 128, 3), 40 + self.i, np.uint8)
+
+        def release(self) -> None:
+            pass
+
+    cfg = make_cfg(*infer_overrides(trained, 0), config_name="infer")
+    infer(cfg, capture_factory=Cam)
+    written = {p.name for p in Path(cfg.paths.output_dir).iterdir()}
+    assert written == set(OUTPUTS), written  # no frame, image or video from the camera
+
+
+# ------------------------------------------------------------------------------------------ faces
+def test_face_choice_several_tiny_and_partly_outside() -> None:
+    from emotune.detect.detectors import HaarFaceDetector, choose_face, crop_face
+    from emotune.synthetic.drawing import FaceStyle, draw_face
+
+    several = np.array([[0, 0, 10, 10, 0.99], [50, 50, 90, 100, 0.5], [5, 5, 30, 30, 0.7]], np.float32)
+    assert choose_face(several, "largest")[0] == 50 and choose_face(several, "confident")[0] == 0
+    assert choose_face(np.zeros((0, 5), np.float32)) is None
+    img = np.zeros((100, 160, 3), np.uint8)
+    crop = crop_face(img, np.array([140, -20, 170, 30, 1.0]), margin=0.25)  # off the right and top edges
+    assert crop.shape[0] == crop.shape[1] and abs(crop.shape[0] - 50 * 1.5) <= 1  # square, padded at the edges
+    big = np.full((720, 1280, 3), 128, np.uint8)
+    draw_face(big, 640, 360, 12, 0.5, 0.5, FaceStyle.random(np.random.default_rng(0)), 0.0)  # a 12 px face
+    assert len(HaarFaceDetector().detect(big)) == 0  # below min_size_frac: the scene path takes over
+
+
+def test_no_face_at_all_runs_on_the_scene_path(make_cfg, trained, tmp_path: Path) -> None:
+    from emotune.runtime.infer import infer
+    from emotune.synthetic.video import VideoSpec, render_video
+
+    kf = pd.DataFrame({"t_s": [0, 3], "valence": [1, -1], "arousal": [3, 4], "face": [0, 0]})
+    clip, _ = render_video(kf, tmp_path / "noface.mp4", VideoSpec(fps=8, width=192, height=108), progress=False)
+    cfg = make_cfg(*infer_overrides(trained, clip), config_name="infer")
+    summary = infer(cfg)
+    tl = pd.read_csv(Path(cfg.paths.output_dir) / "timeline.csv")
+    assert summary["face_found_fraction"] == 0.0
+    np.testing.assert_allclose(tl["fused_valence"], tl["scene_valence"], atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+def _pickled_checkpoint(src: Path, dst: Path) -> Path:
+    ckpt = torch.load(src, weights_only=True)
+    ckpt["hyper_parameters"]["callback"] = WrappedCapture  # a Python object: needs pickle to load
+    torch.save(ckpt, dst)
+    return dst
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("garbage", "not a readable PyTorch checkpoint"), ("other_phase", "given as the face checkpoint"),
+    ("pickled", "refusing it"), ("missing", "Checkpoint not found"),
+])
+def test_bad_checkpoints(make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str, needle: str) -> None:
+    bad = {"garbage": tmp_path / "garbage.ckpt", "other_phase": trained["scene"], "pickled": tmp_path / "pickled.ckpt",
+           "missing": tmp_path / "missing.ckpt"}[case]
+    if case == "garbage":
+        bad.write_bytes(b"\x00not a checkpoint" * 64)
+    elif case == "pickled":
+        _pickled_checkpoint(trained["face"], bad)
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", f"ckpt.face={bad}"),
+                   config_name="infer")
+    expect_user_error(capsys, run_infer, cfg, needle, str(bad.name))
+    assert no_outputs(Path(cfg.paths.output_dir))
+
+
+def test_checkpoint_loads_without_its_pretrained_weights(trained, tmp_path: Path) -> None:
+    """Trained from weights this machine lacks: the checkpoint carries them, so it must still load."""
+    from emotune.models.loading import load_phase_module
+
+    ckpt = torch.load(trained["scene"], weights_only=True)
+    ckpt["hyper_parameters"]["backbone"]["pretrained"] = str(tmp_path / "weights_not_here.safetensors")
+    path = tmp_path / "scene_from_pretrained.ckpt"
+    torch.save(ckpt, path)
+    module = load_phase_module(path, "scene")
+    assert module.hparams.backbone["pretrained"].endswith("weights_not_here.safetensors")
+    sd = torch.load(trained["scene"], weights_only=True)["state_dict"]
+    k = next(iter(sd))
+    assert torch.equal(module.state_dict()[k], sd[k])
+
+
+# ------------------------------------------------------------------------------------------ catalogue
+def _catalog_csv(path: Path, rows: list[tuple], header: str = "song_id,valence,arousal") -> Path:
+    path.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("case, needles", [
+    ("missing_folder", ["catalog", "nope"]), ("missing_columns", ["lacks column", "arousal"]),
+    ("all_bad", ["no songs left"]), ("memory", ["matcher.memory=2", "lower matcher.memory"]),
+])
+def test_bad_catalogues(make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str,
+                        needles: list[str]) -> None:
+    clip = synth_root / "videos" / "clip.mp4"
+    if case == "missing_folder":
+        extra = ["catalog=deam", f"catalog.root={tmp_path / 'nope'}"]
+    else:
+        rows = {"missing_columns": [(1, 5)], "all_bad": [(1, float("nan"), 5), (2, 12, 5), (3, 5, -4)],
+                "memory": [(1, 5, 5), (2, 6, 6)]}[case]
+        header = "song_id,valence" if case == "missing_columns" else "song_id,valence,arousal"
+        extra = ["catalog=csv", f"catalog.path={_catalog_csv(tmp_path / 'songs.csv', rows, header)}"]
+    cfg = make_cfg(*infer_overrides(trained, clip, *extra), config_name="infer")
+    expect_user_error(capsys, run_infer, cfg, *needles)
+    assert no_outputs(Path(cfg.paths.output_dir))
+
+
+def test_catalogue_rows_dropped_and_counted_and_small_k(make_cfg, trained, synth_root: Path, tmp_path: Path) -> None:
+    from emotune.runtime.infer import infer
+
+    rows = [(i, 2 + i % 6, 3 + i % 5) for i in range(8)] + [(3, 5, 5), (90, "nan", 4), (91, 5, 11)]
+    csv = _catalog_csv(tmp_path / "mine.csv", rows)
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", "catalog=csv",
+                                    f"catalog.path={csv}", "matcher.k=50", "matcher.memory=3"), config_name="infer")
+    summary = infer(cfg)
+    assert summary["catalog"]["songs"] == 8  # duplicate id, NaN and out-of-range rows dropped
+    assert summary["repeats_within_memory"] == 0
+
+
+# ------------------------------------------------------------------------------------------ training data
+def _copy_synth(synth_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny synthetic set; returns what ``paths.synthetic_dir`` should be."""
+    root = tmp_path / "synthetic"
+    shutil.copytree(synth_root / "findingemo", root / "findingemo",
+                    ignore=shutil.ignore_patterns("cache", "splits.csv"))
+    return root
+
+
+def test_missing_corrupt_and_out_of_range_training_data_skipped_and_counted(make_cfg, synth_root: Path,
+                                                                           tmp_path: Path) -> None:
+    root = _copy_synth(synth_root, tmp_path)
+    fe = root / "findingemo"
+    ann = pd.read_csv(fe / "annotations_single.ann", dtype=str, keep_default_na=False)
+    paths = ann["image_path"].tolist()
+    (fe / "images" / paths[0].lstrip("/")).unlink()  # missing
+    (fe / "images" / paths[1].lstrip("/")).write_bytes(b"\xff\xd8 truncated jpeg")  # corrupt
+    extra = ann.iloc[[2]].copy()
+    extra["image_path"], extra["valence"] = "/extra/out_of_range.jpg", "9"  # a label outside -3..3
+    pd.concat([ann, extra]).to_csv(fe / "annotations_single.ann", index=False)
+    cfg = make_cfg("phase=face", f"paths.synthetic_dir={root}")
+    run_train(cfg)
+    stats = json.loads((Path(cfg.paths.output_dir) / "data_stats.json").read_text())
+    assert stats["missing_images"] == 1 and stats["unreadable_images"] == 1, stats
+    assert stats["labels"]["out_of_range"] == 1, stats
+    assert (Path(cfg.paths.output_dir) / "metrics.json").is_file()
+
+
+def test_empty_split_is_a_clear_error(make_cfg, synth_root: Path, tmp_path: Path, capsys) -> None:
+    root = _copy_synth(synth_root, tmp_path)
+    cfg0 = make_cfg("phase=scene", f"paths.synthetic_dir={root}")
+    run_train(cfg0)  # writes splits.csv
+    split_file = root / "findingemo" / "splits.csv"
+    split = pd.read_csv(split_file, dtype=str)
+    split.loc[split["split"] == "val", "split"] = "train"
+    split.to_csv(split_file, index=False)
+    cfg = make_cfg("phase=scene", f"paths.synthetic_dir={root}")
+    (Path(cfg.paths.output_dir) / "metrics.json").unlink()  # the first run's
+    expect_user_error(capsys, run_train, cfg, "Split 'val' is empty", "splits.csv")
+    assert not (Path(cfg.paths.output_dir) / "metrics.json").exists()
+
+
+# ------------------------------------------------------------------------------------------ config
+@pytest.mark.parametrize("override, needles", [
+    ("stabilizer.alpha=0", ["stabilizer.alpha=0", "(0.0, 1.0]"]),
+    ("stabilizer.alpha=1.5", ["stabilizer.alpha=1.5", "(0.0, 1.0]"]),
+    ("matcher.min_dwell_s=-3", ["matcher.min_dwell_s=-3", "[0.0, inf]"]),
+    ("perceive.fps=0", ["perceive.fps=0", "(0.0, 60.0]"]),
+    ("stabilizer.tau=-1", ["stabilizer.tau=-1", "[0.0, inf]"]),
+    ("perceive.mc_samples=0", ["perceive.mc_samples=0", "[1"]),
+])
+def test_bad_infer_config_stops_before_work(make_cfg, trained, synth_root: Path, capsys, override: str,
+                                            needles: list[str]) -> None:
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", override), config_name="infer")
+    expect_user_error(capsys, run_infer, cfg, *needles)
+    assert no_outputs(Path(cfg.paths.output_dir))
+
+
+@pytest.mark.parametrize("override, needles", [
+    ("model.backbone.name=resnet_does_not_exist", ["resnet_does_not_exist"]),
+    ("model.backbone.source=keras", ["keras", "timm"]),
+    ("model.mc_samples=0", ["mc_samples"]),
+])
+def test_bad_train_config(make_cfg, capsys, override: str, needles: list[str]) -> None:
+    cfg = make_cfg("phase=scene", override)
+    expect_user_error(capsys, run_train, cfg, *needles)
+    assert not (Path(cfg.paths.output_dir) / "metrics.json").exists()
+
+
+def test_unknown_detector_through_the_cli(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "phase=face", "detector=mtcnn",
+                           f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "detector/mtcnn" in proc.stderr and "haar" in proc.stderr  # Hydra lists the valid choices
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run" / "metrics.json").exists()
+
+
+# ------------------------------------------------------------------------------------------ nothing lost
+@pytest.mark.timeout(600)
+def test_killed_training_resumes_to_the_same_epochs(synth_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "train.py"), "phase=scene", f"paths.synthetic_dir={synth_root}",
+           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}", "test=false",
+           *[o for o in TINY if "max_epochs" not in o], "trainer.max_epochs=5", "~callbacks.early_stopping"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)  # as hard as a power cut
+    proc.wait()
+    assert last.is_file(), "the run never saved last.ckpt"
+    done_before = torch.load(last, weights_only=True)["epoch"]
+    assert done_before < 4, "the run finished before it could be interrupted"
+    assert not list(run.rglob("*.tmp*")), "a half-written file was left under a temporary name"
+    resumed = subprocess.run([*cmd, "resume=true"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    ck = torch.load(last, weights_only=True)
+    steps_per_epoch = 2  # TINY: limit_train_batches=2
+    assert ck["epoch"] == 4 and ck["global_step"] == 5 * steps_per_epoch  # 5 epochs in all, none repeated
+
+
+def _build_cache(args: tuple) -> int:
+    from emotune.detect.cache import build_face_cache
+    from emotune.detect.detectors import HaarFaceDetector
+
+    paths, image_root, cache_dir = args
+    return len(build_face_cache(paths, Path(image_root), HaarFaceDetector(), Path(cache_dir), progress=False))
+
+
+def test_two_processes_building_one_face_cache(synth_root: Path, tmp_path: Path) -> None:
+    import multiprocessing as mp
+
+    from emotune.data.findingemo import read_annotations
+
+    root = synth_root / "findingemo"
+    paths = read_annotations(root / "annotations_single.ann")["image_path"].tolist()[:60]
+    with mp.get_context("spawn").Pool(2) as pool:
+        counts = pool.map(_build_cache, [(paths, str(root / "images"), str(tmp_path))] * 2)
+    assert counts == [60, 60]
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1 and len(json.loads(files[0].read_text())["images"]) == 60
+    assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_face_cache_invalidated_when_an_image_changes(synth_root: Path, tmp_path: Path) -> None:
+    from emotune.data.findingemo import read_annotations
+    from emotune.detect.cache import build_face_cache
+    from emotune.detect.detectors import HaarFaceDetector
+
+    fe = _copy_synth(synth_root, tmp_path) / "findingemo"
+    paths = read_annotations(fe / "annotations_single.ann")["image_path"].tolist()[:10]
+    boxes = build_face_cache(paths, fe / "images", HaarFaceDetector(), tmp_path / "c", progress=False)
+    first = next(p for p in paths if boxes[p])
+    img = cv2.imread(str(fe / "images" / first.lstrip("/")))
+    cv2.imwrite(str(fe / "images" / first.lstrip("/")), np.zeros_like(img))  # the face is gone
+    again = build_face_cache(paths, fe / "images", HaarFaceDetector(), tmp_path / "c", progress=False)
+    assert again[first] == [] and all(again[p] == boxes[p] for p in paths if p != first)
