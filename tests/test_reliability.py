@@ -442,3 +442,42 @@ def test_face_cache_invalidated_when_an_image_changes(synth_root: Path, tmp_path
     cv2.imwrite(str(fe / "images" / first.lstrip("/")), np.zeros_like(img))  # the face is gone
     again = build_face_cache(paths, fe / "images", HaarFaceDetector(), tmp_path / "c", progress=False)
     assert again[first] == [] and all(again[p] == boxes[p] for p in paths if p != first)
+
+
+def test_feature_cache_keys_follow_backbone_preprocessing_and_image(make_cfg, synth_root: Path,
+                                                                    tmp_path: Path) -> None:
+    import hydra
+
+    files = set()
+    for extra in ([], ["model.backbone.input_size=96"], ["model/backbone=resnet18", "model.backbone.pretrained=null"]):
+        cfg = make_cfg("phase=scene", "model.freeze_backbone=true", *extra)
+        files.add(hydra.utils.instantiate(cfg.model, _recursive_=False)._cache_file())
+    assert len(files) == 3  # another backbone or preprocessing: another cache file
+
+    from emotune.data.va_datamodule import VADataset
+
+    fe = _copy_synth(synth_root, tmp_path) / "findingemo"
+    rows = pd.read_csv(fe / "annotations_single.ann", dtype=str).head(3)
+    rows[["valence", "arousal"]] = rows[["valence", "arousal"]].astype(int)
+
+    def keys() -> list[str]:
+        ds = VADataset(rows, fe / "images", "scene", {}, lambda x: x, None, 0.25, "largest", False)
+        return [ds[i]["key"] for i in range(len(ds))]
+
+    before = keys()
+    img = fe / "images" / rows["image_path"].iloc[0].lstrip("/")
+    cv2.imwrite(str(img), np.zeros((40, 40, 3), np.uint8))  # the image changed: its features must be redone
+    after = keys()
+    assert after[0] != before[0] and after[1:] == before[1:]
+
+
+def test_checkpoint_writes_are_atomic(tmp_path: Path) -> None:
+    from emotune.utils.checkpoint_io import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}}, target)
+    good = target.read_bytes()
+    with pytest.raises(Exception):  # noqa: B017 (whatever the writer raises, the old file must survive)
+        io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "bad": lambda: 0}, target)
+    assert target.read_bytes() == good and not list(tmp_path.glob(".*tmp*"))

@@ -25,7 +25,7 @@ from emotune.data.transforms import build_transform
 from emotune.detect.cache import build_face_cache
 from emotune.detect.detectors import FaceDetector, choose_face, crop_face
 from emotune.utils.errors import ConfigError, DataError, MissingResourceError, check_choice
-from emotune.utils.io import safe_join
+from emotune.utils.io import file_stamp, safe_join
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ class VADataset(Dataset):
         self.va = torch.tensor(va, dtype=torch.float32)
         self._mem: dict[int, np.ndarray] = {}
         self.in_memory, self.face_size = in_memory, face_size
+        # Feature-cache keys name the image file's version (size, mtime) and, for crops, the margin and box:
+        # an edited image or another margin never gets a stale cached feature.
+        self.stamps = [file_stamp(safe_join(image_root, p)) for p in self.rows["image_path"]]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -78,7 +81,7 @@ class VADataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         rel = self.rows.at[i, "image_path"]
         img = self._image(i)
-        out: dict[str, Any] = {"va": self.va[i], "key": f"{rel}|{self.view}"}
+        out: dict[str, Any] = {"va": self.va[i], "key": f"{rel}|{self.stamps[i]}|{self.view}"}
         if self.view in ("scene", "both"):
             out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
         if self.view in ("face", "both"):
@@ -87,7 +90,7 @@ class VADataset(Dataset):
             if box is not None:
                 crop = crop_face(img, box, self.face_margin)
                 out["face"] = self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
-                out["key"] += "|" + ",".join(f"{v:.1f}" for v in box[:4])
+                out["key"] += f"|m{self.face_margin:g}|" + ",".join(f"{v:.1f}" for v in box[:4])
             else:
                 out["face"] = torch.zeros(3, self.face_size, self.face_size)
         return out

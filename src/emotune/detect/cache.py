@@ -14,14 +14,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from emotune.detect.detectors import FaceDetector
-from emotune.utils.io import file_lock, safe_join, write_json_atomic
+from emotune.utils.io import file_lock, file_stamp, safe_join, write_json_atomic
 
 log = logging.getLogger(__name__)
-
-
-def _image_stamp(path: Path) -> str:
-    st = path.stat()
-    return f"{st.st_size}:{int(st.st_mtime_ns)}"
 
 
 def detector_key(detector: FaceDetector) -> str:
@@ -52,7 +47,7 @@ def build_face_cache(image_paths: list[str], image_root: str | Path, detector: F
             p = safe_join(image_root, rel)
             if not p.is_file():
                 continue
-            stamp = _image_stamp(p)
+            stamp = file_stamp(p)
             hit = cached.get(rel)
             if hit is not None and hit.get("stamp") == stamp:
                 out[rel] = hit

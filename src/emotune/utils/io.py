@@ -76,3 +76,12 @@ def safe_join(root: str | os.PathLike, rel: str) -> Path:
     if candidate != root_p and root_p not in candidate.parents:
         raise DataError(f"Path {rel!r} leaves its root folder {root_p}; refusing it. Fix the data file.")
     return candidate
+
+
+def file_stamp(path: str | os.PathLike) -> str:
+    """A file's version for cache keys: ``size:mtime_ns`` (``missing`` when it does not exist)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{int(st.st_mtime_ns)}"
