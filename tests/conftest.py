@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from emotune.runtime.compose import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("EMOTUNE_ROOT", str(ROOT))
@@ -50,17 +50,10 @@ def make_cfg(tmp_path: Path, synth_root: Path) -> Callable[..., DictConfig]:
     """Compose ``train.yaml``/``infer.yaml`` with overrides, pointed at the tiny data and ``tmp_path``."""
 
     def _make(*overrides: str, config_name: str = "train") -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-            base = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}"]
-            if config_name == "train":
-                base += ["logger=csv", *TINY]
-            cfg = compose(config_name=config_name, overrides=[*base, *overrides], return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp_path / "run")
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-        HydraConfig().set_config(cfg)
-        return cfg
+        base = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}"]
+        if config_name == "train":
+            base += ["logger=csv", *TINY]
+        return compose_config(config_name, [*base, *overrides], tmp_path / "run")
 
     yield _make
     GlobalHydra.instance().clear()
@@ -77,15 +70,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[
         extra = []
         if phase == "fusion":
             extra = [f"model.scene_ckpt={out['scene']}", f"model.face_ckpt={out['face']}"]
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-            cfg = compose(config_name="train", return_hydra_config=True, overrides=[
-                f"phase={phase}", f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={base / 'cache'}",
-                "logger=csv", *TINY, *extra])
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(base / phase)
-            cfg.hydra.runtime.output_dir = str(base / phase)
-        HydraConfig().set_config(cfg)
+        cfg = compose_config("train", [f"phase={phase}", f"paths.synthetic_dir={synth_root}",
+                                       f"paths.cache_dir={base / 'cache'}", "logger=csv", *TINY, *extra], base / phase)
         train(cfg)
         out[phase] = base / phase / "checkpoints" / "best.ckpt"
         assert out[phase].is_file(), f"{phase}: no best.ckpt written"

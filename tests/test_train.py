@@ -64,3 +64,16 @@ def test_resume_from_last(make_cfg) -> None:
     _, second = train(cfg2)
     # Continued from epoch 1, not from scratch: exactly one more epoch of steps.
     assert second["trainer"].current_epoch == 2 and second["trainer"].global_step == 2 * steps_per_epoch
+
+
+def test_face_crop_margin_travels_with_the_checkpoint(trained) -> None:
+    from omegaconf import OmegaConf
+
+    from emotune.runtime.infer import face_margin
+
+    for phase in ("face", "fusion"):
+        assert read_checkpoint(trained[phase])["emotune_face_margin"] == pytest.approx(0.1)
+    assert "emotune_face_margin" not in read_checkpoint(trained["scene"])
+    face = load_phase_module(trained["face"], "face")
+    assert face_margin(OmegaConf.create({"face_margin": None}), face, None) == pytest.approx(0.1)
+    assert face_margin(OmegaConf.create({"face_margin": 0.3}), face, None) == pytest.approx(0.3)  # explicit wins

@@ -160,6 +160,8 @@ class FusionLitModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["emotune_phase"] = self.phase
+        if getattr(self, "face_margin", None) is not None:  # the crop the face path was trained on
+            checkpoint["emotune_face_margin"] = float(self.face_margin)
 
 
 def _ctor_args(hparams: dict) -> dict:

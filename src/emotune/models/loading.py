@@ -53,6 +53,7 @@ def load_phase_module(path: str | Path, phase: str, map_location: str = "cpu") -
                         f"checkpoint; pass it as ckpt.{found} or give a {phase} checkpoint.")
     cls = hydra.utils.get_class(PHASE_CLASSES[phase])
     module = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True, load_pretrained=False)
+    module.face_margin = ckpt.get("emotune_face_margin")
     return module.eval()
 
 

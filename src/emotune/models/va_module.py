@@ -203,6 +203,8 @@ class VARegressor(L.LightningModule):
     # ------------------------------------------------------------------ checkpoint + cache
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["emotune_phase"] = self.phase
+        if getattr(self, "face_margin", None) is not None:  # the crop the face path was trained on
+            checkpoint["emotune_face_margin"] = float(self.face_margin)
 
     def _cache_file(self) -> Path | None:
         if not self.uses_feature_cache or not self.hparams.cache_dir:

@@ -71,6 +71,19 @@ def load_models(paths: dict[str, str | None]) -> tuple[Any, Any, Any]:
     return scene, face, fusion
 
 
+def face_margin(p: DictConfig, face: Any, fusion: Any) -> float:
+    """``perceive.face_margin``, or by default the margin the face path was trained with."""
+    if p.get("face_margin") is not None:
+        return check_range("perceive.face_margin", p.face_margin, 0.0, 2.0)
+    for module in (face, fusion):
+        margin = getattr(module, "face_margin", None)
+        if margin is not None:
+            return float(margin)
+    if face is not None:
+        log.warning("The face checkpoint does not record its crop margin; using 0.25 (set perceive.face_margin).")
+    return 0.25
+
+
 def song_meta(catalog: Catalog, row: int) -> dict[str, Any]:
     s = catalog.songs.iloc[row]
     meta = {"song_id": str(s["song_id"]), "valence": float(s["valence"]), "arousal": float(s["arousal"])}
@@ -108,7 +121,8 @@ def build_runtime(cfg: DictConfig) -> Runtime:
     detector = hydra.utils.instantiate(cfg.detector) if face is not None else None
     p = cfg.perceive
     sw = Stopwatch()
-    perceiver = Perceiver(scene, face, fusion, detector, int(p.mc_samples), float(p.face_margin), str(p.face_policy),
+    perceiver = Perceiver(scene, face, fusion, detector, int(p.mc_samples), face_margin(p, face, fusion),
+                          str(p.face_policy),
                           stopwatch=sw, track_faces=bool(p.get("track_faces", True)))
     return Runtime(catalog, stabilizer, matcher, perceiver, sw)
 

@@ -63,6 +63,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
     datamodule = hydra.utils.instantiate(cfg.data, detector=detector, _recursive_=False)
     datamodule.configure_inputs(model.data_configs)
+    if view != "scene":
+        model.face_margin = datamodule.face_margin  # saved in the checkpoint; inference crops the same way
     if getattr(model, "uses_feature_cache", False) and datamodule.augment:
         log.info("Frozen backbone with feature cache: training augmentation is off (features are reused).")
         datamodule.augment = False
