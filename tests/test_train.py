@@ -45,6 +45,9 @@ def test_fusion_reports_every_method(trained) -> None:
         assert f"test/{prefix}valence_ccc" in metrics, prefix
     fusion = load_phase_module(trained["fusion"], "fusion")  # fusion checkpoint alone rebuilds both paths
     assert fusion.scene.data_config and fusion.face.data_config
+    scale = ckpt["state_dict"]["var_scale"]  # MC variances calibrated on val, per path and dimension
+    assert scale.shape == (2, 2) and torch.isfinite(scale).all() and not torch.equal(scale, torch.ones(2, 2))
+    assert torch.equal(fusion.var_scale, scale)
 
 
 def test_checkpoint_loads_weights_only_and_phase_is_checked(trained) -> None:
@@ -77,3 +80,20 @@ def test_face_crop_margin_travels_with_the_checkpoint(trained) -> None:
     face = load_phase_module(trained["face"], "face")
     assert face_margin(OmegaConf.create({"face_margin": None}), face, None) == pytest.approx(0.1)
     assert face_margin(OmegaConf.create({"face_margin": 0.3}), face, None) == pytest.approx(0.3)  # explicit wins
+
+
+def test_variance_calibration_lets_the_accurate_path_lead(trained) -> None:
+    """Both paths claim the same tiny MC variance; only the face path is right. Calibrated on held-out data,
+    inverse-variance fusion follows the face path instead of averaging the two."""
+    fusion = load_phase_module(trained["fusion"], "fusion")
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(400, 2, generator=g) * 2 - 1
+    m_s, m_f = y + 0.3 * torch.randn(400, 2, generator=g), y + 0.05 * torch.randn(400, 2, generator=g)
+    v, hf = torch.full((400, 2), 1e-3), torch.ones(400, dtype=torch.bool)
+    fusion.var_scale.fill_(1.0)
+    naive = (fusion.fuse_all(m_s, v, m_f, v, hf)["ivw"][0] - y).abs().mean()
+    fusion._accumulate_calibration(m_s, v, m_f, v, hf, y)
+    fusion.on_train_epoch_end()
+    mean, var = fusion.fuse_all(m_s, v, m_f, v, hf)["ivw"]
+    assert (mean - y).abs().mean() < 0.05 < naive
+    assert var.sqrt().mean() == pytest.approx(0.05, rel=0.3)  # the fused sigma now matches the real error

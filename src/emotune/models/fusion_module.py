@@ -3,7 +3,9 @@
 The two trained phases are loaded from their checkpoints (their hyperparameters are copied into
 this module's, so a fusion checkpoint alone rebuilds all three). Every fusion method is evaluated
 side by side with each single path; ``method`` picks the one logged without a prefix and used by
-``infer.py``. Only the learned linear fusion has parameters; the data config fits it on ``val``.
+``infer.py``. Fitted on ``val`` (the data config): the learned linear weights, and a variance scale per
+path and dimension, ``mean(error^2 / variance)``, so each path's MC Dropout variance is calibrated to its
+real error before inverse-variance weighting (an over-confident path no longer dominates).
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class FusionLitModule(L.LightningModule):
         )
         self.scene, self.face = scene.requires_grad_(False), face.requires_grad_(False)
         self.linear = LinearFusion(scene_weight)
+        # [path (scene, face), dim]: multiplies each path's MC variance; set from val at each epoch end
+        self.register_buffer("var_scale", torch.ones(2, 2))
+        self.register_buffer("_ratio_sum", torch.zeros(2, 2), persistent=False)
+        self.register_buffer("_ratio_n", torch.zeros(2, 2), persistent=False)
         self.criterion = build_loss(loss)
         self.val_va = VAMetrics()
         self._mc_cache: dict[str, tuple[torch.Tensor, ...]] = {}
@@ -100,6 +106,7 @@ class FusionLitModule(L.LightningModule):
 
     def fuse_all(self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
                  has_face: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        v_s, v_f = v_s * self.var_scale[0], v_f * self.var_scale[1]
         return {
             "ivw": inverse_variance(m_s, v_s, m_f, v_f, has_face),
             "learned": self.linear(m_s, v_s, m_f, v_f, has_face),
@@ -111,8 +118,29 @@ class FusionLitModule(L.LightningModule):
         """Fused mean and variance with the configured ``method``."""
         return self.fuse_all(m_s, v_s, m_f, v_f, has_face)[self.hparams.method]
 
+    @torch.no_grad()
+    def _accumulate_calibration(self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
+                                has_face: torch.Tensor, y: torch.Tensor) -> None:
+        self._ratio_sum[0] += ((m_s - y) ** 2 / v_s.clamp_min(1e-6)).sum(0)
+        self._ratio_n[0] += len(y)
+        if has_face.any():
+            hf = has_face
+            self._ratio_sum[1] += ((m_f[hf] - y[hf]) ** 2 / v_f[hf].clamp_min(1e-6)).sum(0)
+            self._ratio_n[1] += int(hf.sum())
+
+    def on_train_epoch_end(self) -> None:
+        """Set the variance scales from this epoch's (val-split) predictions: ``E[err^2 / var]`` per path, dim."""
+        seen = self._ratio_n > 0
+        self.var_scale[seen] = (self._ratio_sum[seen] / self._ratio_n[seen]).clamp(1e-3, 1e6)
+        self._ratio_sum.zero_()
+        self._ratio_n.zero_()
+        for p, path in enumerate(("scene", "face")):
+            for d, dim in enumerate(("valence", "arousal")):
+                self.log(f"fusion/{path}_{dim}_var_scale", self.var_scale[p, d])
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         m_s, v_s, m_f, v_f = self.paths(batch)
+        self._accumulate_calibration(m_s, v_s, m_f, v_f, batch["has_face"], batch["va"])
         mean, _ = self.linear(m_s, v_s, m_f, v_f, batch["has_face"])
         loss = self.criterion(mean, batch["va"])
         self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(mean))
