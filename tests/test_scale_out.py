@@ -31,8 +31,10 @@ def test_ddp_cpu_two_processes_agree_with_one(tmp_path: Path, synth_root: Path) 
     """Tolerance: before training, test metrics on identical weights agree to 1e-4 (the gloo all-gather
     counts every test image once); after 3 epochs, test MAE (reference units) agrees within 0.05."""
     untrained = ["train=false", "model.head.dropout=0"]  # same seeded weights, deterministic heads
-    single0 = _train(tmp_path, synth_root, "single0", *untrained, "data.batch_size=8")
+    # Same per-process batch here: same arithmetic per forward, so only the gathering is under test.
+    single0 = _train(tmp_path, synth_root, "single0", *untrained, "data.batch_size=4")
     ddp0 = _train(tmp_path, synth_root, "ddp0", *untrained, "trainer=ddp_cpu", "data.batch_size=4")
+    assert ddp0["test/n"] == single0["test/n"]  # every test image counted once, none twice
     for key in ("test/valence_mae_ref", "test/arousal_mae_ref", "test/valence_ccc"):
         assert ddp0[key] == pytest.approx(single0[key], abs=1e-4), key
     single = _train(tmp_path, synth_root, "single", "data.batch_size=8")

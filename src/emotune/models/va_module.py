@@ -284,7 +284,7 @@ def gather_test_outputs(module: L.LightningModule, dataloader_idx: int,
 def log_split_metrics(module: L.LightningModule, split: str, mean: torch.Tensor, var: torch.Tensor,
                       target: torch.Tensor, prefix: str = "") -> dict[str, float]:
     """Compute metrics (+ sigma-vs-error Spearman) on one split and log them as ``split/prefix...``."""
-    metrics = VAMetrics(spearman=True)
+    metrics = VAMetrics(spearman=True, sync=False)  # inputs are already gathered across ranks
     metrics.update(mean, target)
     m = metrics.compute() if len(target) > 2 else {}
     m.update(sigma_error_spearman(var, mean, target))

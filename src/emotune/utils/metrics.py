@@ -22,16 +22,21 @@ FE_UNITS_PER_REF = 3.0  # FindingEmo: valence v/3, arousal (a-3)/3
 
 
 class VAMetrics(nn.Module):
-    """One metric collection per dimension; ``compute()`` returns a flat ``{name: value}`` dict."""
+    """One metric collection per dimension; ``compute()`` returns a flat ``{name: value}`` dict.
 
-    def __init__(self, spearman: bool = False) -> None:
+    ``sync=False`` when the caller has already gathered every rank's predictions (syncing again would
+    count each sample once per rank).
+    """
+
+    def __init__(self, spearman: bool = False, sync: bool = True) -> None:
         super().__init__()
+        kw = {"sync_on_compute": sync}
 
         def collection() -> MetricCollection:
-            m = {"mae_ref": MeanAbsoluteError(), "rmse_ref": MeanSquaredError(squared=False),
-                 "pearson": PearsonCorrCoef(), "ccc": ConcordanceCorrCoef()}
+            m = {"mae_ref": MeanAbsoluteError(**kw), "rmse_ref": MeanSquaredError(squared=False, **kw),
+                 "pearson": PearsonCorrCoef(**kw), "ccc": ConcordanceCorrCoef(**kw)}
             if spearman:
-                m["spearman"] = SpearmanCorrCoef()
+                m["spearman"] = SpearmanCorrCoef(**kw)
             return MetricCollection(m)
 
         self.dims = nn.ModuleDict({d: collection() for d in DIMS})
