@@ -63,7 +63,7 @@ demo-models: $(VENV)/.installed ## Build data and train the demo checkpoints if 
 	$(MAKE) --no-print-directory data
 	$(MAKE) --no-print-directory $(DEMO)/fusion/checkpoints/best.ckpt
 
-eval: demo-models ## Stabilizers, validate vs guide, phase table on scripted clips -> outputs/eval/report.md (~6 min)
+eval: demo-models ## Stabilizers, validate vs guide, phase table on scripted clips -> outputs/eval/report.md (~8 min)
 	$(BIN)/python -m emotune.eval.report --demo $(DEMO) --out outputs/eval
 
 bench: demo-models ## Realtime factor, stages, MC Dropout, matcher, feature cache, memory -> outputs/bench/bench.md
