@@ -209,3 +209,48 @@ def test_infer_on_the_real_deam_catalogue(make_cfg, trained, synth_root: Path) -
     summary = infer(cfg)
     assert summary["catalog"]["songs"] == 1802 and summary["catalog"]["scale"] == "deam_static"
     assert all(1 <= s["valence"] <= 9 and 1 <= s["arousal"] <= 9 for s in summary["songs"])
+
+
+class _Cam:
+    """A fake webcam: 40 frames, then nothing."""
+
+    def __init__(self, idx: int) -> None:
+        self.i = 0
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's API)
+        return True
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: 8.0}.get(prop, 0.0)
+
+    def grab(self) -> bool:
+        self.i += 1
+        return self.i <= 40
+
+    def retrieve(self):
+        return True, np.full((96, 128, 3), 60, np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def test_live_window_shows_each_frame_and_q_stops(make_cfg, trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown, keys = [], iter([-1, -1, ord("q")])
+    monkeypatch.setattr(cv2, "imshow", lambda title, img: shown.append(img.shape))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: next(keys, -1))
+    monkeypatch.setattr(cv2, "destroyWindow", lambda title: None)
+    cfg = infer_cfg(make_cfg, trained, 0, "display=true")
+    summary = infer(cfg, capture_factory=_Cam)
+    assert shown == [(96, 128, 3)] * 3 and summary["frames_analysed"] == 3  # stopped by q after 3 frames
+    assert (Path(cfg.paths.output_dir) / "playlist.json").is_file()  # the session's playlist is kept
+
+
+def test_live_window_without_gui_warns_and_goes_on(make_cfg, trained, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    def no_gui(title, img):
+        raise cv2.error("The function is not implemented. Rebuild the library with GTK+")
+
+    monkeypatch.setattr(cv2, "imshow", no_gui)
+    cfg = infer_cfg(make_cfg, trained, 0, "display=true")
+    assert infer(cfg, capture_factory=_Cam)["frames_analysed"] == 20  # 5 s at 4 fps, all analysed
+    assert "no GUI" in caplog.text

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from emotune.data.catalog import Catalog
 from emotune.models.loading import load_phase_module
+from emotune.pipeline.overlay import VideoRenderer, annotate, make_live_window
 from emotune.pipeline.perceive import Perceiver
 from emotune.pipeline.video import batch_videos, check_video_path, downscale, iter_frames, open_capture
 from emotune.utils.errors import ConfigError, DataError, EmotuneError, MissingResourceError, check_range
@@ -183,7 +184,8 @@ def run_video(cfg: DictConfig, rt: Runtime, video: Any, out_dir: Path, capture_f
         log.warning("%s: %s", info.source, note)
 
     rows: list[dict[str, Any]] = []
-    render = _Renderer(out_dir / "annotated.mp4", info, float(p.fps)) if cfg.get("render") else None
+    render = VideoRenderer(out_dir / "annotated.mp4", float(p.fps)) if cfg.get("render") else None
+    window = make_live_window(cfg.get("display", "auto"), info.live)
     stabilizer.reset()
     matcher.reset()
     rt.perceiver.reset()
@@ -205,9 +207,13 @@ def run_video(cfg: DictConfig, rt: Runtime, video: Any, out_dir: Path, capture_f
                 play = matcher.update(t, stab)
             last_t = t
             rows.append(_timeline_row(t, fp, stab, stabilizer.held, play))
-            if render is not None:
+            if render is not None or window is not None:
                 with sw("render"):
-                    render.write(frame, fp, stab, song_meta(catalog, play.row))
+                    img = annotate(frame, fp.face_box, stab, song_meta(catalog, play.row))
+                    if render is not None:
+                        render.write(img)
+                    if window is not None:
+                        window.show(img)
         bar.update(len(batch))
 
     try:
@@ -215,9 +221,12 @@ def run_video(cfg: DictConfig, rt: Runtime, video: Any, out_dir: Path, capture_f
             with sw("downscale"):
                 frame = downscale(frame, int(p.max_side))
             batch.append((t, frame))
-            if len(batch) >= p.batch_size:
+            if len(batch) >= (1 if window is not None else p.batch_size):  # live: show each frame at once
                 flush(batch)
                 batch = []
+            if window is not None and window.stop_requested:
+                log.info("Stopped from the live window at %.1f s.", last_t)
+                break
         if batch:
             flush(batch)
     except (OSError, RuntimeError) as exc:  # the file became unreadable part-way: keep what was read
@@ -230,6 +239,8 @@ def run_video(cfg: DictConfig, rt: Runtime, video: Any, out_dir: Path, capture_f
     finally:
         bar.close()
         cap.release()
+        if window is not None:
+            window.close()
     if not rows:
         if render is not None:
             render.abort()
@@ -322,45 +333,3 @@ def _write_outputs(out_dir: Path, cfg: DictConfig, video: Any, rows: list[dict],
 def _ground_truth(video: Any) -> Path | None:
     p = Path(str(video)).with_suffix(".va.csv")
     return p if p.is_file() else None
-
-
-class _Renderer:
-    """Annotated MP4: face box, V-A gauge, current song (only with render=true)."""
-
-    def __init__(self, path: Path, info: Any, fps: float) -> None:
-        self.path, self.fps, self.writer, self._ctx = path, fps, None, atomic_path(path)
-        self.tmp = self._ctx.__enter__()
-
-    def write(self, frame: np.ndarray, fp: Any, stab: np.ndarray, song: dict) -> None:
-        import cv2
-
-        img = frame.copy()
-        if self.writer is None:
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                          (img.shape[1], img.shape[0]))
-        if fp.face_box is not None:
-            x1, y1, x2, y2 = (int(v) for v in fp.face_box[:4])
-            cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 2)
-        h, w = img.shape[:2]
-        g = min(h, w) // 4
-        ox, oy = w - g - 10, 10
-        cv2.rectangle(img, (ox, oy), (ox + g, oy + g), (255, 255, 255), 1)
-        cv2.line(img, (ox + g // 2, oy), (ox + g // 2, oy + g), (200, 200, 200), 1)
-        cv2.line(img, (ox, oy + g // 2), (ox + g, oy + g // 2), (200, 200, 200), 1)
-        px, py = int(ox + (stab[0] + 1) / 2 * g), int(oy + (1 - (stab[1] + 1) / 2) * g)
-        cv2.circle(img, (px, py), 5, (0, 0, 255), -1)
-        label = f"{song.get('artist', '')} - {song.get('title', song['song_id'])}".strip(" -")
-        cv2.putText(img, label[:60], (10, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-        self.writer.write(img)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-        self._ctx.__exit__(None, None, None)
-
-    def abort(self) -> None:
-        """Drop the temporary file; nothing appears under the final name."""
-        if self.writer is not None:
-            self.writer.release()
-        err = RuntimeError("render aborted")
-        self._ctx.__exit__(type(err), err, None)
