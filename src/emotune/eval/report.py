@@ -161,7 +161,8 @@ def render_report(stab_df: pd.DataFrame, guide_df: pd.DataFrame, phases: pd.Data
               "compared with its ground truth. **jitter**: mean |Δ(V, A)| per second on steady stretches "
               "(truth unchanged for 6 s). **lag63_s**: seconds after a scripted step until the stabilized track "
               "covers 63 % of the change the per-frame estimate saw (the lag the stabilizer adds). "
-              "**song_dist_truth**: mean distance from the true mood to the song playing.", ""]
+              "**song_dist_truth**: mean distance from the true mood to the song playing (3-6 songs per clip: one "
+              "different switch moves it by about 0.1, so it does not rank the stabilizers).", ""]
     for name in stab_df["scenario"].unique() if len(stab_df) else []:
         lines.append(f"- `{name}`: {all_sc[name].about}")
     lines += ["", _md(stab_df), ""]
