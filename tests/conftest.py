@@ -78,3 +78,40 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[
     GlobalHydra.instance().clear()
     out["dir"] = base
     return out
+
+
+class FakeWebcam:
+    """A stand-in for ``cv2.VideoCapture(index)``: ``n`` frames at ``fps``, then nothing.
+
+    ``FakeWebcam.make(n, fps, shape)`` returns a capture factory for ``infer(cfg, capture_factory=...)``;
+    frame ``i`` is filled with ``40 + i`` so consecutive frames differ.
+    """
+
+    def __init__(self, n: int, fps: float, shape: tuple[int, int, int], opens: bool = True) -> None:
+        self.n, self.fps, self.shape, self.opens, self.i = n, fps, shape, opens, 0
+
+    @classmethod
+    def make(cls, n: int, fps: float = 8.0, shape: tuple[int, int, int] = (96, 128, 3),
+             opens: bool = True) -> Callable[[int], FakeWebcam]:
+        return lambda index: cls(n, fps, shape, opens)
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's API)
+        return self.opens
+
+    def get(self, prop: int) -> float:
+        import cv2
+
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_WIDTH: self.shape[1],
+                cv2.CAP_PROP_FRAME_HEIGHT: self.shape[0]}.get(prop, 0.0)
+
+    def grab(self) -> bool:
+        self.i += 1
+        return self.i <= self.n
+
+    def retrieve(self) -> tuple[bool, object]:
+        import numpy as np
+
+        return True, np.full(self.shape, (40 + self.i) % 256, np.uint8)
+
+    def release(self) -> None:
+        pass

@@ -13,7 +13,7 @@ import pytest
 from emotune.runtime.infer import infer
 from emotune.utils.errors import ConfigError, DataError, MissingResourceError
 
-from .conftest import ROOT
+from .conftest import ROOT, FakeWebcam
 
 
 def infer_cfg(make_cfg, trained, video, *extra: str):
@@ -45,37 +45,10 @@ def test_infer_writes_every_output(make_cfg, trained, synth_root: Path) -> None:
 
 
 def test_webcam_path_with_fake_capture(make_cfg, trained, synth_root: Path) -> None:
-    frames = [np.full((120, 160, 3), 90, np.uint8)] * 6
-
-    class FakeCam:
-        def __init__(self, idx: int) -> None:
-            self.i = 0
-
-        def isOpened(self) -> bool:  # noqa: N802 (OpenCV's API)
-            return True
-
-        def get(self, prop: int) -> float:
-            return {cv2.CAP_PROP_FPS: 4.0, cv2.CAP_PROP_FRAME_WIDTH: 160, cv2.CAP_PROP_FRAME_HEIGHT: 120}.get(prop, 0.0)
-
-        def grab(self) -> bool:
-            self.i += 1
-            return self.i <= len(frames)
-
-        def retrieve(self):
-            return True, frames[self.i - 1]
-
-        def release(self) -> None:
-            pass
-
     cfg = infer_cfg(make_cfg, trained, 0)
-    assert infer(cfg, capture_factory=FakeCam)["frames_analysed"] == 6
-
-    class ClosedCam(FakeCam):
-        def isOpened(self) -> bool:  # noqa: N802
-            return False
-
+    assert infer(cfg, capture_factory=FakeWebcam.make(6, fps=4.0, shape=(120, 160, 3)))["frames_analysed"] == 6
     with pytest.raises(MissingResourceError, match="Webcam video=0 did not open"):
-        infer(cfg, capture_factory=ClosedCam)
+        infer(cfg, capture_factory=FakeWebcam.make(6, opens=False))
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -211,36 +184,13 @@ def test_infer_on_the_real_deam_catalogue(make_cfg, trained, synth_root: Path) -
     assert all(1 <= s["valence"] <= 9 and 1 <= s["arousal"] <= 9 for s in summary["songs"])
 
 
-class _Cam:
-    """A fake webcam: 40 frames, then nothing."""
-
-    def __init__(self, idx: int) -> None:
-        self.i = 0
-
-    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's API)
-        return True
-
-    def get(self, prop: int) -> float:
-        return {cv2.CAP_PROP_FPS: 8.0}.get(prop, 0.0)
-
-    def grab(self) -> bool:
-        self.i += 1
-        return self.i <= 40
-
-    def retrieve(self):
-        return True, np.full((96, 128, 3), 60, np.uint8)
-
-    def release(self) -> None:
-        pass
-
-
 def test_live_window_shows_each_frame_and_q_stops(make_cfg, trained, monkeypatch: pytest.MonkeyPatch) -> None:
     shown, keys = [], iter([-1, -1, ord("q")])
     monkeypatch.setattr(cv2, "imshow", lambda title, img: shown.append(img.shape))
     monkeypatch.setattr(cv2, "waitKey", lambda ms: next(keys, -1))
     monkeypatch.setattr(cv2, "destroyWindow", lambda title: None)
     cfg = infer_cfg(make_cfg, trained, 0, "display=true")
-    summary = infer(cfg, capture_factory=_Cam)
+    summary = infer(cfg, capture_factory=FakeWebcam.make(40))
     assert shown == [(96, 128, 3)] * 3 and summary["frames_analysed"] == 3  # stopped by q after 3 frames
     assert (Path(cfg.paths.output_dir) / "playlist.json").is_file()  # the session's playlist is kept
 
@@ -252,5 +202,5 @@ def test_live_window_without_gui_warns_and_goes_on(make_cfg, trained, monkeypatc
 
     monkeypatch.setattr(cv2, "imshow", no_gui)
     cfg = infer_cfg(make_cfg, trained, 0, "display=true")
-    assert infer(cfg, capture_factory=_Cam)["frames_analysed"] == 20  # 5 s at 4 fps, all analysed
+    assert infer(cfg, capture_factory=FakeWebcam.make(40))["frames_analysed"] == 20  # 5 s at 4 fps, all analysed
     assert "no GUI" in caplog.text

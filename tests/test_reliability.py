@@ -23,7 +23,7 @@ import torch
 
 from emotune.runtime.entry import run_infer, run_train
 
-from .conftest import ROOT, TINY
+from .conftest import ROOT, TINY, FakeWebcam
 
 OUTPUTS = ("summary.json", "playlist.json", "playlist.m3u", "timeline.csv", "timeline.png")
 
@@ -172,28 +172,8 @@ def test_clip_shorter_than_the_dwell(make_cfg, trained, synth_root: Path) -> Non
 def test_webcam_frames_stay_in_memory(make_cfg, trained, tmp_path: Path) -> None:
     from emotune.runtime.infer import infer
 
-    class Cam:
-        def __init__(self, idx: int) -> None:
-            self.i = 0
-
-        def isOpened(self) -> bool:  # noqa: N802
-            return True
-
-        def get(self, prop: int) -> float:
-            return {cv2.CAP_PROP_FPS: 8.0}.get(prop, 0.0)
-
-        def grab(self) -> bool:
-            self.i += 1
-            return self.i <= 16
-
-        def retrieve(self):
-            return True, np.full((96, 128, 3), 40 + self.i, np.uint8)
-
-        def release(self) -> None:
-            pass
-
     cfg = make_cfg(*infer_overrides(trained, 0), config_name="infer")
-    infer(cfg, capture_factory=Cam)
+    infer(cfg, capture_factory=FakeWebcam.make(16))
     written = {p.name for p in Path(cfg.paths.output_dir).iterdir()}
     assert written == set(OUTPUTS), written  # no frame, image or video from the camera
 

@@ -35,6 +35,14 @@ def _empty() -> np.ndarray:
     return np.zeros((0, 5), np.float32)
 
 
+def _xywh_to_dets(boxes: np.ndarray, weights: np.ndarray, scale: float) -> np.ndarray:
+    """OpenCV's ``x, y, w, h`` boxes found on a copy scaled by ``scale`` -> ``(N, 5)`` in original pixels."""
+    if len(boxes) == 0:
+        return _empty()
+    b = np.asarray(boxes, np.float32) / scale
+    return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], np.asarray(weights, np.float32).reshape(-1, 1)], 1)
+
+
 class HaarFaceDetector:
     """OpenCV's Haar cascade: offline, no weights to fetch (bundled in OpenCV 4.x wheels)."""
 
@@ -82,11 +90,7 @@ class HaarFaceDetector:
         side = max(12, int(self.min_size_frac * min(gray.shape[:2])))
         boxes, _, weights = self._cascade.detectMultiScale3(
             gray, self.scale_factor, self.min_neighbors, minSize=(side, side), outputRejectLevels=True)
-        if len(boxes) == 0:
-            return _empty()
-        b = np.asarray(boxes, np.float32) / scale
-        out = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], np.asarray(weights, np.float32).reshape(-1, 1)], 1)
-        return out
+        return _xywh_to_dets(boxes, weights, scale)
 
     def detect_sized(self, image_bgr: np.ndarray, face_px: float, tolerance: float = 1.6) -> np.ndarray:
         """Faces about ``face_px`` wide (within ``tolerance`` x either way): few scales on a small copy, so a
@@ -99,10 +103,7 @@ class HaarFaceDetector:
         boxes, _, weights = self._cascade.detectMultiScale3(
             gray, self.scale_factor, self.min_neighbors, minSize=(max(lo, 12), max(lo, 12)), maxSize=(hi, hi),
             outputRejectLevels=True)
-        if len(boxes) == 0:
-            return _empty()
-        b = np.asarray(boxes, np.float32) / scale
-        return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], np.asarray(weights, np.float32).reshape(-1, 1)], 1)
+        return _xywh_to_dets(boxes, weights, scale)
 
     def settings(self) -> dict:
         return {"name": self.name, "cascade": self.cascade, "scale_factor": self.scale_factor,
