@@ -81,11 +81,15 @@ test: $(VENV)/.installed ## Fast tests (not slow, not gpu)
 test-full: $(VENV)/.installed ## All tests, including slow ones (multiruns, DDP, full trainings)
 	$(BIN)/python -m pytest -q
 
-lint: $(VENV)/.installed ## ruff
-	$(BIN)/ruff check src tests train.py infer.py
+LINT_PATHS := src tests train.py infer.py
 
-format: $(VENV)/.installed ## ruff --fix and format
-	$(BIN)/ruff check --fix src tests train.py infer.py
+lint: $(VENV)/.installed ## ruff check + ruff format --check
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: $(VENV)/.installed ## ruff check --fix, then ruff format
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 clean-outputs: ## Remove outputs/ (runs, demo)
 	rm -rf outputs/*

@@ -19,9 +19,14 @@ SHARED_DEAM = ROOT.parent / "shared" / "data" / "deam"
 
 # Tiny settings for every phase: small inputs, few batches, no printing.
 TINY = [
-    "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-    "+trainer.limit_test_batches=1", "trainer.log_every_n_steps=1", "data.batch_size=8",
-    "extras.print_config=false", "model.mc_samples=4",
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=2",
+    "+trainer.limit_val_batches=1",
+    "+trainer.limit_test_batches=1",
+    "trainer.log_every_n_steps=1",
+    "data.batch_size=8",
+    "extras.print_config=false",
+    "model.mc_samples=4",
 ]
 
 
@@ -37,8 +42,14 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate(root / "findingemo", SyntheticSpec(n_images=120, n_shifted=24, seed=3), progress=False)
     write_deam_like(root / "deam", n=300, seed=3)
-    kf = pd.DataFrame({"t_s": [0, 3, 3.5, 4.5, 6], "valence": [2, 2, -2, -2, -2], "arousal": [3, 3, 5, 5, 5],
-                       "face": [1, 1, 1, 0, 0]})
+    kf = pd.DataFrame(
+        {
+            "t_s": [0, 3, 3.5, 4.5, 6],
+            "valence": [2, 2, -2, -2, -2],
+            "arousal": [3, 3, 5, 5, 5],
+            "face": [1, 1, 1, 0, 0],
+        }
+    )
     (root / "videos").mkdir()
     kf.to_csv(root / "videos" / "kf.csv", index=False)
     render_video(kf, root / "videos" / "clip.mp4", VideoSpec(fps=10, width=320, height=180), progress=False)
@@ -70,8 +81,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[
         extra = []
         if phase == "fusion":
             extra = [f"model.scene_ckpt={out['scene']}", f"model.face_ckpt={out['face']}"]
-        cfg = compose_config("train", [f"phase={phase}", f"paths.synthetic_dir={synth_root}",
-                                       f"paths.cache_dir={base / 'cache'}", "logger=csv", *TINY, *extra], base / phase)
+        cfg = compose_config(
+            "train",
+            [
+                f"phase={phase}",
+                f"paths.synthetic_dir={synth_root}",
+                f"paths.cache_dir={base / 'cache'}",
+                "logger=csv",
+                *TINY,
+                *extra,
+            ],
+            base / phase,
+        )
         train(cfg)
         out[phase] = base / phase / "checkpoints" / "best.ckpt"
         assert out[phase].is_file(), f"{phase}: no best.ckpt written"
@@ -91,8 +112,9 @@ class FakeWebcam:
         self.n, self.fps, self.shape, self.opens, self.i = n, fps, shape, opens, 0
 
     @classmethod
-    def make(cls, n: int, fps: float = 8.0, shape: tuple[int, int, int] = (96, 128, 3),
-             opens: bool = True) -> Callable[[int], FakeWebcam]:
+    def make(
+        cls, n: int, fps: float = 8.0, shape: tuple[int, int, int] = (96, 128, 3), opens: bool = True
+    ) -> Callable[[int], FakeWebcam]:
         return lambda index: cls(n, fps, shape, opens)
 
     def isOpened(self) -> bool:  # noqa: N802 (OpenCV's API)
@@ -101,8 +123,11 @@ class FakeWebcam:
     def get(self, prop: int) -> float:
         import cv2
 
-        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_WIDTH: self.shape[1],
-                cv2.CAP_PROP_FRAME_HEIGHT: self.shape[0]}.get(prop, 0.0)
+        return {
+            cv2.CAP_PROP_FPS: self.fps,
+            cv2.CAP_PROP_FRAME_WIDTH: self.shape[1],
+            cv2.CAP_PROP_FRAME_HEIGHT: self.shape[0],
+        }.get(prop, 0.0)
 
     def grab(self) -> bool:
         self.i += 1

@@ -13,7 +13,9 @@ from emotune.bench.run import bench, bench_detection
 def test_detection_bench_reports_both_modes(synth_root: Path) -> None:
     res = bench_detection(synth_root / "videos" / "clip.mp4")
     for mode in ("full scan", "tracking"):
-        assert res[mode]["frames"] == 24 and 0.0 <= res[mode]["recall"] <= 1.0 and res[mode]["ms_per_frame"] > 0
+        assert (
+            res[mode]["frames"] == 24 and 0.0 <= res[mode]["recall"] <= 1.0 and res[mode]["ms_per_frame"] > 0
+        )
     assert res["speedup"] > 0
 
 

@@ -51,7 +51,9 @@ def test_metadata_merged_by_normalised_names(tmp_path: Path) -> None:
 
 def test_dynamic_ragged_rows(tmp_path: Path) -> None:
     p = tmp_path / "arousal.csv"
-    p.write_text("song_id,sample_15000ms,sample_15500ms,sample_16000ms\r\n2, 0.1 ,0.2,\r\n2001,0.3,0.4,0.5\r\n3,-0.1\r\n")
+    p.write_text(
+        "song_id,sample_15000ms,sample_15500ms,sample_16000ms\r\n2, 0.1 ,0.2,\r\n2001,0.3,0.4,0.5\r\n3,-0.1\r\n"
+    )
     long = read_dynamic(p)
     assert long.groupby("song_id").size().to_dict() == {"2": 2, "2001": 3, "3": 1}
     assert long["t_s"].min() == 15.0 and long["value"].between(-1, 1).all()
@@ -66,9 +68,15 @@ def test_missing_deam_folder_and_files(tmp_path: Path) -> None:
 
 def test_user_csv_catalog_cleaning(tmp_path: Path) -> None:
     p = tmp_path / "lib.csv"
-    p.write_text("song_id,valence,arousal,title,path\na,5,5,A,songs/a.mp3\nb,,4,B,\nc,12,3,C,\na,6,6,A2,\nd,0.5,2,D,\n")
+    p.write_text(
+        "song_id,valence,arousal,title,path\na,5,5,A,songs/a.mp3\nb,,4,B,\nc,12,3,C,\na,6,6,A2,\nd,0.5,2,D,\n"
+    )
     cat = read_csv_catalog(p)
-    assert cat.songs["song_id"].tolist() == ["a"] and cat.dropped == {"nan": 1, "out_of_range": 2, "duplicate_id": 1}
+    assert cat.songs["song_id"].tolist() == ["a"] and cat.dropped == {
+        "nan": 1,
+        "out_of_range": 2,
+        "duplicate_id": 1,
+    }
     assert cat.songs["path"].iloc[0].endswith("songs/a.mp3")
     p.write_text("song_id,valence\n1,2\n")
     with pytest.raises(DataError, match="lacks column"):

@@ -7,7 +7,9 @@ import torch
 def test_torchvision_compiled_ops_work() -> None:
     import torchvision.ops
 
-    keep = torchvision.ops.nms(torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10.0]]), torch.tensor([0.9, 0.8]), 0.5)
+    keep = torchvision.ops.nms(
+        torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10.0]]), torch.tensor([0.9, 0.8]), 0.5
+    )
     assert keep.tolist() == [0]
 
 

@@ -43,9 +43,13 @@ def test_scripted_steps_are_found_on_the_axis_that_moves() -> None:
 
 
 def test_playlist_mean_is_time_weighted() -> None:
-    pl = {"scale": "deam_static", "songs": [
-        {"song_id": "a", "valence": 2.0, "arousal": 8.0, "start_s": 0, "end_s": 30},
-        {"song_id": "b", "valence": 8.0, "arousal": 2.0, "start_s": 30, "end_s": 40}]}
+    pl = {
+        "scale": "deam_static",
+        "songs": [
+            {"song_id": "a", "valence": 2.0, "arousal": 8.0, "start_s": 0, "end_s": 30},
+            {"song_id": "b", "valence": 8.0, "arousal": 2.0, "start_s": 30, "end_s": 40},
+        ],
+    }
     assert playlist_mean_va(pl) == pytest.approx([3.5, 6.5])
 
 

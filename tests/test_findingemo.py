@@ -17,13 +17,13 @@ from emotune.data.findingemo import (
 from emotune.utils.errors import DataError
 from emotune.utils.io import safe_join
 
-QUIRKY = '''index,user,image_path,tags,age,valence,arousal,emotion,dec_factors,ambiguity,datetime
+QUIRKY = """index,user,image_path,tags,age,valence,arousal,emotion,dec_factors,ambiguity,datetime
 0,u1,/Run_2/Loving toddlers sports/haiti-kids.jpg,"Group,Watermark","Children,Adults",2,4,Joy,"FacialExpression,Context",1,2023-01-01 10:00:00
 1,u2,/Run_1/Sad people/a b.jpg,NoPeople,,-3,0,Grief,Context,0,2023-01-01 10:01:00
 2,u3,/Run_1/bad.jpg,,,5,2,Joy,,0,2023-01-01 10:02:00
 3,u4,/Run_1/bad2.jpg,,,1,7,Rage,,0,2023-01-01 10:03:00
 4,u5,/Run_2/Loving toddlers sports/haiti-kids.jpg,,,1,1,Joy,,0,2023-01-01 10:04:00
-'''
+"""
 
 
 def test_quirky_file_typed_and_cleaned(tmp_path: Path) -> None:
@@ -60,8 +60,13 @@ def test_real_packaged_annotations() -> None:
 
 def test_split_is_stratified_seeded_and_reused(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"image_path": [f"/x/{i}.jpg" for i in range(2000)],
-                       "valence": rng.integers(-3, 4, 2000), "arousal": rng.integers(0, 7, 2000)})
+    df = pd.DataFrame(
+        {
+            "image_path": [f"/x/{i}.jpg" for i in range(2000)],
+            "valence": rng.integers(-3, 4, 2000),
+            "arousal": rng.integers(0, 7, 2000),
+        }
+    )
     s1, s2 = make_split(df, seed=1), make_split(df, seed=1)
     assert (s1 == s2).all() and not (s1 == make_split(df, seed=2)).all()
     for name in ("train", "val", "test"):
@@ -80,7 +85,9 @@ def test_validation_counts_missing_and_unreadable(tmp_path: Path) -> None:
     (tmp_path / "Run_1" / "broken.jpg").write_text("not an image")
     df = pd.DataFrame({"image_path": ["/Run_1/ok.jpg", "/Run_1/broken.jpg", "/Run_1/gone.jpg"]})
     usable, rep = validate_images(df, tmp_path, progress=False)
-    assert (rep.usable, rep.missing, rep.unreadable) == (1, 1, 1) and usable["image_path"].tolist() == ["/Run_1/ok.jpg"]
+    assert (rep.usable, rep.missing, rep.unreadable) == (1, 1, 1) and usable["image_path"].tolist() == [
+        "/Run_1/ok.jpg"
+    ]
 
 
 def test_paths_stay_inside_root(tmp_path: Path) -> None:

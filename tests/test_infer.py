@@ -17,36 +17,78 @@ from .conftest import ROOT, FakeWebcam
 
 
 def infer_cfg(make_cfg, trained, video, *extra: str):
-    return make_cfg(f"video={video}", f"ckpt.dir={trained['dir']}", "progress=false", "extras.print_config=false",
-                    "perceive.mc_samples=4", "matcher.min_dwell_s=2", "matcher.memory=2", *extra,
-                    config_name="infer")
+    return make_cfg(
+        f"video={video}",
+        f"ckpt.dir={trained['dir']}",
+        "progress=false",
+        "extras.print_config=false",
+        "perceive.mc_samples=4",
+        "matcher.min_dwell_s=2",
+        "matcher.memory=2",
+        *extra,
+        config_name="infer",
+    )
 
 
 def test_infer_writes_every_output(make_cfg, trained, synth_root: Path) -> None:
     cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "render=true")
     summary = infer(cfg)
     out = Path(cfg.paths.output_dir)
-    for name in ("timeline.csv", "playlist.json", "playlist.m3u", "summary.json", "timeline.png", "annotated.mp4"):
+    for name in (
+        "timeline.csv",
+        "playlist.json",
+        "playlist.m3u",
+        "summary.json",
+        "timeline.png",
+        "annotated.mp4",
+    ):
         assert (out / name).is_file(), name
     tl = pd.read_csv(out / "timeline.csv")
     assert len(tl) == summary["frames_analysed"] == 24  # 6 s at 4 fps
-    for col in ("t_s", "scene_valence", "face_valence_sd", "fused_arousal", "stab_valence", "stab_arousal",
-                "face_found", "station", "song_id"):
+    for col in (
+        "t_s",
+        "scene_valence",
+        "face_valence_sd",
+        "fused_arousal",
+        "stab_valence",
+        "stab_arousal",
+        "face_found",
+        "station",
+        "song_id",
+    ):
         assert col in tl.columns, col
     assert tl[["stab_valence", "stab_arousal"]].notna().all().all()
     assert tl.loc[tl["t_s"] >= 4.6, "face_found"].sum() == 0  # the clip has no face after 4.5 s
     s = json.loads((out / "summary.json").read_text())
-    for key in ("video_seconds", "frames_analysed", "analysis_fps", "processing_seconds", "realtime_factor",
-                "face_found_fraction", "switches", "dwell_violations", "mode", "songs"):
+    for key in (
+        "video_seconds",
+        "frames_analysed",
+        "analysis_fps",
+        "processing_seconds",
+        "realtime_factor",
+        "face_found_fraction",
+        "switches",
+        "dwell_violations",
+        "mode",
+        "songs",
+    ):
         assert key in s, key
-    assert s["dwell_violations"] == 0 and s["songs"][0].keys() >= {"song_id", "start_s", "end_s", "valence",
-                                                                    "arousal", "station"}
+    assert s["dwell_violations"] == 0 and s["songs"][0].keys() >= {
+        "song_id",
+        "start_s",
+        "end_s",
+        "valence",
+        "arousal",
+        "station",
+    }
     assert (out / "playlist.m3u").read_text().startswith("#EXTM3U")
 
 
 def test_webcam_path_with_fake_capture(make_cfg, trained, synth_root: Path) -> None:
     cfg = infer_cfg(make_cfg, trained, 0)
-    assert infer(cfg, capture_factory=FakeWebcam.make(6, fps=4.0, shape=(120, 160, 3)))["frames_analysed"] == 6
+    assert (
+        infer(cfg, capture_factory=FakeWebcam.make(6, fps=4.0, shape=(120, 160, 3)))["frames_analysed"] == 6
+    )
     with pytest.raises(MissingResourceError, match="Webcam video=0 did not open"):
         infer(cfg, capture_factory=FakeWebcam.make(6, opens=False))
 
@@ -56,12 +98,15 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make_video, err, match", [
-    (lambda d: d / "missing.mp4", MissingResourceError, "Video not found"),
-    (lambda d: d, DataError, "folder with no video files"),
-    (lambda d: _write(d / "empty.mp4", b""), DataError, "empty file"),
-    (lambda d: _write(d / "text.mp4", b"hello, not a video"), DataError, "could not be opened"),
-])
+@pytest.mark.parametrize(
+    "make_video, err, match",
+    [
+        (lambda d: d / "missing.mp4", MissingResourceError, "Video not found"),
+        (lambda d: d, DataError, "folder with no video files"),
+        (lambda d: _write(d / "empty.mp4", b""), DataError, "empty file"),
+        (lambda d: _write(d / "text.mp4", b"hello, not a video"), DataError, "could not be opened"),
+    ],
+)
 def test_bad_videos_fail_cleanly(make_cfg, trained, tmp_path: Path, make_video, err, match) -> None:
     video = make_video(tmp_path)
     cfg = infer_cfg(make_cfg, trained, video)
@@ -70,11 +115,16 @@ def test_bad_videos_fail_cleanly(make_cfg, trained, tmp_path: Path, make_video, 
     assert not (Path(cfg.paths.output_dir) / "summary.json").exists()
 
 
-@pytest.mark.parametrize("override, match", [
-    ("perceive.fps=0", "perceive.fps"), ("matcher.min_dwell_s=-1", "matcher.min_dwell_s"),
-    ("stabilizer.tau=-0.5", "stabilizer.tau"), ("perceive.mc_samples=0", "perceive.mc_samples"),
-    ("matcher.mode=shuffle", "matcher.mode"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("perceive.fps=0", "perceive.fps"),
+        ("matcher.min_dwell_s=-1", "matcher.min_dwell_s"),
+        ("stabilizer.tau=-0.5", "stabilizer.tau"),
+        ("perceive.mc_samples=0", "perceive.mc_samples"),
+        ("matcher.mode=shuffle", "matcher.mode"),
+    ],
+)
 def test_bad_config_named_before_work(make_cfg, trained, synth_root: Path, override: str, match: str) -> None:
     cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", override)
     with pytest.raises(ConfigError, match=match):
@@ -83,10 +133,20 @@ def test_bad_config_named_before_work(make_cfg, trained, synth_root: Path, overr
 
 def test_cli_prints_one_line_and_exits_nonzero(tmp_path: Path, trained, synth_root: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "infer.py"), f"video={tmp_path / 'nope.mp4'}", f"ckpt.dir={trained['dir']}",
-         f"paths.synthetic_dir={synth_root}",
-         f"hydra.run.dir={tmp_path / 'run'}", "extras.print_config=false"],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        [
+            sys.executable,
+            str(ROOT / "infer.py"),
+            f"video={tmp_path / 'nope.mp4'}",
+            f"ckpt.dir={trained['dir']}",
+            f"paths.synthetic_dir={synth_root}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            "extras.print_config=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     err_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(err_lines) == 1 and "nope.mp4" in err_lines[0] and "Traceback" not in proc.stderr
@@ -94,8 +154,12 @@ def test_cli_prints_one_line_and_exits_nonzero(tmp_path: Path, trained, synth_ro
 
 
 def test_missing_checkpoint_message(make_cfg, synth_root: Path, tmp_path: Path) -> None:
-    cfg = make_cfg(f"video={synth_root / 'videos' / 'clip.mp4'}", f"ckpt.scene={tmp_path / 'x.ckpt'}",
-                   "progress=false", config_name="infer")
+    cfg = make_cfg(
+        f"video={synth_root / 'videos' / 'clip.mp4'}",
+        f"ckpt.scene={tmp_path / 'x.ckpt'}",
+        "progress=false",
+        config_name="infer",
+    )
     with pytest.raises(MissingResourceError, match="Checkpoint not found"):
         infer(cfg)
 
@@ -103,17 +167,31 @@ def test_missing_checkpoint_message(make_cfg, synth_root: Path, tmp_path: Path) 
 @pytest.mark.parametrize("stabilizer", ["none", "ema", "kalman"])
 def test_every_stabilizer_and_mode_runs(make_cfg, trained, synth_root: Path, stabilizer: str) -> None:
     mode = "guide" if stabilizer == "kalman" else "validate"
-    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", f"stabilizer={stabilizer}",
-                    f"matcher.mode={mode}")
+    cfg = infer_cfg(
+        make_cfg,
+        trained,
+        synth_root / "videos" / "clip.mp4",
+        f"stabilizer={stabilizer}",
+        f"matcher.mode={mode}",
+    )
     summary = infer(cfg)
     assert summary["mode"] == mode and summary["dwell_violations"] == 0
     stages = summary["stage_seconds"]
-    assert {"decode", "scene_backbone", "face_backbone", "heads", "detect", "stabilize", "match"} <= stages.keys()
+    assert {
+        "decode",
+        "scene_backbone",
+        "face_backbone",
+        "heads",
+        "detect",
+        "stabilize",
+        "match",
+    } <= stages.keys()
     assert sum(stages.values()) <= summary["processing_seconds"] * 1.05 + 0.05
 
 
-def test_batch_mode_over_a_folder_keeps_going_past_a_bad_video(make_cfg, trained, synth_root: Path,
-                                                                tmp_path: Path) -> None:
+def test_batch_mode_over_a_folder_keeps_going_past_a_bad_video(
+    make_cfg, trained, synth_root: Path, tmp_path: Path
+) -> None:
     import shutil
 
     folder = tmp_path / "videos"
@@ -139,8 +217,19 @@ def test_batch_list_file_and_collect_cli(make_cfg, trained, synth_root: Path, tm
     cfg = infer_cfg(make_cfg, trained, lst)
     assert infer(cfg)["ok"] == 1
     out = Path(cfg.paths.output_dir)
-    proc = subprocess.run([sys.executable, "-m", "emotune.runtime.collect", str(out / "videos"),
-                           "--out", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emotune.runtime.collect",
+            str(out / "videos"),
+            "--out",
+            str(tmp_path / "t.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(pd.read_csv(tmp_path / "t.csv")) == 1
 
@@ -150,8 +239,13 @@ def test_genre_filter_and_quantile_alignment(make_cfg, trained, synth_root: Path
 
     genres = load_deam(synth_root / "deam").songs["genre"]
     genre = genres.value_counts().index[0]
-    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", f"filters.genre={genre}",
-                    "matcher.alignment=quantile")
+    cfg = infer_cfg(
+        make_cfg,
+        trained,
+        synth_root / "videos" / "clip.mp4",
+        f"filters.genre={genre}",
+        "matcher.alignment=quantile",
+    )
     summary = infer(cfg)
     pl = json.loads((Path(cfg.paths.output_dir) / "playlist.json").read_text())
     assert summary["catalog"]["songs"] == int((genres == genre).sum())
@@ -164,8 +258,8 @@ def test_quantile_alignment_maps_label_quantiles_onto_the_catalogue() -> None:
     from emotune.pipeline.matcher import QuantileAlignment
 
     rng = np.random.default_rng(0)
-    source = rng.normal(0.3, 0.2, (5000, 2))        # e.g. FindingEmo labels lean positive
-    target = rng.uniform(-0.8, 0.4, (3000, 2))      # a catalogue on another range
+    source = rng.normal(0.3, 0.2, (5000, 2))  # e.g. FindingEmo labels lean positive
+    target = rng.uniform(-0.8, 0.4, (3000, 2))  # a catalogue on another range
     align = QuantileAlignment(source, target)
     for q in (0.1, 0.5, 0.9):
         src_q = np.quantile(source, q, axis=0)
@@ -175,10 +269,14 @@ def test_quantile_alignment_maps_label_quantiles_onto_the_catalogue() -> None:
     assert np.all(np.diff(mapped[:, 0]) >= 0)  # monotone: the order of moods is kept
 
 
-@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "deam").is_dir(), reason="real DEAM CSVs not at hand")
+@pytest.mark.skipif(
+    not (ROOT.parent / "shared" / "data" / "deam").is_dir(), reason="real DEAM CSVs not at hand"
+)
 def test_infer_on_the_real_deam_catalogue(make_cfg, trained, synth_root: Path) -> None:
     deam = ROOT.parent / "shared" / "data" / "deam"
-    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=deam", f"catalog.root={deam}")
+    cfg = infer_cfg(
+        make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=deam", f"catalog.root={deam}"
+    )
     summary = infer(cfg)
     assert summary["catalog"]["songs"] == 1802 and summary["catalog"]["scale"] == "deam_static"
     assert all(1 <= s["valence"] <= 9 and 1 <= s["arousal"] <= 9 for s in summary["songs"])
@@ -195,12 +293,15 @@ def test_live_window_shows_each_frame_and_q_stops(make_cfg, trained, monkeypatch
     assert (Path(cfg.paths.output_dir) / "playlist.json").is_file()  # the session's playlist is kept
 
 
-def test_live_window_without_gui_warns_and_goes_on(make_cfg, trained, monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_live_window_without_gui_warns_and_goes_on(
+    make_cfg, trained, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def no_gui(title, img):
         raise cv2.error("The function is not implemented. Rebuild the library with GTK+")
 
     monkeypatch.setattr(cv2, "imshow", no_gui)
     cfg = infer_cfg(make_cfg, trained, 0, "display=true")
-    assert infer(cfg, capture_factory=FakeWebcam.make(40))["frames_analysed"] == 20  # 5 s at 4 fps, all analysed
+    assert (
+        infer(cfg, capture_factory=FakeWebcam.make(40))["frames_analysed"] == 20
+    )  # 5 s at 4 fps, all analysed
     assert "no GUI" in caplog.text

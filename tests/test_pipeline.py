@@ -16,9 +16,18 @@ from emotune.utils.errors import ConfigError
 def catalog(n: int = 300, seed: int = 0, duration: float | None = 45.0) -> Catalog:
     rng = np.random.default_rng(seed)
     va = np.clip(rng.normal(5, 1.6, (n, 2)), 1, 9)
-    df = pd.DataFrame({"song_id": [str(i) for i in range(n)], "valence": va[:, 0], "arousal": va[:, 1],
-                       "duration_s": duration if duration else np.nan,
-                       "title": "", "artist": "", "genre": "", "path": ""})
+    df = pd.DataFrame(
+        {
+            "song_id": [str(i) for i in range(n)],
+            "valence": va[:, 0],
+            "arousal": va[:, 1],
+            "duration_s": duration if duration else np.nan,
+            "title": "",
+            "artist": "",
+            "genre": "",
+            "path": "",
+        }
+    )
     return Catalog(df, DEAM_STATIC)
 
 
@@ -49,8 +58,11 @@ def test_kalman_trusts_confident_frames_more() -> None:
 
 
 value = st.one_of(st.floats(-5, 5), st.just(float("nan")), st.just(float("inf")))
-frames = st.lists(st.tuples(value, value, st.one_of(st.floats(0, 4), st.just(float("nan"))), st.booleans()),
-                  min_size=1, max_size=120)
+frames = st.lists(
+    st.tuples(value, value, st.one_of(st.floats(0, 4), st.just(float("nan"))), st.booleans()),
+    min_size=1,
+    max_size=120,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -63,9 +75,16 @@ def test_stabilizers_never_nan_and_stay_in_range(seq: list) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=5, max_size=300),
-       st.floats(0, 40), st.integers(0, 8), st.sampled_from(["validate", "guide"]), st.floats(0.05, 2.0))
-def test_matcher_never_breaks_dwell_or_memory(states: list, dwell: float, memory: int, mode: str, dt: float) -> None:
+@given(
+    st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=5, max_size=300),
+    st.floats(0, 40),
+    st.integers(0, 8),
+    st.sampled_from(["validate", "guide"]),
+    st.floats(0.05, 2.0),
+)
+def test_matcher_never_breaks_dwell_or_memory(
+    states: list, dwell: float, memory: int, mode: str, dt: float
+) -> None:
     m = SongMatcher(catalog(), n_components=4, min_dwell_s=dwell, memory=memory, mode=mode, k=3)
     t = 0.0
     for v, a in states:
@@ -76,7 +95,7 @@ def test_matcher_never_breaks_dwell_or_memory(states: list, dwell: float, memory
         assert p.end_s - p.start_s + 1e-9 >= min(dwell, 45.0)
     ids = [p.song_id for p in plays]
     for i, s in enumerate(ids):
-        assert s not in ids[max(0, i - memory):i]
+        assert s not in ids[max(0, i - memory) : i]
 
 
 def test_gating_uses_two_stations_when_posterior_is_low() -> None:
@@ -106,7 +125,9 @@ def test_bic_picks_stations_and_cache_roundtrips(tmp_path) -> None:
     a = SongMatcher(cat, n_components=None, cache_dir=str(tmp_path))
     b = SongMatcher(cat, n_components=None, cache_dir=str(tmp_path))
     assert 2 <= a.n_stations <= 10 and len(list(tmp_path.glob("stations_*.npz"))) == 1
-    np.testing.assert_allclose(a.gmm.predict_proba(a.points[:20]), b.gmm.predict_proba(b.points[:20]), atol=1e-9)
+    np.testing.assert_allclose(
+        a.gmm.predict_proba(a.points[:20]), b.gmm.predict_proba(b.points[:20]), atol=1e-9
+    )
 
 
 def test_matcher_config_errors() -> None:

@@ -29,8 +29,16 @@ OUTPUTS = ("summary.json", "playlist.json", "playlist.m3u", "timeline.csv", "tim
 
 
 def infer_overrides(trained, video, *extra: str) -> list[str]:
-    return [f"video={video}", f"ckpt.dir={trained['dir']}", "progress=false", "extras.print_config=false",
-            "perceive.mc_samples=4", "matcher.min_dwell_s=2", "matcher.memory=2", *extra]
+    return [
+        f"video={video}",
+        f"ckpt.dir={trained['dir']}",
+        "progress=false",
+        "extras.print_config=false",
+        "perceive.mc_samples=4",
+        "matcher.min_dwell_s=2",
+        "matcher.memory=2",
+        *extra,
+    ]
 
 
 def expect_user_error(capsys, fn, cfg, *needles: str) -> str:
@@ -55,8 +63,13 @@ class WrappedCapture:
     """A real ``cv2.VideoCapture`` with a lying fps, frame transforms, or a failure part-way."""
 
     def __init__(self, path, fps: float | None = None, fail_after: int | None = None, transform=None) -> None:
-        self.cap, self.fps, self.fail_after, self.transform, self.grabs = cv2.VideoCapture(path), fps, fail_after, \
-            transform, 0
+        self.cap, self.fps, self.fail_after, self.transform, self.grabs = (
+            cv2.VideoCapture(path),
+            fps,
+            fail_after,
+            transform,
+            0,
+        )
 
     def isOpened(self) -> bool:  # noqa: N802 (OpenCV's API)
         return self.cap.isOpened()
@@ -81,15 +94,26 @@ class WrappedCapture:
 
 
 # ------------------------------------------------------------------------------------------ video
-@pytest.mark.parametrize("case, needle", [
-    ("missing", "Video not found"), ("folder", "no video files"), ("text", "could not be opened"),
-    ("empty", "empty file"), ("zero_frames", "video="),
-])
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("missing", "Video not found"),
+        ("folder", "no video files"),
+        ("text", "could not be opened"),
+        ("empty", "empty file"),
+        ("zero_frames", "video="),
+    ],
+)
 def test_bad_video_files(make_cfg, trained, tmp_path: Path, capsys, case: str, needle: str) -> None:
     d = tmp_path / "in"
     d.mkdir()
-    video = {"missing": d / "missing.mp4", "folder": d, "text": d / "notes.mp4", "empty": d / "empty.mp4",
-             "zero_frames": d / "zero.mp4"}[case]
+    video = {
+        "missing": d / "missing.mp4",
+        "folder": d,
+        "text": d / "notes.mp4",
+        "empty": d / "empty.mp4",
+        "zero_frames": d / "zero.mp4",
+    }[case]
     if case == "text":
         video.write_text("this is not a video")
     elif case == "empty":
@@ -125,7 +149,9 @@ def test_unreadable_part_way_finishes_and_marks_truncated(make_cfg, trained, syn
     from emotune.runtime.infer import infer
 
     cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4"), config_name="infer")
-    summary = infer(cfg, capture_factory=lambda p: WrappedCapture(p, fail_after=25))  # 2.5 s of a 6 s clip at 10 fps
+    summary = infer(
+        cfg, capture_factory=lambda p: WrappedCapture(p, fail_after=25)
+    )  # 2.5 s of a 6 s clip at 10 fps
     assert summary["truncated"] is True and 8 <= summary["frames_analysed"] <= 11
     s = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
     assert s["truncated"] is True and s["songs"] and s["songs"][-1]["end_s"] <= 3.0
@@ -141,14 +167,19 @@ def test_nonsense_fps_falls_back_to_timestamps(make_cfg, trained, synth_root: Pa
     assert 5.0 <= summary["video_seconds"] <= 7.0 and 20 <= summary["frames_analysed"] <= 26  # 6 s at 4 fps
 
 
-@pytest.mark.parametrize("transform, name", [
-    (lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), "grayscale"),
-    (lambda f: cv2.resize(f, (4800, 2700), interpolation=cv2.INTER_NEAREST), "huge"),
-])
+@pytest.mark.parametrize(
+    "transform, name",
+    [
+        (lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), "grayscale"),
+        (lambda f: cv2.resize(f, (4800, 2700), interpolation=cv2.INTER_NEAREST), "huge"),
+    ],
+)
 def test_grayscale_and_huge_frames(make_cfg, trained, synth_root: Path, transform, name: str) -> None:
     from emotune.runtime.infer import infer
 
-    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", "max_frames=6"), config_name="infer")
+    cfg = make_cfg(
+        *infer_overrides(trained, synth_root / "videos" / "clip.mp4", "max_frames=6"), config_name="infer"
+    )
     seen = []
     summary = infer(cfg, capture_factory=lambda p: WrappedCapture(p, transform=transform))
     assert summary["frames_analysed"] == 6, name
@@ -162,8 +193,11 @@ def test_grayscale_and_huge_frames(make_cfg, trained, synth_root: Path, transfor
 def test_clip_shorter_than_the_dwell(make_cfg, trained, synth_root: Path) -> None:
     from emotune.runtime.infer import infer
 
-    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4"), "matcher.min_dwell_s=25",
-                   config_name="infer")
+    cfg = make_cfg(
+        *infer_overrides(trained, synth_root / "videos" / "clip.mp4"),
+        "matcher.min_dwell_s=25",
+        config_name="infer",
+    )
     summary = infer(cfg)
     assert len(summary["songs"]) == 1 and summary["dwell_violations"] == 0
     assert summary["songs"][0]["end_s"] == pytest.approx(summary["video_seconds"], abs=0.01)
@@ -188,7 +222,9 @@ def test_face_choice_several_tiny_and_partly_outside() -> None:
     assert choose_face(np.zeros((0, 5), np.float32)) is None
     img = np.zeros((100, 160, 3), np.uint8)
     crop = crop_face(img, np.array([140, -20, 170, 30, 1.0]), margin=0.25)  # off the right and top edges
-    assert crop.shape[0] == crop.shape[1] and abs(crop.shape[0] - 50 * 1.5) <= 1  # square, padded at the edges
+    assert (
+        crop.shape[0] == crop.shape[1] and abs(crop.shape[0] - 50 * 1.5) <= 1
+    )  # square, padded at the edges
     big = np.full((720, 1280, 3), 128, np.uint8)
     draw_face(big, 640, 360, 12, 0.5, 0.5, FaceStyle.random(np.random.default_rng(0)), 0.0)  # a 12 px face
     assert len(HaarFaceDetector().detect(big)) == 0  # below min_size_frac: the scene path takes over
@@ -199,7 +235,9 @@ def test_no_face_at_all_runs_on_the_scene_path(make_cfg, trained, tmp_path: Path
     from emotune.synthetic.video import VideoSpec, render_video
 
     kf = pd.DataFrame({"t_s": [0, 3], "valence": [1, -1], "arousal": [3, 4], "face": [0, 0]})
-    clip, _ = render_video(kf, tmp_path / "noface.mp4", VideoSpec(fps=8, width=192, height=108), progress=False)
+    clip, _ = render_video(
+        kf, tmp_path / "noface.mp4", VideoSpec(fps=8, width=192, height=108), progress=False
+    )
     cfg = make_cfg(*infer_overrides(trained, clip), config_name="infer")
     summary = infer(cfg)
     tl = pd.read_csv(Path(cfg.paths.output_dir) / "timeline.csv")
@@ -215,19 +253,31 @@ def _pickled_checkpoint(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("garbage", "not a readable PyTorch checkpoint"), ("other_phase", "given as the face checkpoint"),
-    ("pickled", "refusing it"), ("missing", "Checkpoint not found"),
-])
-def test_bad_checkpoints(make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str, needle: str) -> None:
-    bad = {"garbage": tmp_path / "garbage.ckpt", "other_phase": trained["scene"], "pickled": tmp_path / "pickled.ckpt",
-           "missing": tmp_path / "missing.ckpt"}[case]
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("garbage", "not a readable PyTorch checkpoint"),
+        ("other_phase", "given as the face checkpoint"),
+        ("pickled", "refusing it"),
+        ("missing", "Checkpoint not found"),
+    ],
+)
+def test_bad_checkpoints(
+    make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str, needle: str
+) -> None:
+    bad = {
+        "garbage": tmp_path / "garbage.ckpt",
+        "other_phase": trained["scene"],
+        "pickled": tmp_path / "pickled.ckpt",
+        "missing": tmp_path / "missing.ckpt",
+    }[case]
     if case == "garbage":
         bad.write_bytes(b"\x00not a checkpoint" * 64)
     elif case == "pickled":
         _pickled_checkpoint(trained["face"], bad)
-    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", f"ckpt.face={bad}"),
-                   config_name="infer")
+    cfg = make_cfg(
+        *infer_overrides(trained, synth_root / "videos" / "clip.mp4", f"ckpt.face={bad}"), config_name="infer"
+    )
     expect_user_error(capsys, run_infer, cfg, needle, str(bad.name))
     assert no_outputs(Path(cfg.paths.output_dir))
 
@@ -253,18 +303,27 @@ def _catalog_csv(path: Path, rows: list[tuple], header: str = "song_id,valence,a
     return path
 
 
-@pytest.mark.parametrize("case, needles", [
-    ("missing_folder", ["catalog", "nope"]), ("missing_columns", ["lacks column", "arousal"]),
-    ("all_bad", ["no songs left"]), ("memory", ["matcher.memory=2", "lower matcher.memory"]),
-])
-def test_bad_catalogues(make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str,
-                        needles: list[str]) -> None:
+@pytest.mark.parametrize(
+    "case, needles",
+    [
+        ("missing_folder", ["catalog", "nope"]),
+        ("missing_columns", ["lacks column", "arousal"]),
+        ("all_bad", ["no songs left"]),
+        ("memory", ["matcher.memory=2", "lower matcher.memory"]),
+    ],
+)
+def test_bad_catalogues(
+    make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str, needles: list[str]
+) -> None:
     clip = synth_root / "videos" / "clip.mp4"
     if case == "missing_folder":
         extra = ["catalog=deam", f"catalog.root={tmp_path / 'nope'}"]
     else:
-        rows = {"missing_columns": [(1, 5)], "all_bad": [(1, float("nan"), 5), (2, 12, 5), (3, 5, -4)],
-                "memory": [(1, 5, 5), (2, 6, 6)]}[case]
+        rows = {
+            "missing_columns": [(1, 5)],
+            "all_bad": [(1, float("nan"), 5), (2, 12, 5), (3, 5, -4)],
+            "memory": [(1, 5, 5), (2, 6, 6)],
+        }[case]
         header = "song_id,valence" if case == "missing_columns" else "song_id,valence,arousal"
         extra = ["catalog=csv", f"catalog.path={_catalog_csv(tmp_path / 'songs.csv', rows, header)}"]
     cfg = make_cfg(*infer_overrides(trained, clip, *extra), config_name="infer")
@@ -272,13 +331,24 @@ def test_bad_catalogues(make_cfg, trained, synth_root: Path, tmp_path: Path, cap
     assert no_outputs(Path(cfg.paths.output_dir))
 
 
-def test_catalogue_rows_dropped_and_counted_and_small_k(make_cfg, trained, synth_root: Path, tmp_path: Path) -> None:
+def test_catalogue_rows_dropped_and_counted_and_small_k(
+    make_cfg, trained, synth_root: Path, tmp_path: Path
+) -> None:
     from emotune.runtime.infer import infer
 
     rows = [(i, 2 + i % 6, 3 + i % 5) for i in range(8)] + [(3, 5, 5), (90, "nan", 4), (91, 5, 11)]
     csv = _catalog_csv(tmp_path / "mine.csv", rows)
-    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", "catalog=csv",
-                                    f"catalog.path={csv}", "matcher.k=50", "matcher.memory=3"), config_name="infer")
+    cfg = make_cfg(
+        *infer_overrides(
+            trained,
+            synth_root / "videos" / "clip.mp4",
+            "catalog=csv",
+            f"catalog.path={csv}",
+            "matcher.k=50",
+            "matcher.memory=3",
+        ),
+        config_name="infer",
+    )
     summary = infer(cfg)
     assert summary["catalog"]["songs"] == 8  # duplicate id, NaN and out-of-range rows dropped
     assert summary["repeats_within_memory"] == 0
@@ -288,13 +358,15 @@ def test_catalogue_rows_dropped_and_counted_and_small_k(make_cfg, trained, synth
 def _copy_synth(synth_root: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny synthetic set; returns what ``paths.synthetic_dir`` should be."""
     root = tmp_path / "synthetic"
-    shutil.copytree(synth_root / "findingemo", root / "findingemo",
-                    ignore=shutil.ignore_patterns("cache", "splits.csv"))
+    shutil.copytree(
+        synth_root / "findingemo", root / "findingemo", ignore=shutil.ignore_patterns("cache", "splits.csv")
+    )
     return root
 
 
-def test_missing_corrupt_and_out_of_range_training_data_skipped_and_counted(make_cfg, synth_root: Path,
-                                                                           tmp_path: Path) -> None:
+def test_missing_corrupt_and_out_of_range_training_data_skipped_and_counted(
+    make_cfg, synth_root: Path, tmp_path: Path
+) -> None:
     root = _copy_synth(synth_root, tmp_path)
     fe = root / "findingemo"
     ann = pd.read_csv(fe / "annotations_single.ann", dtype=str, keep_default_na=False)
@@ -327,26 +399,35 @@ def test_empty_split_is_a_clear_error(make_cfg, synth_root: Path, tmp_path: Path
 
 
 # ------------------------------------------------------------------------------------------ config
-@pytest.mark.parametrize("override, needles", [
-    ("stabilizer.alpha=0", ["stabilizer.alpha=0", "(0.0, 1.0]"]),
-    ("stabilizer.alpha=1.5", ["stabilizer.alpha=1.5", "(0.0, 1.0]"]),
-    ("matcher.min_dwell_s=-3", ["matcher.min_dwell_s=-3", "[0.0, inf]"]),
-    ("perceive.fps=0", ["perceive.fps=0", "(0.0, 60.0]"]),
-    ("stabilizer.tau=-1", ["stabilizer.tau=-1", "[0.0, inf]"]),
-    ("perceive.mc_samples=0", ["perceive.mc_samples=0", "[1"]),
-])
-def test_bad_infer_config_stops_before_work(make_cfg, trained, synth_root: Path, capsys, override: str,
-                                            needles: list[str]) -> None:
-    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", override), config_name="infer")
+@pytest.mark.parametrize(
+    "override, needles",
+    [
+        ("stabilizer.alpha=0", ["stabilizer.alpha=0", "(0.0, 1.0]"]),
+        ("stabilizer.alpha=1.5", ["stabilizer.alpha=1.5", "(0.0, 1.0]"]),
+        ("matcher.min_dwell_s=-3", ["matcher.min_dwell_s=-3", "[0.0, inf]"]),
+        ("perceive.fps=0", ["perceive.fps=0", "(0.0, 60.0]"]),
+        ("stabilizer.tau=-1", ["stabilizer.tau=-1", "[0.0, inf]"]),
+        ("perceive.mc_samples=0", ["perceive.mc_samples=0", "[1"]),
+    ],
+)
+def test_bad_infer_config_stops_before_work(
+    make_cfg, trained, synth_root: Path, capsys, override: str, needles: list[str]
+) -> None:
+    cfg = make_cfg(
+        *infer_overrides(trained, synth_root / "videos" / "clip.mp4", override), config_name="infer"
+    )
     expect_user_error(capsys, run_infer, cfg, *needles)
     assert no_outputs(Path(cfg.paths.output_dir))
 
 
-@pytest.mark.parametrize("override, needles", [
-    ("model.backbone.name=resnet_does_not_exist", ["resnet_does_not_exist"]),
-    ("model.backbone.source=keras", ["keras", "timm"]),
-    ("model.mc_samples=0", ["mc_samples"]),
-])
+@pytest.mark.parametrize(
+    "override, needles",
+    [
+        ("model.backbone.name=resnet_does_not_exist", ["resnet_does_not_exist"]),
+        ("model.backbone.source=keras", ["keras", "timm"]),
+        ("model.mc_samples=0", ["mc_samples"]),
+    ],
+)
 def test_bad_train_config(make_cfg, capsys, override: str, needles: list[str]) -> None:
     cfg = make_cfg("phase=scene", override)
     expect_user_error(capsys, run_train, cfg, *needles)
@@ -354,8 +435,18 @@ def test_bad_train_config(make_cfg, capsys, override: str, needles: list[str]) -
 
 
 def test_unknown_detector_through_the_cli(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "phase=face", "detector=mtcnn",
-                           f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "phase=face",
+            "detector=mtcnn",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "detector/mtcnn" in proc.stderr and "haar" in proc.stderr  # Hydra lists the valid choices
     assert "Traceback" not in proc.stderr and not (tmp_path / "run" / "metrics.json").exists()
@@ -365,9 +456,18 @@ def test_unknown_detector_through_the_cli(tmp_path: Path) -> None:
 @pytest.mark.timeout(600)
 def test_killed_training_resumes_to_the_same_epochs(synth_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    cmd = [sys.executable, str(ROOT / "train.py"), "phase=scene", f"paths.synthetic_dir={synth_root}",
-           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}", "test=false",
-           *[o for o in TINY if "max_epochs" not in o], "trainer.max_epochs=5", "~callbacks.early_stopping"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "phase=scene",
+        f"paths.synthetic_dir={synth_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={run}",
+        "test=false",
+        *[o for o in TINY if "max_epochs" not in o],
+        "trainer.max_epochs=5",
+        "~callbacks.early_stopping",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
@@ -424,12 +524,17 @@ def test_face_cache_invalidated_when_an_image_changes(synth_root: Path, tmp_path
     assert again[first] == [] and all(again[p] == boxes[p] for p in paths if p != first)
 
 
-def test_feature_cache_keys_follow_backbone_preprocessing_and_image(make_cfg, synth_root: Path,
-                                                                    tmp_path: Path) -> None:
+def test_feature_cache_keys_follow_backbone_preprocessing_and_image(
+    make_cfg, synth_root: Path, tmp_path: Path
+) -> None:
     import hydra
 
     files = set()
-    for extra in ([], ["model.backbone.input_size=96"], ["model/backbone=resnet18", "model.backbone.pretrained=null"]):
+    for extra in (
+        [],
+        ["model.backbone.input_size=96"],
+        ["model/backbone=resnet18", "model.backbone.pretrained=null"],
+    ):
         cfg = make_cfg("phase=scene", "model.freeze_backbone=true", *extra)
         files.add(hydra.utils.instantiate(cfg.model, _recursive_=False)._cache_file())
     assert len(files) == 3  # another backbone or preprocessing: another cache file

@@ -12,14 +12,28 @@ import pytest
 from .conftest import ROOT
 
 # Same global batch in both runs: 1 process x 8, or 2 processes x 4.
-COMMON = ["phase=face", "trainer.max_epochs=3", "+trainer.limit_val_batches=2",
-          "extras.print_config=false", "model.mc_samples=4", "trainer.log_every_n_steps=1", "logger=csv"]
+COMMON = [
+    "phase=face",
+    "trainer.max_epochs=3",
+    "+trainer.limit_val_batches=2",
+    "extras.print_config=false",
+    "model.mc_samples=4",
+    "trainer.log_every_n_steps=1",
+    "logger=csv",
+]
 
 
 def _train(tmp_path: Path, synth_root: Path, name: str, *extra: str) -> dict[str, float]:
     run = tmp_path / name
-    cmd = [sys.executable, str(ROOT / "train.py"), *COMMON, f"paths.synthetic_dir={synth_root}",
-           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}", *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *COMMON,
+        f"paths.synthetic_dir={synth_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "train=false" in extra or (run / "checkpoints" / "best.ckpt").is_file()
@@ -40,8 +54,10 @@ def test_ddp_cpu_two_processes_agree_with_one(tmp_path: Path, synth_root: Path) 
     single = _train(tmp_path, synth_root, "single", "data.batch_size=8")
     ddp = _train(tmp_path, synth_root, "ddp", "trainer=ddp_cpu", "data.batch_size=4")
     for key in ("test/valence_mae_ref", "test/arousal_mae_ref"):
-        print(f"{key}: 1 process {single[key]:.4f}, 2 processes {ddp[key]:.4f} (untrained: {single0[key]:.5f} "
-              f"vs {ddp0[key]:.5f})")
+        print(
+            f"{key}: 1 process {single[key]:.4f}, 2 processes {ddp[key]:.4f} (untrained: {single0[key]:.5f} "
+            f"vs {ddp0[key]:.5f})"
+        )
         assert abs(ddp[key] - single[key]) <= 0.05, (key, ddp[key], single[key])
     # Written once, by rank zero: one metrics.json, one csv log, one last.ckpt.
     assert len(list((tmp_path / "ddp").rglob("metrics.json"))) == 1
@@ -56,8 +72,11 @@ def test_slurm_launcher_configs_compose(tmp_path: Path) -> None:
     la = cfg.hydra.launcher
     assert la._target_.endswith("SlurmLauncher") and la.partition == "gpu" and la.gpus_per_node == 1
     assert la.timeout_min == 720 and la.max_num_timeout == 3
-    cfg = compose_config("train", ["hydra/launcher=slurm_ddp", "trainer=ddp", "trainer.devices=4",
-                                   "trainer.num_nodes=2"], tmp_path)
+    cfg = compose_config(
+        "train",
+        ["hydra/launcher=slurm_ddp", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"],
+        tmp_path,
+    )
     la = cfg.hydra.launcher
     assert (la.gpus_per_node, la.tasks_per_node, la.nodes) == (4, 4, 2)
     cfg = compose_config("infer", ["video=x.mp4", "hydra/launcher=slurm"], tmp_path)
@@ -69,9 +88,19 @@ def test_submitit_local_launcher_runs_a_sweep(tmp_path: Path, synth_root: Path) 
     from .conftest import TINY
 
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=submitit_local", "phase=scene",
-           "model.optimizer.lr=1e-3,3e-3", "hydra.launcher.timeout_min=20", f"paths.synthetic_dir={synth_root}",
-           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}", *TINY]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "hydra/launcher=submitit_local",
+        "phase=scene",
+        "model.optimizer.lr=1e-3,3e-3",
+        "hydra.launcher.timeout_min=20",
+        f"paths.synthetic_dir={synth_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={sweep}",
+        *TINY,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     runs = sorted(sweep.glob("*/metrics.json"))

@@ -13,15 +13,25 @@ from .conftest import ROOT, TINY
 @pytest.mark.slow
 def test_two_value_multirun(tmp_path: Path, synth_root: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "phase=scene", "model.optimizer.lr=1e-3,3e-3",
-           f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}",
-           f"hydra.sweep.dir={sweep_dir}", *TINY]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "phase=scene",
+        "model.optimizer.lr=1e-3,3e-3",
+        f"paths.synthetic_dir={synth_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *TINY,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted(sweep_dir.glob("*/metrics.json"))
     assert len(runs) == 2
     overrides = [(r.parent / ".hydra" / "overrides.yaml").read_text() for r in runs]
-    assert any("lr=0.001" in o or "lr=1e-3" in o for o in overrides) and any("3e-3" in o or "0.003" in o for o in overrides)
+    assert any("lr=0.001" in o or "lr=1e-3" in o for o in overrides) and any(
+        "3e-3" in o or "0.003" in o for o in overrides
+    )
     for r in runs:
         assert "test/valence_ccc" in json.loads(r.read_text())
 
@@ -29,10 +39,18 @@ def test_two_value_multirun(tmp_path: Path, synth_root: Path) -> None:
 @pytest.mark.slow
 def test_optuna_search_returns_the_optimised_metric(tmp_path: Path, synth_root: Path) -> None:
     sweep_dir = tmp_path / "optuna"
-    cmd = [sys.executable, str(ROOT / "train.py"), "phase=scene", "hparams_search=scene_optuna",
-           "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2",
-           f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}",
-           f"hydra.sweep.dir={sweep_dir}", *TINY]
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "phase=scene",
+        "hparams_search=scene_optuna",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        f"paths.synthetic_dir={synth_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={sweep_dir}",
+        *TINY,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list(sweep_dir.glob("*/metrics.json"))) == 3

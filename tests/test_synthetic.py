@@ -27,13 +27,17 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     a = generate(tmp_path / "a", SyntheticSpec(n_images=10, n_shifted=2, seed=7), progress=False)
     b = generate(tmp_path / "b", SyntheticSpec(n_images=10, n_shifted=2, seed=7), progress=False)
     assert a.drop(columns=[]).equals(b)
-    assert (tmp_path / "a/annotations_single.ann").read_bytes() == (tmp_path / "b/annotations_single.ann").read_bytes()
+    assert (tmp_path / "a/annotations_single.ann").read_bytes() == (
+        tmp_path / "b/annotations_single.ann"
+    ).read_bytes()
 
 
 def test_haar_finds_the_drawn_faces(synth_root: Path, tmp_path: Path) -> None:
     root = synth_root / "findingemo"
     df = read_annotations(root / "annotations_single.ann")
-    boxes = build_face_cache(df["image_path"].tolist(), root / "images", HaarFaceDetector(), tmp_path, progress=False)
+    boxes = build_face_cache(
+        df["image_path"].tolist(), root / "images", HaarFaceDetector(), tmp_path, progress=False
+    )
     rate = detection_rate(boxes, root / "faces_truth.csv")
     assert rate["recall"] >= 0.9, rate
 

@@ -22,7 +22,12 @@ def test_phase_trains_and_writes_outputs(make_cfg, phase: str, backbone: str) ->
     out = Path(cfg.paths.output_dir)
     assert (out / "checkpoints" / "best.ckpt").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
     saved = json.loads((out / "metrics.json").read_text())
-    for key in ("val/valence_ccc", "test/arousal_mae", "test_shifted/valence_ccc", "test/valence_sigma_err_spearman"):
+    for key in (
+        "val/valence_ccc",
+        "test/arousal_mae",
+        "test_shifted/valence_ccc",
+        "test/valence_sigma_err_spearman",
+    ):
         assert key in saved, key
     assert all(v == v for k, v in saved.items() if k.endswith("_mae")), "NaN MAE"
     module = load_phase_module(out / "checkpoints" / "best.ckpt", phase)
@@ -32,9 +37,15 @@ def test_phase_trains_and_writes_outputs(make_cfg, phase: str, backbone: str) ->
 @pytest.mark.parametrize("backbone", ["openclip_vitb32", "openclip_vitb16", "resnet18", "test_convnext_face"])
 def test_every_other_backbone_one_step(make_cfg, backbone: str) -> None:
     """The remaining backbone configs, random init, one training step each (frozen: quick on 2 cores)."""
-    cfg = make_cfg("phase=scene", f"model/backbone={backbone}", "model.backbone.pretrained=null",
-                   "model.freeze_backbone=true", "data.batch_size=2", "data.limit_per_split=4",
-                   "trainer.limit_train_batches=1")
+    cfg = make_cfg(
+        "phase=scene",
+        f"model/backbone={backbone}",
+        "model.backbone.pretrained=null",
+        "model.freeze_backbone=true",
+        "data.batch_size=2",
+        "data.limit_per_split=4",
+        "trainer.limit_train_batches=1",
+    )
     _metrics, objs = train(cfg)
     assert objs["trainer"].global_step == 1
     mean = objs["model"].data_config["mean"]
@@ -89,7 +100,9 @@ def test_face_crop_margin_travels_with_the_checkpoint(trained) -> None:
     assert "emotune_face_margin" not in read_checkpoint(trained["scene"])
     face = load_phase_module(trained["face"], "face")
     assert face_margin(OmegaConf.create({"face_margin": None}), face, None) == pytest.approx(0.1)
-    assert face_margin(OmegaConf.create({"face_margin": 0.3}), face, None) == pytest.approx(0.3)  # explicit wins
+    assert face_margin(OmegaConf.create({"face_margin": 0.3}), face, None) == pytest.approx(
+        0.3
+    )  # explicit wins
 
 
 def test_variance_calibration_lets_the_accurate_path_lead(trained) -> None:

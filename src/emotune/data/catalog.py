@@ -95,7 +95,9 @@ def clean_catalog(df: pd.DataFrame, scale: VAScale, source: str) -> tuple[pd.Dat
     return df, dropped
 
 
-def read_csv_catalog(path: str | Path, scale: str = "deam_static", audio_root: str | Path | None = None) -> Catalog:
+def read_csv_catalog(
+    path: str | Path, scale: str = "deam_static", audio_root: str | Path | None = None
+) -> Catalog:
     """A user's own library: CSV with ``song_id, valence, arousal`` (+ optional metadata columns).
 
     Args:

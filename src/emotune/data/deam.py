@@ -68,7 +68,9 @@ def read_static(path: str | Path) -> pd.DataFrame:
     need = {"songid": "song_id", "valencemean": "valence", "arousalmean": "arousal"}
     missing = [n for n in need if n not in cols]
     if missing:
-        raise DataError(f"{path}: not a DEAM static annotation file (no {', '.join(need[m] for m in missing)} column).")
+        raise DataError(
+            f"{path}: not a DEAM static annotation file (no {', '.join(need[m] for m in missing)} column)."
+        )
     out = pd.DataFrame({new: df[cols[old]] for old, new in need.items()})
     for old, new in (("valencestd", "valence_std"), ("arousalstd", "arousal_std")):
         out[new] = pd.to_numeric(df[cols[old]], errors="coerce") if old in cols else np.nan
@@ -130,7 +132,9 @@ def load_deam(root: str | Path, with_dynamic: bool = False) -> Catalog:
     """
     root = Path(root)
     if not root.is_dir():
-        raise MissingResourceError(f"DEAM folder not found: {root}. Set `catalog.root=DIR` to a DEAM download.")
+        raise MissingResourceError(
+            f"DEAM folder not found: {root}. Set `catalog.root=DIR` to a DEAM download."
+        )
     parts, found = [], []
     for name in STATIC_FILES:
         p = find_file(root, name)
@@ -154,8 +158,10 @@ def load_deam(root: str | Path, with_dynamic: bool = False) -> Catalog:
 
     audio_dir = next((p for p in sorted(root.rglob("MEMD_audio")) if p.is_dir()), None)
     if audio_dir is not None:
-        songs["path"] = [str(audio_dir / f"{sid}.mp3") if (audio_dir / f"{sid}.mp3").is_file() else ""
-                         for sid in songs["song_id"]]
+        songs["path"] = [
+            str(audio_dir / f"{sid}.mp3") if (audio_dir / f"{sid}.mp3").is_file() else ""
+            for sid in songs["song_id"]
+        ]
     # Ids up to 2000 are 45 s excerpts; 2001..2058 are full songs of unknown length.
     ids = pd.to_numeric(songs["song_id"], errors="coerce")
     songs["duration_s"] = np.where(ids <= 2000, 45.0, np.nan)
@@ -193,16 +199,44 @@ def write_static_csvs(songs: pd.DataFrame, folder: str | Path, pad: bool = False
         ",".join([fid(r.song_id), fmt(r.valence), fmt(r.valence_std), fmt(r.arousal), fmt(r.arousal_std)])
         for r in first.itertuples()
     ]
-    h2 = ["song_id", " valence_mean", " valence_std", " valence_ max_mean", " valence_max_std",
-          " valence_min_mean", " valence_min_std", " arousal_mean", " arousal_std", " arousal_max_mean",
-          " arousal_max_std", " arousal_min_mean", " arousal_min_std"]
+    h2 = [
+        "song_id",
+        " valence_mean",
+        " valence_std",
+        " valence_ max_mean",
+        " valence_max_std",
+        " valence_min_mean",
+        " valence_min_std",
+        " arousal_mean",
+        " arousal_std",
+        " arousal_max_mean",
+        " arousal_max_std",
+        " arousal_min_mean",
+        " arousal_min_std",
+    ]
     lines2 = [",".join(h2)]
     for r in second.itertuples():
         vmax, vmin = min(r.valence + 1.5, 9), max(r.valence - 1.5, 1)
         amax, amin = min(r.arousal + 1.5, 9), max(r.arousal - 1.5, 1)
-        lines2.append(",".join([fid(r.song_id), fmt(r.valence), fmt(r.valence_std), fmt(vmax), fmt(0.9),
-                                fmt(vmin), fmt(0.9), fmt(r.arousal), fmt(r.arousal_std), fmt(amax),
-                                fmt(0.9), fmt(amin), fmt(0.9)]))
+        lines2.append(
+            ",".join(
+                [
+                    fid(r.song_id),
+                    fmt(r.valence),
+                    fmt(r.valence_std),
+                    fmt(vmax),
+                    fmt(0.9),
+                    fmt(vmin),
+                    fmt(0.9),
+                    fmt(r.arousal),
+                    fmt(r.arousal_std),
+                    fmt(amax),
+                    fmt(0.9),
+                    fmt(amin),
+                    fmt(0.9),
+                ]
+            )
+        )
     out = []
     folder.mkdir(parents=True, exist_ok=True)
     for name, lines in zip(STATIC_FILES, (lines1, lines2)):

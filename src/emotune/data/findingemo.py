@@ -23,8 +23,17 @@ from emotune.utils.io import atomic_path, safe_join
 log = logging.getLogger(__name__)
 
 ANNOTATION_COLUMNS = [
-    "index", "user", "image_path", "tags", "age", "valence", "arousal",
-    "emotion", "dec_factors", "ambiguity", "datetime",
+    "index",
+    "user",
+    "image_path",
+    "tags",
+    "age",
+    "valence",
+    "arousal",
+    "emotion",
+    "dec_factors",
+    "ambiguity",
+    "datetime",
 ]
 
 # Plutchik's wheel: 8 primaries, each with (mild, basic, intense) labels as FindingEmo spells them.
@@ -103,7 +112,9 @@ def read_annotations(path: str | Path | None = None, strict: bool = False) -> pd
     raw.columns = [c.strip() for c in raw.columns]
     missing = [c for c in ("image_path", "valence", "arousal") if c not in raw.columns]
     if missing:
-        raise DataError(f"{path} lacks the column(s) {missing}; expected header: {','.join(ANNOTATION_COLUMNS)}.")
+        raise DataError(
+            f"{path} lacks the column(s) {missing}; expected header: {','.join(ANNOTATION_COLUMNS)}."
+        )
     df = pd.DataFrame({"image_path": raw["image_path"].str.strip()})
     for col in ("valence", "arousal", "ambiguity", "index"):
         df[col] = pd.to_numeric(raw[col], errors="coerce") if col in raw.columns else np.nan
@@ -132,8 +143,12 @@ def read_annotations(path: str | Path | None = None, strict: bool = False) -> pd
     keep = in_range & ~dup
     report = LabelReport(len(df), int(keep.sum()), n_bad, int((~known).sum()), int((dup & in_range).sum()))
     if n_bad or report.duplicates:
-        log.warning("%s: dropped %d row(s) with out-of-range labels and %d duplicate path(s)",
-                    path, n_bad, report.duplicates)
+        log.warning(
+            "%s: dropped %d row(s) with out-of-range labels and %d duplicate path(s)",
+            path,
+            n_bad,
+            report.duplicates,
+        )
     df = df.loc[keep].reset_index(drop=True)
     if df.empty:
         raise DataError(f"{path}: no usable rows (valence -3..3, arousal 0..6) are left after cleaning.")
@@ -170,8 +185,9 @@ class ImageReport:
     unreadable: int
 
     def line(self) -> str:
-        return (f"{self.usable}/{self.total} images usable "
-                f"({self.missing} missing, {self.unreadable} unreadable)")
+        return (
+            f"{self.usable}/{self.total} images usable ({self.missing} missing, {self.unreadable} unreadable)"
+        )
 
 
 def _readable(path: Path) -> bool:
@@ -184,7 +200,9 @@ def _readable(path: Path) -> bool:
     return img is not None and img.size > 0
 
 
-def validate_images(df: pd.DataFrame, image_root: str | Path, progress: bool = True) -> tuple[pd.DataFrame, ImageReport]:
+def validate_images(
+    df: pd.DataFrame, image_root: str | Path, progress: bool = True
+) -> tuple[pd.DataFrame, ImageReport]:
     """Check that each row's image exists and decodes; return the usable rows and the counts."""
     from tqdm.auto import tqdm
 
@@ -199,8 +217,12 @@ def validate_images(df: pd.DataFrame, image_root: str | Path, progress: bool = T
         p = safe_join(image_root, rel)
         status.append("missing" if not p.is_file() else ("ok" if _readable(p) else "unreadable"))
     status = np.array(status)
-    report = ImageReport(len(df), int((status == "ok").sum()), int((status == "missing").sum()),
-                         int((status == "unreadable").sum()))
+    report = ImageReport(
+        len(df),
+        int((status == "ok").sum()),
+        int((status == "missing").sum()),
+        int((status == "unreadable").sum()),
+    )
     return df.loc[status == "ok"].reset_index(drop=True), report
 
 
@@ -211,8 +233,9 @@ def validate_images(df: pd.DataFrame, image_root: str | Path, progress: bool = T
 SPLITS = ("train", "val", "test")
 
 
-def make_split(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-               seed: int = 0) -> pd.Series:
+def make_split(
+    df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
+) -> pd.Series:
     """A seeded train/val/test assignment stratified on the (valence, arousal) cell.
 
     Each V-A cell is shuffled and dealt out in proportion, so every split covers the label range.
@@ -230,12 +253,16 @@ def make_split(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0
         n_val = round(n * fractions[1])
         n_test = round(n * fractions[2])
         out.loc[idx[:n_val]] = "val"
-        out.loc[idx[n_val:n_val + n_test]] = "test"
+        out.loc[idx[n_val : n_val + n_test]] = "test"
     return out
 
 
-def load_or_make_split(df: pd.DataFrame, split_file: str | Path, seed: int = 0,
-                       fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> pd.Series:
+def load_or_make_split(
+    df: pd.DataFrame,
+    split_file: str | Path,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+) -> pd.Series:
     """Read ``image_path,split`` from ``split_file`` or make (and save) a seeded split.
 
     Rows absent from an existing split file are reported and left out (split ``""``).
@@ -249,7 +276,9 @@ def load_or_make_split(df: pd.DataFrame, split_file: str | Path, seed: int = 0,
         split = df["image_path"].map(mapping).fillna("")
         n_new = int((split == "").sum())
         if n_new:
-            log.warning("%d row(s) are not in %s and are left out; delete the file to re-split.", n_new, split_file)
+            log.warning(
+                "%d row(s) are not in %s and are left out; delete the file to re-split.", n_new, split_file
+            )
         return split
     split = make_split(df, fractions, seed)
     with atomic_path(split_file) as tmp:

@@ -40,8 +40,10 @@ class VAScale:
         """Boolean mask of rows inside the scale's box."""
         va = np.asarray(va, dtype=np.float64)
         return (
-            (va[..., 0] >= self.valence[0]) & (va[..., 0] <= self.valence[1])
-            & (va[..., 1] >= self.arousal[0]) & (va[..., 1] <= self.arousal[1])
+            (va[..., 0] >= self.valence[0])
+            & (va[..., 0] <= self.valence[1])
+            & (va[..., 1] >= self.arousal[0])
+            & (va[..., 1] <= self.arousal[1])
         )
 
     @property
@@ -56,7 +58,9 @@ REFERENCE = VAScale("reference", (-1.0, 1.0), (-1.0, 1.0))
 
 SCALES: dict[str, VAScale] = {s.name: s for s in (FINDINGEMO, DEAM_STATIC, REFERENCE)}
 # Friendly aliases used in configs and CSV headers.
-SCALES.update({"fe": FINDINGEMO, "1-9": DEAM_STATIC, "deam": DEAM_STATIC, "ref": REFERENCE, "-1..1": REFERENCE})
+SCALES.update(
+    {"fe": FINDINGEMO, "1-9": DEAM_STATIC, "deam": DEAM_STATIC, "ref": REFERENCE, "-1..1": REFERENCE}
+)
 
 
 def get_scale(name: str) -> VAScale:

@@ -33,11 +33,11 @@ View = Literal["scene", "face", "both"]
 
 
 class VABatch(TypedDict, total=False):
-    image: torch.Tensor     # (B, 3, H, W) normalised with the scene backbone's mean/std
-    face: torch.Tensor      # (B, 3, h, w) face crop; zeros when no face was found
+    image: torch.Tensor  # (B, 3, H, W) normalised with the scene backbone's mean/std
+    face: torch.Tensor  # (B, 3, h, w) face crop; zeros when no face was found
     has_face: torch.Tensor  # (B,) bool
-    va: torch.Tensor        # (B, 2) float32 on [-1, 1]
-    key: list[str]          # identity of each input (feature caches)
+    va: torch.Tensor  # (B, 2) float32 on [-1, 1]
+    key: list[str]  # identity of each input (feature caches)
 
 
 def load_rgb(path: Path) -> np.ndarray | None:
@@ -49,9 +49,19 @@ def load_rgb(path: Path) -> np.ndarray | None:
 class VADataset(Dataset):
     """Rows of one split. Decoded images can be held in memory (small sets, many epochs)."""
 
-    def __init__(self, rows: pd.DataFrame, image_root: Path, view: View, boxes: dict[str, list],
-                 image_tf: Any, face_tf: Any, face_margin: float, face_policy: str, in_memory: bool,
-                 face_size: int = 64) -> None:
+    def __init__(
+        self,
+        rows: pd.DataFrame,
+        image_root: Path,
+        view: View,
+        boxes: dict[str, list],
+        image_tf: Any,
+        face_tf: Any,
+        face_margin: float,
+        face_policy: str,
+        in_memory: bool,
+        face_size: int = 64,
+    ) -> None:
         self.rows = rows.reset_index(drop=True)
         self.image_root, self.view = image_root, view
         self.image_tf, self.face_tf = image_tf, face_tf
@@ -85,7 +95,9 @@ class VADataset(Dataset):
         if self.view in ("scene", "both"):
             out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
         if self.view in ("face", "both"):
-            box = choose_face(np.asarray(self.boxes.get(rel, []), np.float32).reshape(-1, 5), self.face_policy)
+            box = choose_face(
+                np.asarray(self.boxes.get(rel, []), np.float32).reshape(-1, 5), self.face_policy
+            )
             out["has_face"] = torch.tensor(box is not None)
             if box is not None:
                 crop = crop_face(img, box, self.face_margin)
@@ -134,7 +146,9 @@ class VADataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
         if view != "scene" and detector is None:
-            raise ConfigError(f"data.view={view} needs a face detector; set `detector=haar` (or yunet, retinaface).")
+            raise ConfigError(
+                f"data.view={view} needs a face detector; set `detector=haar` (or yunet, retinaface)."
+            )
         self.root = Path(root)
         self.annotations = annotations
         self.image_root = Path(image_root) if image_root else self.root / "images"
@@ -164,7 +178,9 @@ class VADataModule(L.LightningDataModule):
             )
         df = read_annotations(ann)
         if "report" in df.attrs:
-            self.stats["labels"] = dataclasses.asdict(df.attrs["report"])  # rows dropped for bad labels, counted
+            self.stats["labels"] = dataclasses.asdict(
+                df.attrs["report"]
+            )  # rows dropped for bad labels, counted
         manifest = self.root / "manifest.csv"
         if manifest.is_file():  # rows that passed the validation pass (make data-findingemo / validate)
             keep = set(pd.read_csv(manifest, dtype=str, keep_default_na=False)["image_path"])
@@ -172,12 +188,18 @@ class VADataModule(L.LightningDataModule):
         else:
             exists = np.array([safe_join(self.image_root, p).is_file() for p in df["image_path"]])
             if (~exists).any():
-                log.warning("%d of %d images are missing under %s and are skipped.", int((~exists).sum()), len(df),
-                            self.image_root)
+                log.warning(
+                    "%d of %d images are missing under %s and are skipped.",
+                    int((~exists).sum()),
+                    len(df),
+                    self.image_root,
+                )
             df = df[exists].reset_index(drop=True)
             self.stats["missing_images"] = int((~exists).sum())
         if df.empty:
-            raise DataError(f"None of the annotated images exist under {self.image_root}; check data.image_root.")
+            raise DataError(
+                f"None of the annotated images exist under {self.image_root}; check data.image_root."
+            )
         df["split"] = load_or_make_split(df, self.split_file, seed=self.split_seed)
         return df
 
@@ -192,11 +214,15 @@ class VADataModule(L.LightningDataModule):
         if self.datasets:
             return
         if not self.data_configs:
-            raise ConfigError("VADataModule.configure_inputs(model.data_configs) must be called before setup().")
+            raise ConfigError(
+                "VADataModule.configure_inputs(model.data_configs) must be called before setup()."
+            )
         df = self._rows()
         boxes: dict[str, list] = {}
         if self.view != "scene":
-            boxes = build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
+            boxes = build_face_cache(
+                df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir
+            )
             readable = df["image_path"].isin(set(boxes))
             if (~readable).any():
                 log.warning("%d unreadable image(s) skipped.", int((~readable).sum()))
@@ -209,8 +235,12 @@ class VADataModule(L.LightningDataModule):
         image_cfg = self.data_configs.get("image")
         face_cfg = self.data_configs.get("face")
         tf = {
-            "image": (build_transform(image_cfg, train=True), build_transform(image_cfg)) if image_cfg else (None, None),
-            "face": (build_transform(face_cfg, train=True), build_transform(face_cfg)) if face_cfg else (None, None),
+            "image": (build_transform(image_cfg, train=True), build_transform(image_cfg))
+            if image_cfg
+            else (None, None),
+            "face": (build_transform(face_cfg, train=True), build_transform(face_cfg))
+            if face_cfg
+            else (None, None),
         }
         wanted = [self.train_split, self.val_split, *self.test_splits]
         for name in dict.fromkeys(wanted):
@@ -219,21 +249,38 @@ class VADataModule(L.LightningDataModule):
                 rows = rows.iloc[: self.limit_per_split]
             if rows.empty:
                 if name in (self.train_split, self.val_split):
-                    raise DataError(f"Split {name!r} is empty in {self.split_file}; delete the file to re-split, "
-                                    "or check the data.")
+                    raise DataError(
+                        f"Split {name!r} is empty in {self.split_file}; delete the file to re-split, "
+                        "or check the data."
+                    )
                 continue
             train = name == self.train_split and self.augment
             self.datasets[name] = VADataset(
-                rows, self.image_root, self.view, boxes, tf["image"][0 if train else 1], tf["face"][0 if train else 1],
-                self.face_margin, self.face_policy, self.in_memory, int(face_cfg["input_size"]) if face_cfg else 64)
+                rows,
+                self.image_root,
+                self.view,
+                boxes,
+                tf["image"][0 if train else 1],
+                tf["face"][0 if train else 1],
+                self.face_margin,
+                self.face_policy,
+                self.in_memory,
+                int(face_cfg["input_size"]) if face_cfg else 64,
+            )
         self.test_split_names = [s for s in self.test_splits if s in self.datasets]
         self.stats["sizes"] = {k: len(v) for k, v in self.datasets.items()}
         log.info("Data (%s view): %s", self.view, self.stats["sizes"])
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=collate, persistent_workers=self.num_workers > 0,
-                          drop_last=False)
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_split, shuffle=True)

@@ -24,8 +24,13 @@ def detector_key(detector: FaceDetector) -> str:
     return hashlib.sha1(json.dumps(detector.settings(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def build_face_cache(image_paths: list[str], image_root: str | Path, detector: FaceDetector,
-                     cache_dir: str | Path, progress: bool = True) -> dict[str, list[list[float]]]:
+def build_face_cache(
+    image_paths: list[str],
+    image_root: str | Path,
+    detector: FaceDetector,
+    cache_dir: str | Path,
+    progress: bool = True,
+) -> dict[str, list[list[float]]]:
     """Boxes (``x1, y1, x2, y2, score`` lists) per ``image_path``, loaded or computed.
 
     The cache file is ``<cache_dir>/faces_<detector>_<settings-hash>.json``; entries whose image
@@ -53,8 +58,9 @@ def build_face_cache(image_paths: list[str], image_root: str | Path, detector: F
                 out[rel] = hit
             else:
                 todo.append((rel, p, stamp))
-        for rel, p, stamp in tqdm(todo, desc=f"detect faces ({detector.name})", disable=not progress or not todo,
-                                  unit="img"):
+        for rel, p, stamp in tqdm(
+            todo, desc=f"detect faces ({detector.name})", disable=not progress or not todo, unit="img"
+        ):
             img = cv2.imread(str(p), cv2.IMREAD_COLOR)
             if img is None:
                 continue
@@ -62,8 +68,13 @@ def build_face_cache(image_paths: list[str], image_root: str | Path, detector: F
         if todo:
             write_json_atomic(path, {"settings": detector.settings(), "images": {**cached, **out}}, indent=0)
             n_face = sum(bool(v["boxes"]) for v in out.values())
-            log.info("Face cache %s: %d images, %d with a face, %d without", path.name, len(out), n_face,
-                     len(out) - n_face)
+            log.info(
+                "Face cache %s: %d images, %d with a face, %d without",
+                path.name,
+                len(out),
+                n_face,
+                len(out) - n_face,
+            )
     return {rel: v["boxes"] for rel, v in out.items()}
 
 
@@ -87,5 +98,10 @@ def detection_rate(boxes: dict[str, list], truth_csv: str | Path) -> dict[str, f
         t = main.loc[rel]
         cx, cy = (f[0] + f[2]) / 2, (f[1] + f[3]) / 2
         hits += abs(cx - (t.x + t.w / 2)) < t.w / 2 and abs(cy - (t.y + t.h / 2)) < t.h / 2
-    return {"images_with_face": n, "found": hits, "recall": hits / max(1, n),
-            "images_without_face": no_face, "false_positive_rate": false_pos / max(1, no_face)}
+    return {
+        "images_with_face": n,
+        "found": hits,
+        "recall": hits / max(1, n),
+        "images_without_face": no_face,
+        "false_positive_rate": false_pos / max(1, no_face),
+    }

@@ -48,8 +48,14 @@ class HaarFaceDetector:
 
     name = "haar"
 
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", scale_factor: float = 1.1,
-                 min_neighbors: int = 4, min_size_frac: float = 0.08, max_side: int = 480) -> None:
+    def __init__(
+        self,
+        cascade: str = "haarcascade_frontalface_default.xml",
+        scale_factor: float = 1.1,
+        min_neighbors: int = 4,
+        min_size_frac: float = 0.08,
+        max_side: int = 480,
+    ) -> None:
         check_range("detector.scale_factor", scale_factor, 1.0, None, low_inclusive=False)
         check_range("detector.min_neighbors", min_neighbors, 0)
         check_range("detector.min_size_frac", min_size_frac, 0.0, 1.0)
@@ -89,7 +95,8 @@ class HaarFaceDetector:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         side = max(12, int(self.min_size_frac * min(gray.shape[:2])))
         boxes, _, weights = self._cascade.detectMultiScale3(
-            gray, self.scale_factor, self.min_neighbors, minSize=(side, side), outputRejectLevels=True)
+            gray, self.scale_factor, self.min_neighbors, minSize=(side, side), outputRejectLevels=True
+        )
         return _xywh_to_dets(boxes, weights, scale)
 
     def detect_sized(self, image_bgr: np.ndarray, face_px: float, tolerance: float = 1.6) -> np.ndarray:
@@ -101,13 +108,24 @@ class HaarFaceDetector:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         lo, hi = int(face_px * scale / tolerance), int(np.ceil(face_px * scale * tolerance))
         boxes, _, weights = self._cascade.detectMultiScale3(
-            gray, self.scale_factor, self.min_neighbors, minSize=(max(lo, 12), max(lo, 12)), maxSize=(hi, hi),
-            outputRejectLevels=True)
+            gray,
+            self.scale_factor,
+            self.min_neighbors,
+            minSize=(max(lo, 12), max(lo, 12)),
+            maxSize=(hi, hi),
+            outputRejectLevels=True,
+        )
         return _xywh_to_dets(boxes, weights, scale)
 
     def settings(self) -> dict:
-        return {"name": self.name, "cascade": self.cascade, "scale_factor": self.scale_factor,
-                "min_neighbors": self.min_neighbors, "min_size_frac": self.min_size_frac, "max_side": self.max_side}
+        return {
+            "name": self.name,
+            "cascade": self.cascade,
+            "scale_factor": self.scale_factor,
+            "min_neighbors": self.min_neighbors,
+            "min_size_frac": self.min_size_frac,
+            "max_side": self.max_side,
+        }
 
 
 class YuNetFaceDetector:
@@ -122,11 +140,17 @@ class YuNetFaceDetector:
                 "OpenCV model zoo on a machine with internet and pass detector.model_path=/path/to/it.onnx."
             )
         check_range("detector.score_threshold", score_threshold, 0.0, 1.0)
-        self.model_path, self.score_threshold, self.nms_threshold = str(model_path), score_threshold, nms_threshold
+        self.model_path, self.score_threshold, self.nms_threshold = (
+            str(model_path),
+            score_threshold,
+            nms_threshold,
+        )
         self._net = self._load()
 
     def _load(self) -> cv2.FaceDetectorYN:
-        return cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self.score_threshold, self.nms_threshold)
+        return cv2.FaceDetectorYN.create(
+            self.model_path, "", (320, 320), self.score_threshold, self.nms_threshold
+        )
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_net"}
@@ -145,8 +169,13 @@ class YuNetFaceDetector:
         return np.concatenate([f[:, :2], f[:, :2] + f[:, 2:4], f[:, 14:15]], 1)
 
     def settings(self) -> dict:
-        return {"name": self.name, "model": Path(self.model_path).name, "size": Path(self.model_path).stat().st_size,
-                "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold}
+        return {
+            "name": self.name,
+            "model": Path(self.model_path).name,
+            "size": Path(self.model_path).stat().st_size,
+            "score_threshold": self.score_threshold,
+            "nms_threshold": self.nms_threshold,
+        }
 
 
 class RetinaFaceDetector:
@@ -158,10 +187,17 @@ class RetinaFaceDetector:
 
     name = "retinaface"
 
-    def __init__(self, weights: str | None, network: Literal["mobile0.25", "resnet50"] = "mobile0.25",
-                 conf_threshold: float = 0.8, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        weights: str | None,
+        network: Literal["mobile0.25", "resnet50"] = "mobile0.25",
+        conf_threshold: float = 0.8,
+        device: str = "cpu",
+    ) -> None:
         if network not in ("mobile0.25", "resnet50"):
-            raise ConfigError(f"detector.network={network!r} is not valid; choose one of: mobile0.25, resnet50.")
+            raise ConfigError(
+                f"detector.network={network!r} is not valid; choose one of: mobile0.25, resnet50."
+            )
         check_range("detector.conf_threshold", conf_threshold, 0.0, 1.0)
         try:
             import torch
@@ -181,7 +217,9 @@ class RetinaFaceDetector:
             state = {k.removeprefix("module."): v for k, v in state.items()}
             self.net.load_state_dict(state, strict=True)
         else:
-            log.warning("RetinaFace built with random weights (detector.weights=null): detections are meaningless.")
+            log.warning(
+                "RetinaFace built with random weights (detector.weights=null): detections are meaningless."
+            )
         self.net.eval()
         self.weights, self.network, self.conf_threshold = weights, network, float(conf_threshold)
 
@@ -197,8 +235,13 @@ class RetinaFaceDetector:
 
     def settings(self) -> dict:
         w = Path(self.weights) if self.weights else None
-        return {"name": self.name, "network": self.network, "conf_threshold": self.conf_threshold,
-                "weights": w.name if w else None, "weights_size": w.stat().st_size if w else None}
+        return {
+            "name": self.name,
+            "network": self.network,
+            "conf_threshold": self.conf_threshold,
+            "weights": w.name if w else None,
+            "weights_size": w.stat().st_size if w else None,
+        }
 
 
 def choose_face(dets: np.ndarray, policy: Literal["largest", "confident"] = "largest") -> np.ndarray | None:
@@ -211,7 +254,9 @@ def choose_face(dets: np.ndarray, policy: Literal["largest", "confident"] = "lar
     return dets[int(np.argmax(area))]
 
 
-def crop_face(image: np.ndarray, box: np.ndarray, margin: float = 0.25, size: int | None = None) -> np.ndarray:
+def crop_face(
+    image: np.ndarray, box: np.ndarray, margin: float = 0.25, size: int | None = None
+) -> np.ndarray:
     """Square crop around ``box`` enlarged by ``margin`` of its size, padded at borders (edge replicate)."""
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
@@ -225,7 +270,9 @@ def crop_face(image: np.ndarray, box: np.ndarray, margin: float = 0.25, size: in
         X1, Y1, X2, Y2 = X1 + pad, Y1 + pad, X2 + pad, Y2 + pad
     crop = image[Y1:Y2, X1:X2]
     if size is not None and crop.size:
-        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR)
+        crop = cv2.resize(
+            crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+        )
     return crop
 
 

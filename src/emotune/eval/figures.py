@@ -16,8 +16,13 @@ from emotune.data.scales import get_scale
 from emotune.eval.metrics import truth_at
 from emotune.utils.io import atomic_path
 
-COLORS = {"none": "tab:grey", "ema": "tab:blue", "kalman": "tab:orange", "validate": "tab:blue",
-          "guide": "tab:green"}
+COLORS = {
+    "none": "tab:grey",
+    "ema": "tab:blue",
+    "kalman": "tab:orange",
+    "validate": "tab:blue",
+    "guide": "tab:green",
+}
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -40,7 +45,9 @@ def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path
         ax.plot(t, truth[:, d], "--", color="black", lw=1.5, label="ground truth")
         for name, tl in timelines.items():
             ax.plot(tl["t_s"], tl[f"stab_{dim}"], color=COLORS.get(name), lw=1.6, label=name)
-        ax.fill_between(t, -1.05, 1.05, where=no_face, color="red", alpha=0.08, step="mid", label="no face found")
+        ax.fill_between(
+            t, -1.05, 1.05, where=no_face, color="red", alpha=0.08, step="mid", label="no face found"
+        )
         ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel(f"{dim} (ref)")
     axes[0].set_title(title)
@@ -52,9 +59,15 @@ def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path
 def stabilizer_bars(df: pd.DataFrame, path: Path) -> Path:
     """Jitter and lag per scenario and stabilizer."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, col, label in zip(axes, ("jitter", "lag63_s", "pearson_valence"),
-                              ("steady-state jitter (ref units / s)", "lag to 63 % after a step (s)",
-                               "Pearson with truth (valence)")):
+    for ax, col, label in zip(
+        axes,
+        ("jitter", "lag63_s", "pearson_valence"),
+        (
+            "steady-state jitter (ref units / s)",
+            "lag to 63 % after a step (s)",
+            "Pearson with truth (valence)",
+        ),
+    ):
         piv = df.pivot(index="scenario", columns="stabilizer", values=col)
         piv = piv[[c for c in ("none", "ema", "kalman") if c in piv.columns]]
         piv.plot.bar(ax=ax, color=[COLORS[c] for c in piv.columns], rot=0, legend=ax is axes[0])
@@ -75,11 +88,25 @@ def guide_figure(runs: dict[tuple[str, str], dict[str, Any]], path: Path) -> Pat
             tl, pl = r["timeline"], r["playlist"]
             scale = get_scale(pl["scale"])
             if mode == "validate":
-                ax.plot(tl["stab_valence"], tl["stab_arousal"], color="black", lw=1, alpha=0.6,
-                        label="stabilized mood")
+                ax.plot(
+                    tl["stab_valence"],
+                    tl["stab_arousal"],
+                    color="black",
+                    lw=1,
+                    alpha=0.6,
+                    label="stabilized mood",
+                )
             songs = scale.to_ref(np.array([[s["valence"], s["arousal"]] for s in pl["songs"]]))
-            ax.plot(songs[:, 0], songs[:, 1], "o-", color=COLORS[mode], ms=6, lw=0.8, alpha=0.8,
-                    label=f"{mode}: songs in order")
+            ax.plot(
+                songs[:, 0],
+                songs[:, 1],
+                "o-",
+                color=COLORS[mode],
+                ms=6,
+                lw=0.8,
+                alpha=0.8,
+                label=f"{mode}: songs in order",
+            )
             ax.annotate("1", songs[0], fontsize=8, color=COLORS[mode])
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)

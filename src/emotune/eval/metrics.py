@@ -43,7 +43,9 @@ def jitter(t: np.ndarray, x: np.ndarray, mask: np.ndarray | None = None) -> floa
     return float(speed[keep].mean()) if keep.any() else float("nan")
 
 
-def step_changes(keyframes: pd.DataFrame, max_ramp_s: float = 1.0, min_jump: float = 0.3) -> list[tuple[float, int]]:
+def step_changes(
+    keyframes: pd.DataFrame, max_ramp_s: float = 1.0, min_jump: float = 0.3
+) -> list[tuple[float, int]]:
     """``(time, dim)`` of each scripted step: keyframes at most ``max_ramp_s`` apart that move one axis by
     at least ``min_jump`` reference units (``dim`` is the axis that moves most)."""
     ref = FINDINGEMO.to_ref(keyframes[["valence", "arousal"]].to_numpy())
@@ -56,8 +58,16 @@ def step_changes(keyframes: pd.DataFrame, max_ramp_s: float = 1.0, min_jump: flo
     return out
 
 
-def lag_to_63(t: np.ndarray, smoothed: np.ndarray, raw: np.ndarray, t_step: float, dim: int,
-              before_s: float = 4.0, after: tuple[float, float] = (8.0, 16.0), min_change: float = 0.1) -> float:
+def lag_to_63(
+    t: np.ndarray,
+    smoothed: np.ndarray,
+    raw: np.ndarray,
+    t_step: float,
+    dim: int,
+    before_s: float = 4.0,
+    after: tuple[float, float] = (8.0, 16.0),
+    min_change: float = 0.1,
+) -> float:
     """Seconds after ``t_step`` until ``smoothed`` first covers 63 % of the change the per-frame estimate saw.
 
     The old and new levels are medians of ``raw`` (what perception delivered) before the step and in
@@ -97,8 +107,14 @@ def playlist_mean_va(playlist: dict) -> np.ndarray:
     return (va * w[:, None]).sum(0) / max(w.sum(), 1e-9)
 
 
-def timeline_metrics(tl: pd.DataFrame, gt: pd.DataFrame, keyframes: pd.DataFrame, playlist: dict,
-                     summary: dict, settle_s: float = 6.0) -> dict[str, float]:
+def timeline_metrics(
+    tl: pd.DataFrame,
+    gt: pd.DataFrame,
+    keyframes: pd.DataFrame,
+    playlist: dict,
+    summary: dict,
+    settle_s: float = 6.0,
+) -> dict[str, float]:
     """Everything the stabilizer comparison reports for one run."""
     t = tl["t_s"].to_numpy(float)
     stab = tl[["stab_valence", "stab_arousal"]].to_numpy(float)

@@ -33,8 +33,11 @@ from emotune.utils.io import write_json_atomic, write_text_atomic
 log = logging.getLogger("emotune.eval")
 STABILIZERS = ("none", "ema", "kalman")
 PHASE_ROWS = [  # (label, metrics file, key prefix)
-    ("scene", "scene", ""), ("face", "face", ""), ("fusion: inverse-variance", "fusion", "ivw/"),
-    ("fusion: learned linear", "fusion", "learned/"), ("fusion: fixed 0.6/0.4", "fusion", "fixed/"),
+    ("scene", "scene", ""),
+    ("face", "face", ""),
+    ("fusion: inverse-variance", "fusion", "ivw/"),
+    ("fusion: learned linear", "fusion", "learned/"),
+    ("fusion: fixed 0.6/0.4", "fusion", "fixed/"),
 ]
 
 
@@ -56,11 +59,17 @@ def run_infer(clip: Path, demo: Path, run_dir: Path, overrides: list[str]) -> di
     """One real ``infer()`` run; returns its timeline, playlist and summary."""
     from emotune.runtime.infer import infer
 
-    cfg = compose_config("infer", [f"video={clip}", f"ckpt.dir={demo}", "progress=false",
-                                   "extras.print_config=false", *overrides], run_dir)
+    cfg = compose_config(
+        "infer",
+        [f"video={clip}", f"ckpt.dir={demo}", "progress=false", "extras.print_config=false", *overrides],
+        run_dir,
+    )
     summary = infer(cfg)
-    return {"timeline": pd.read_csv(run_dir / "timeline.csv"),
-            "playlist": json.loads((run_dir / "playlist.json").read_text()), "summary": summary}
+    return {
+        "timeline": pd.read_csv(run_dir / "timeline.csv"),
+        "playlist": json.loads((run_dir / "playlist.json").read_text()),
+        "summary": summary,
+    }
 
 
 def phase_table(demo: Path) -> pd.DataFrame:
@@ -82,10 +91,14 @@ def phase_table(demo: Path) -> pd.DataFrame:
 
 
 def check_demo(demo: Path) -> None:
-    missing = [p for p in ("scene", "face", "fusion") if not (demo / p / "checkpoints" / "best.ckpt").is_file()]
+    missing = [
+        p for p in ("scene", "face", "fusion") if not (demo / p / "checkpoints" / "best.ckpt").is_file()
+    ]
     if missing:
-        raise MissingResourceError(f"--demo {demo} lacks the {', '.join(missing)} checkpoint(s); run `make demo` "
-                                   "first (or point --demo at a folder with scene/face/fusion run dirs).")
+        raise MissingResourceError(
+            f"--demo {demo} lacks the {', '.join(missing)} checkpoint(s); run `make demo` "
+            "first (or point --demo at a folder with scene/face/fusion run dirs)."
+        )
 
 
 def evaluate(demo: Path, out: Path, only: list[str] | None = None) -> dict[str, Any]:
@@ -101,8 +114,9 @@ def evaluate(demo: Path, out: Path, only: list[str] | None = None) -> dict[str, 
     for name, stab, mode in tqdm(jobs, desc="eval runs", unit="run"):
         sc = all_sc[name]
         clip = render_clip(sc, out / "clips")
-        runs[(name, stab, mode)] = run_infer(clip, demo, out / "runs" / f"{name}_{stab}_{mode}",
-                                             [f"stabilizer={stab}", f"matcher.mode={mode}"])
+        runs[(name, stab, mode)] = run_infer(
+            clip, demo, out / "runs" / f"{name}_{stab}_{mode}", [f"stabilizer={stab}", f"matcher.mode={mode}"]
+        )
 
     stab_rows = []
     for name in stab_names:
@@ -119,9 +133,16 @@ def evaluate(demo: Path, out: Path, only: list[str] | None = None) -> dict[str, 
         for mode in ("validate", "guide"):
             r = runs[(name, "ema", mode)]
             va = playlist_mean_va(r["playlist"])
-            guide_rows.append({"scenario": name, "mode": mode, "songs": len(r["playlist"]["songs"]),
-                               "mean song valence": va[0], "mean song arousal": va[1],
-                               "scale": r["playlist"]["scale"]})
+            guide_rows.append(
+                {
+                    "scenario": name,
+                    "mode": mode,
+                    "songs": len(r["playlist"]["songs"]),
+                    "mean song valence": va[0],
+                    "mean song arousal": va[1],
+                    "scale": r["playlist"]["scale"],
+                }
+            )
     guide_df = pd.DataFrame(guide_rows)
     phases = phase_table(demo)
 
@@ -130,18 +151,27 @@ def evaluate(demo: Path, out: Path, only: list[str] | None = None) -> dict[str, 
         for name in stab_names:
             gt = pd.read_csv(out / "clips" / f"{name}.va.csv")
             figs[f"stabilizers_{name}"] = figures.stabilizer_figure(
-                {st: runs[(name, st, "validate")]["timeline"] for st in STABILIZERS}, gt,
-                out / f"stabilizers_{name}.png", title=f"{name}: {all_sc[name].about}")
+                {st: runs[(name, st, "validate")]["timeline"] for st in STABILIZERS},
+                gt,
+                out / f"stabilizers_{name}.png",
+                title=f"{name}: {all_sc[name].about}",
+            )
         figs["stabilizer_summary"] = figures.stabilizer_bars(stab_df, out / "stabilizer_summary.png")
     if guide_names:
         figs["guide_vs_validate"] = figures.guide_figure(
             {(n, m): runs[(n, "ema", m)] for n in guide_names for m in ("validate", "guide")},
-            out / "guide_vs_validate.png")
+            out / "guide_vs_validate.png",
+        )
     if len(phases):
         figs["phases"] = figures.phase_bars(phases, out / "phases.png")
 
-    result = {"stabilizers": stab_rows, "guide": guide_rows, "phases": phases.to_dict(orient="records"),
-              "seconds": round(time.perf_counter() - t0, 1), "demo": str(demo)}
+    result = {
+        "stabilizers": stab_rows,
+        "guide": guide_rows,
+        "phases": phases.to_dict(orient="records"),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "demo": str(demo),
+    }
     write_json_atomic(out / "eval.json", result)
     write_text_atomic(out / "report.md", render_report(stab_df, guide_df, phases, all_sc, figs, out, result))
     return result
@@ -151,34 +181,69 @@ def _md(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt) if len(df) else "_(not run)_"
 
 
-def render_report(stab_df: pd.DataFrame, guide_df: pd.DataFrame, phases: pd.DataFrame,
-                  all_sc: dict[str, Scenario], figs: dict[str, Path], out: Path, result: dict) -> str:
-    lines = ["# emotune evaluation report", "",
-             f"Demo models: `{result['demo']}`. Produced by `make eval` in {result['seconds']:.0f} s. "
-             "V-A on the [-1, 1] reference unless marked.", ""]
-    lines += ["## Stabilizers on scripted clips", "",
-              "Each clip is rendered from a script (below), run through `infer.py` with the demo models, and "
-              "compared with its ground truth. **jitter**: mean |Δ(V, A)| per second on steady stretches "
-              "(truth unchanged for 6 s). **lag63_s**: seconds after a scripted step until the stabilized track "
-              "covers 63 % of the change the per-frame estimate saw (the lag the stabilizer adds). "
-              "**song_dist_truth**: mean distance from the true mood to the song playing (3-6 songs per clip: one "
-              "different switch moves it by about 0.1, so it does not rank the stabilizers).", ""]
+def render_report(
+    stab_df: pd.DataFrame,
+    guide_df: pd.DataFrame,
+    phases: pd.DataFrame,
+    all_sc: dict[str, Scenario],
+    figs: dict[str, Path],
+    out: Path,
+    result: dict,
+) -> str:
+    lines = [
+        "# emotune evaluation report",
+        "",
+        f"Demo models: `{result['demo']}`. Produced by `make eval` in {result['seconds']:.0f} s. "
+        "V-A on the [-1, 1] reference unless marked.",
+        "",
+    ]
+    lines += [
+        "## Stabilizers on scripted clips",
+        "",
+        "Each clip is rendered from a script (below), run through `infer.py` with the demo models, and "
+        "compared with its ground truth. **jitter**: mean |Δ(V, A)| per second on steady stretches "
+        "(truth unchanged for 6 s). **lag63_s**: seconds after a scripted step until the stabilized track "
+        "covers 63 % of the change the per-frame estimate saw (the lag the stabilizer adds). "
+        "**song_dist_truth**: mean distance from the true mood to the song playing (3-6 songs per clip: one "
+        "different switch moves it by about 0.1, so it does not rank the stabilizers).",
+        "",
+    ]
     for name in stab_df["scenario"].unique() if len(stab_df) else []:
         lines.append(f"- `{name}`: {all_sc[name].about}")
     lines += ["", _md(stab_df), ""]
     if len(stab_df):
-        agg = stab_df.groupby("stabilizer", sort=False)[["pearson_valence", "pearson_arousal", "rmse", "jitter",
-                                                         "lag63_s", "switches_per_min", "dwell_violations",
-                                                         "repeats", "song_dist_truth"]].mean().reset_index()
+        agg = (
+            stab_df.groupby("stabilizer", sort=False)[
+                [
+                    "pearson_valence",
+                    "pearson_arousal",
+                    "rmse",
+                    "jitter",
+                    "lag63_s",
+                    "switches_per_min",
+                    "dwell_violations",
+                    "repeats",
+                    "song_dist_truth",
+                ]
+            ]
+            .mean()
+            .reset_index()
+        )
         lines += ["Mean over scenarios:", "", _md(agg), ""]
         lines += [verdict(agg), ""]
         for key, png in figs.items():
             if key.startswith("stabilizer"):
                 lines.append(f"![{key}]({png.name})")
         lines.append("")
-    lines += ["## Validate vs guide", "",
-              "Same clip, `matcher.mode=validate` vs `guide` (EMA stabilizer). Mean song V-A is time-weighted, on "
-              "the catalogue's own scale (DEAM 1-9: calm is low arousal).", "", _md(guide_df, ".2f"), ""]
+    lines += [
+        "## Validate vs guide",
+        "",
+        "Same clip, `matcher.mode=validate` vs `guide` (EMA stabilizer). Mean song V-A is time-weighted, on "
+        "the catalogue's own scale (DEAM 1-9: calm is low arousal).",
+        "",
+        _md(guide_df, ".2f"),
+        "",
+    ]
     if len(guide_df):
         for name in guide_df["scenario"].unique():
             g = guide_df[guide_df.scenario == name].set_index("mode")
@@ -186,10 +251,15 @@ def render_report(stab_df: pd.DataFrame, guide_df: pd.DataFrame, phases: pd.Data
             da = g.loc["guide", "mean song arousal"] - g.loc["validate", "mean song arousal"]
             lines.append(f"- `{name}`: guide moves the songs by Δvalence {dv:+.2f}, Δarousal {da:+.2f}.")
         lines += ["", f"![guide]({figs['guide_vs_validate'].name})", ""]
-    lines += ["## Phases (demo models, synthetic test sets)", "",
-              "CCC per path on `test` and on `test_shifted` (backgrounds whose mood disagrees with the face); "
-              "σ-err ρ: Spearman of the MC Dropout σ against |error| on test (positive = σ flags errors).", "",
-              _md(phases), ""]
+    lines += [
+        "## Phases (demo models, synthetic test sets)",
+        "",
+        "CCC per path on `test` and on `test_shifted` (backgrounds whose mood disagrees with the face); "
+        "σ-err ρ: Spearman of the MC Dropout σ against |error| on test (positive = σ flags errors).",
+        "",
+        _md(phases),
+        "",
+    ]
     if "phases" in figs:
         lines.append(f"![phases]({figs['phases'].name})")
     return "\n".join(lines) + "\n"
@@ -203,10 +273,16 @@ def verdict(agg: pd.DataFrame) -> str:
         if st in a.index and "none" in a.index:
             j = a.loc["none", "jitter"] / max(a.loc[st, "jitter"], 1e-9)
             lag = a.loc[st, "lag63_s"] - a.loc["none", "lag63_s"]
-            dp = np.nanmean([a.loc[st, "pearson_valence"] - a.loc["none", "pearson_valence"],
-                             a.loc[st, "pearson_arousal"] - a.loc["none", "pearson_arousal"]])
-            parts.append(f"**{st}** cuts steady-state jitter {j:.1f}x versus no stabilizer, adds {lag:+.1f} s of lag "
-                         f"to 63 %, and changes tracking Pearson by {dp:+.3f}")
+            dp = np.nanmean(
+                [
+                    a.loc[st, "pearson_valence"] - a.loc["none", "pearson_valence"],
+                    a.loc[st, "pearson_arousal"] - a.loc["none", "pearson_arousal"],
+                ]
+            )
+            parts.append(
+                f"**{st}** cuts steady-state jitter {j:.1f}x versus no stabilizer, adds {lag:+.1f} s of lag "
+                f"to 63 %, and changes tracking Pearson by {dp:+.3f}"
+            )
     return "Verdict: " + "; ".join(parts) + "." if parts else ""
 
 
@@ -223,8 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         from emotune.utils.errors import ConfigError
 
-        raise ConfigError(f"--only {','.join(sorted(unknown))}: unknown scenario; choose from "
-                          f"{', '.join(scenarios())}.")
+        raise ConfigError(
+            f"--only {','.join(sorted(unknown))}: unknown scenario; choose from {', '.join(scenarios())}."
+        )
     evaluate(Path(args.demo), Path(args.out), only)
     print(f"Report: {Path(args.out) / 'report.md'} (figures and eval.json beside it)")
 

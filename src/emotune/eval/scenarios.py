@@ -35,20 +35,38 @@ class Scenario:
 
 def scenarios() -> dict[str, Scenario]:
     """The stabilizer scenarios (steps, drifts, noisy plateaus, stretches without a face) and two guide tests."""
-    drift = pd.DataFrame([(0, 2, 3, 1), (50, -1, 5, 1), (100, -2, 1.5, 1), (150, 1.5, 2, 1)],
-                         columns=["t_s", "valence", "arousal", "face"])
+    drift = pd.DataFrame(
+        [(0, 2, 3, 1), (50, -1, 5, 1), (100, -2, 1.5, 1), (150, 1.5, 2, 1)],
+        columns=["t_s", "valence", "arousal", "face"],
+    )
     out = [
-        Scenario("steps", _steps([(2, 4.5), (-2, 5), (-2, 1.5), (2, 1.5), (0.5, 3.5)], 30.0),
-                 "five 30 s plateaus joined by 0.2 s steps"),
+        Scenario(
+            "steps",
+            _steps([(2, 4.5), (-2, 5), (-2, 1.5), (2, 1.5), (0.5, 3.5)], 30.0),
+            "five 30 s plateaus joined by 0.2 s steps",
+        ),
         Scenario("drift", drift, "slow linear drifts across three quadrants over 150 s"),
-        Scenario("noisy", _steps([(1.5, 4), (-1.5, 2)], 60.0), "two 60 s plateaus under heavy pixel noise, "
-                 "lighting drift and head motion", VideoSpec(fps=15.0, noise=14.0, head_motion=2.0, lighting=1.0)),
-        Scenario("no_face", _steps([(1.5, 4), (1.5, 4), (-2, 5), (-2, 5), (1, 1.5)], 25.0, [1, 0, 1, 0, 1]),
-                 "25 s segments; the face leaves the frame in the 2nd and 4th"),
+        Scenario(
+            "noisy",
+            _steps([(1.5, 4), (-1.5, 2)], 60.0),
+            "two 60 s plateaus under heavy pixel noise, lighting drift and head motion",
+            VideoSpec(fps=15.0, noise=14.0, head_motion=2.0, lighting=1.0),
+        ),
+        Scenario(
+            "no_face",
+            _steps([(1.5, 4), (1.5, 4), (-2, 5), (-2, 5), (1, 1.5)], 25.0, [1, 0, 1, 0, 1]),
+            "25 s segments; the face leaves the frame in the 2nd and 4th",
+        ),
     ]
     guide = [
-        Scenario("distressed", _steps([(-2.2, 5.2), (-2.0, 5.5)], 60.0), "120 s of high arousal, negative valence"),
-        Scenario("low", _steps([(-2.0, 1.0), (-2.2, 0.8)], 60.0), "120 s of low mood (negative valence, low arousal)"),
+        Scenario(
+            "distressed", _steps([(-2.2, 5.2), (-2.0, 5.5)], 60.0), "120 s of high arousal, negative valence"
+        ),
+        Scenario(
+            "low",
+            _steps([(-2.0, 1.0), (-2.2, 0.8)], 60.0),
+            "120 s of low mood (negative valence, low arousal)",
+        ),
     ]
     return {s.name: s for s in out + guide}
 

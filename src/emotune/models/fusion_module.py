@@ -63,9 +63,17 @@ class FusionLitModule(L.LightningModule):
             scene = SceneLitModule(**_ctor_args(scene_hparams))
             face = FaceLitModule(**_ctor_args(face_hparams))
         self.save_hyperparameters(
-            {"scene_ckpt": scene_ckpt, "face_ckpt": face_ckpt, "method": method, "scene_weight": scene_weight,
-             "mc_samples": int(mc_samples), "optimizer": plain(optimizer), "loss": loss,
-             "scene_hparams": plain(scene_hparams), "face_hparams": plain(face_hparams)},
+            {
+                "scene_ckpt": scene_ckpt,
+                "face_ckpt": face_ckpt,
+                "method": method,
+                "scene_weight": scene_weight,
+                "mc_samples": int(mc_samples),
+                "optimizer": plain(optimizer),
+                "loss": loss,
+                "scene_hparams": plain(scene_hparams),
+                "face_hparams": plain(face_hparams),
+            },
             logger=False,
         )
         self.scene, self.face = scene.requires_grad_(False), face.requires_grad_(False)
@@ -104,8 +112,14 @@ class FusionLitModule(L.LightningModule):
                 self._mc_cache[k] = tuple(t[i].cpu() for t in out)
         return out
 
-    def fuse_all(self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
-                 has_face: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def fuse_all(
+        self,
+        m_s: torch.Tensor,
+        v_s: torch.Tensor,
+        m_f: torch.Tensor,
+        v_f: torch.Tensor,
+        has_face: torch.Tensor,
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         v_s, v_f = v_s * self.var_scale[0], v_f * self.var_scale[1]
         return {
             "ivw": inverse_variance(m_s, v_s, m_f, v_f, has_face),
@@ -113,14 +127,27 @@ class FusionLitModule(L.LightningModule):
             "fixed": fixed(m_s, v_s, m_f, v_f, has_face, self.hparams.scene_weight),
         }
 
-    def forward(self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
-                has_face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        m_s: torch.Tensor,
+        v_s: torch.Tensor,
+        m_f: torch.Tensor,
+        v_f: torch.Tensor,
+        has_face: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused mean and variance with the configured ``method``."""
         return self.fuse_all(m_s, v_s, m_f, v_f, has_face)[self.hparams.method]
 
     @torch.no_grad()
-    def _accumulate_calibration(self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
-                                has_face: torch.Tensor, y: torch.Tensor) -> None:
+    def _accumulate_calibration(
+        self,
+        m_s: torch.Tensor,
+        v_s: torch.Tensor,
+        m_f: torch.Tensor,
+        v_f: torch.Tensor,
+        has_face: torch.Tensor,
+        y: torch.Tensor,
+    ) -> None:
         self._ratio_sum[0] += ((m_s - y) ** 2 / v_s.clamp_min(1e-6)).sum(0)
         self._ratio_n[0] += len(y)
         if has_face.any():
@@ -161,10 +188,19 @@ class FusionLitModule(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         m_s, v_s, m_f, v_f = self.paths(batch)
         hf = batch["has_face"]
-        rec = {"scene_m": m_s, "scene_v": v_s, "face_m": m_f, "face_v": v_f, "has_face": hf, "va": batch["va"]}
+        rec = {
+            "scene_m": m_s,
+            "scene_v": v_s,
+            "face_m": m_f,
+            "face_v": v_f,
+            "has_face": hf,
+            "va": batch["va"],
+        }
         for name, (m, v) in self.fuse_all(m_s, v_s, m_f, v_f, hf).items():
             rec[f"{name}_m"], rec[f"{name}_v"] = m, v
-        self._test_outputs.setdefault(dataloader_idx, []).append({k: t.detach().cpu() for k, t in rec.items()})
+        self._test_outputs.setdefault(dataloader_idx, []).append(
+            {k: t.detach().cpu() for k, t in rec.items()}
+        )
 
     def on_test_epoch_end(self) -> None:
         names = test_split_names(self)

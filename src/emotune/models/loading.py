@@ -21,15 +21,20 @@ def read_checkpoint(path: str | Path) -> dict:
     """``torch.load(..., weights_only=True)`` with one-line errors for the usual mistakes."""
     path = Path(path)
     if not path.is_file():
-        raise MissingResourceError(f"Checkpoint not found: {path}. Train it with `python train.py phase=...` "
-                                   "or `make demo`.")
+        raise MissingResourceError(
+            f"Checkpoint not found: {path}. Train it with `python train.py phase=...` or `make demo`."
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" not in str(exc):  # not a pickle of objects: just not a checkpoint
-            raise DataError(f"{path} is not a readable PyTorch checkpoint (corrupt or another format).") from None
-        raise DataError(f"{path} needs pickled Python objects to load, which could run code; refusing it "
-                        f"({str(exc).splitlines()[0][:120]}). Re-save it with plain hyperparameters.") from None
+            raise DataError(
+                f"{path} is not a readable PyTorch checkpoint (corrupt or another format)."
+            ) from None
+        raise DataError(
+            f"{path} needs pickled Python objects to load, which could run code; refusing it "
+            f"({str(exc).splitlines()[0][:120]}). Re-save it with plain hyperparameters."
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
         raise DataError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}).") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
@@ -49,10 +54,14 @@ def load_phase_module(path: str | Path, phase: str, map_location: str = "cpu") -
     ckpt = read_checkpoint(path)
     found = checkpoint_phase(ckpt)
     if found != phase:
-        raise DataError(f"{path} is a {found or 'non-emotune'} checkpoint, but it was given as the {phase} "
-                        f"checkpoint; pass it as ckpt.{found} or give a {phase} checkpoint.")
+        raise DataError(
+            f"{path} is a {found or 'non-emotune'} checkpoint, but it was given as the {phase} "
+            f"checkpoint; pass it as ckpt.{found} or give a {phase} checkpoint."
+        )
     cls = hydra.utils.get_class(PHASE_CLASSES[phase])
-    module = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True, load_pretrained=False)
+    module = cls.load_from_checkpoint(
+        path, map_location=map_location, weights_only=True, load_pretrained=False
+    )
     module.face_margin = ckpt.get("emotune_face_margin")
     return module.eval()
 

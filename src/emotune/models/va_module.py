@@ -73,10 +73,19 @@ class VARegressor(L.LightningModule):
         check_range("model.mc_samples", mc_samples, 1)
         check_range("model.backbone_lr_scale", backbone_lr_scale, 0.0)
         self.save_hyperparameters(
-            {"backbone": plain(backbone), "head": plain(head) or {}, "optimizer": plain(optimizer),
-             "scheduler": plain(scheduler), "freeze_backbone": freeze_backbone,
-             "backbone_lr_scale": backbone_lr_scale, "loss": loss, "mc_samples": int(mc_samples),
-             "feature_cache": feature_cache, "cache_dir": cache_dir, "load_pretrained": load_pretrained},
+            {
+                "backbone": plain(backbone),
+                "head": plain(head) or {},
+                "optimizer": plain(optimizer),
+                "scheduler": plain(scheduler),
+                "freeze_backbone": freeze_backbone,
+                "backbone_lr_scale": backbone_lr_scale,
+                "loss": loss,
+                "mc_samples": int(mc_samples),
+                "feature_cache": feature_cache,
+                "cache_dir": cache_dir,
+                "load_pretrained": load_pretrained,
+            },
             logger=False,
         )
         self.backbone = build_backbone(**self.hparams.backbone, load_pretrained=load_pretrained)
@@ -134,8 +143,9 @@ class VARegressor(L.LightningModule):
         return self.head(self.features(x))
 
     @torch.no_grad()
-    def predict_mc(self, x: torch.Tensor, samples: int | None = None,
-                   keys: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_mc(
+        self, x: torch.Tensor, samples: int | None = None, keys: list[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """MC Dropout mean and variance: one backbone pass, ``samples`` head passes."""
         feats = self.features(x, keys)
         return mc_dropout(self.head, feats, samples or self.hparams.mc_samples)
@@ -212,8 +222,10 @@ class VARegressor(L.LightningModule):
         import hashlib
         import json
 
-        key = json.dumps({"backbone": self.hparams.backbone, "data": self.hparams.data_config,
-                          "input": self.input_key}, sort_keys=True)
+        key = json.dumps(
+            {"backbone": self.hparams.backbone, "data": self.hparams.data_config, "input": self.input_key},
+            sort_keys=True,
+        )
         return Path(self.hparams.cache_dir) / "features" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
 
     def on_fit_start(self) -> None:
@@ -249,8 +261,10 @@ def build_optimizers(module: L.LightningModule, groups: list[dict]) -> dict:
     interval = sched_cfg.pop("interval", "epoch")
     sched_cfg.pop("_partial_", None)
     scheduler = hydra.utils.instantiate(sched_cfg, _partial_=True)(optimizer=optimizer)
-    return {"optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": interval, "frequency": 1}}
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": interval, "frequency": 1},
+    }
 
 
 def test_split_names(module: L.LightningModule) -> list[str]:
@@ -260,8 +274,9 @@ def test_split_names(module: L.LightningModule) -> list[str]:
     return names or ["test"]
 
 
-def gather_test_outputs(module: L.LightningModule, dataloader_idx: int,
-                        tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def gather_test_outputs(
+    module: L.LightningModule, dataloader_idx: int, tensors: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Every rank's test outputs, in dataset order, each sample once (DDP pads the last ranks' shards).
 
     ``DistributedSampler`` (no shuffle) gives rank ``r`` samples ``r, r + W, ...``; gathering and
@@ -281,8 +296,14 @@ def gather_test_outputs(module: L.LightningModule, dataloader_idx: int,
     return out
 
 
-def log_split_metrics(module: L.LightningModule, split: str, mean: torch.Tensor, var: torch.Tensor,
-                      target: torch.Tensor, prefix: str = "") -> dict[str, float]:
+def log_split_metrics(
+    module: L.LightningModule,
+    split: str,
+    mean: torch.Tensor,
+    var: torch.Tensor,
+    target: torch.Tensor,
+    prefix: str = "",
+) -> dict[str, float]:
     """Compute metrics (+ sigma-vs-error Spearman) on one split and log them as ``split/prefix...``."""
     metrics = VAMetrics(spearman=True, sync=False)  # inputs are already gathered across ranks
     metrics.update(mean, target)

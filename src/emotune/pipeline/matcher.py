@@ -65,20 +65,29 @@ def findingemo_label_ref(annotations: str | None = None) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ stations
-def fit_stations(va_ref: np.ndarray, n_components: int | None, k_range: tuple[int, int], seed: int) -> GaussianMixture:
+def fit_stations(
+    va_ref: np.ndarray, n_components: int | None, k_range: tuple[int, int], seed: int
+) -> GaussianMixture:
     """Fit the GMM; with ``n_components=None`` choose K by BIC over ``k_range``."""
     ks = [n_components] if n_components else list(range(k_range[0], min(k_range[1], len(va_ref) - 1) + 1))
     best, best_bic = None, np.inf
     for k in ks:
-        g = GaussianMixture(k, covariance_type="full", random_state=seed, n_init=2, reg_covar=1e-4).fit(va_ref)
+        g = GaussianMixture(k, covariance_type="full", random_state=seed, n_init=2, reg_covar=1e-4).fit(
+            va_ref
+        )
         bic = g.bic(va_ref)
         if bic < best_bic:
             best, best_bic = g, bic
     return best
 
 
-def fit_stations_subsampled(va_ref: np.ndarray, n_components: int | None, k_range: tuple[int, int], seed: int,
-                            max_points: int = 50_000) -> GaussianMixture:
+def fit_stations_subsampled(
+    va_ref: np.ndarray,
+    n_components: int | None,
+    k_range: tuple[int, int],
+    seed: int,
+    max_points: int = 50_000,
+) -> GaussianMixture:
     """:func:`fit_stations` on at most ``max_points`` songs (a seeded sample): a 2-D GMM needs no more."""
     if len(va_ref) > max_points:
         va_ref = va_ref[np.random.default_rng(seed).choice(len(va_ref), max_points, replace=False)]
@@ -127,8 +136,14 @@ class StationIndex:
 
 def _gmm_to_npz(g: GaussianMixture, path: Path, meta: dict) -> None:
     with atomic_path(path) as tmp:
-        np.savez(tmp, weights=g.weights_, means=g.means_, covariances=g.covariances_,
-                 precisions_cholesky=g.precisions_cholesky_, meta=json.dumps(meta))
+        np.savez(
+            tmp,
+            weights=g.weights_,
+            means=g.means_,
+            covariances=g.covariances_,
+            precisions_cholesky=g.precisions_cholesky_,
+            meta=json.dumps(meta),
+        )
 
 
 def _gmm_from_npz(path: Path) -> tuple[GaussianMixture, dict]:
@@ -150,7 +165,7 @@ class Play:
     start_s: float
     end_s: float | None
     station: int
-    target: np.ndarray                 # catalogue reference V-A the song was chosen for
+    target: np.ndarray  # catalogue reference V-A the song was chosen for
     distance: float
     row: int = field(repr=False, default=-1)
 
@@ -176,12 +191,27 @@ class SongMatcher:
         cache_dir: where fitted stations are kept (per catalogue fingerprint and settings).
     """
 
-    def __init__(self, catalog: Catalog, n_components: int | None = None, k_range: tuple[int, int] = (2, 10),
-                 posterior_threshold: float = 0.55, k: int = 10, min_dwell_s: float = 25.0, memory: int = 5,
-                 mode: str = "validate", guide_step: float = 0.25, calm_goal: tuple[float, float] = (0.4, -0.4),
-                 energise_goal: tuple[float, float] = (0.4, 0.3), switch_margin: float = 0.15,
-                 settle_s: float = 2.0, settle_radius: float = 0.1, alignment: str = "linear", source_labels: str | None = None, cache_dir: str | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        n_components: int | None = None,
+        k_range: tuple[int, int] = (2, 10),
+        posterior_threshold: float = 0.55,
+        k: int = 10,
+        min_dwell_s: float = 25.0,
+        memory: int = 5,
+        mode: str = "validate",
+        guide_step: float = 0.25,
+        calm_goal: tuple[float, float] = (0.4, -0.4),
+        energise_goal: tuple[float, float] = (0.4, 0.3),
+        switch_margin: float = 0.15,
+        settle_s: float = 2.0,
+        settle_radius: float = 0.1,
+        alignment: str = "linear",
+        source_labels: str | None = None,
+        cache_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
         check_choice("matcher.mode", mode, ("validate", "guide"))
         check_choice("matcher.alignment", alignment, ("linear", "quantile"))
         check_range("matcher.min_dwell_s", min_dwell_s, 0.0)
@@ -197,8 +227,10 @@ class SongMatcher:
         if n_components is not None and int(n_components) < 1:
             raise ConfigError(f"matcher.n_components={n_components} must be >= 1 or null (BIC).")
         if len(catalog) <= int(memory):
-            raise ConfigError(f"matcher.memory={memory} needs more songs than that, but the catalogue has "
-                              f"{len(catalog)}; lower matcher.memory below {len(catalog)}.")
+            raise ConfigError(
+                f"matcher.memory={memory} needs more songs than that, but the catalogue has "
+                f"{len(catalog)}; lower matcher.memory below {len(catalog)}."
+            )
         self.catalog = catalog
         self.points = catalog.va_ref
         self.min_dwell_s, self.memory, self.k = float(min_dwell_s), int(memory), int(k)
@@ -225,10 +257,15 @@ class SongMatcher:
         self.reset()
 
     # -- stations ----------------------------------------------------------------------------
-    def _stations(self, n_components: int | None, k_range: tuple[int, int], seed: int,
-                  cache_dir: str | None) -> GaussianMixture:
-        meta = {"catalog": self.catalog.fingerprint(), "n_components": n_components, "k_range": list(k_range),
-                "seed": seed}
+    def _stations(
+        self, n_components: int | None, k_range: tuple[int, int], seed: int, cache_dir: str | None
+    ) -> GaussianMixture:
+        meta = {
+            "catalog": self.catalog.fingerprint(),
+            "n_components": n_components,
+            "k_range": list(k_range),
+            "seed": seed,
+        }
         if not cache_dir:
             return fit_stations_subsampled(self.points, n_components, k_range, seed)
         key = hashlib.sha1(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
@@ -243,7 +280,9 @@ class SongMatcher:
                     log.warning("Station cache %s unreadable; refitting.", path)
             g = fit_stations_subsampled(self.points, n_components, k_range, seed)
             _gmm_to_npz(g, path, meta)
-            log.info("Fitted %d GMM stations on %d songs (cached in %s)", g.n_components, len(self.points), path)
+            log.info(
+                "Fitted %d GMM stations on %d songs (cached in %s)", g.n_components, len(self.points), path
+            )
         return g
 
     @property
@@ -268,7 +307,7 @@ class SongMatcher:
         return self.playlist[-1] if self.playlist else None
 
     def recent_ids(self) -> list[str]:
-        return [p.song_id for p in self.playlist[-self.memory:]] if self.memory else []
+        return [p.song_id for p in self.playlist[-self.memory :]] if self.memory else []
 
     # -- targets -------------------------------------------------------------------------------
     def goal_for(self, state: np.ndarray) -> np.ndarray:
@@ -297,7 +336,9 @@ class SongMatcher:
         """The station(s) to search: the top one, or the top two when its posterior < threshold."""
         post = self.posterior(np.asarray(target, np.float64))
         order = np.argsort(post)[::-1]
-        chosen = [int(order[0])] if post[order[0]] >= self.posterior_threshold else [int(o) for o in order[:2]]
+        chosen = (
+            [int(order[0])] if post[order[0]] >= self.posterior_threshold else [int(o) for o in order[:2]]
+        )
         return [s for s in chosen if s in self._index] or list(self._index), post
 
     def query(self, target: np.ndarray, exclude: set[str]) -> tuple[int, float, int]:

@@ -44,8 +44,9 @@ class VideoRenderer:
 
     def write(self, img: np.ndarray) -> None:
         if self.writer is None:
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                          (img.shape[1], img.shape[0]))
+            self.writer = cv2.VideoWriter(
+                str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (img.shape[1], img.shape[0])
+            )
         self.writer.write(img)
 
     def close(self) -> None:
@@ -83,8 +84,11 @@ class LiveWindow:
             cv2.imshow(self.title, img)
             key = cv2.waitKey(1) & 0xFF
         except cv2.error as exc:  # opencv-python-headless has no GUI
-            log.warning("No live window: this OpenCV build has no GUI (%s). Install opencv-python (not "
-                        "-headless) for one; analysis goes on.", str(exc).splitlines()[0][:80])
+            log.warning(
+                "No live window: this OpenCV build has no GUI (%s). Install opencv-python (not "
+                "-headless) for one; analysis goes on.",
+                str(exc).splitlines()[0][:80],
+            )
             self.open = False
             return
         if key in (ord("q"), 27):

@@ -42,9 +42,18 @@ class Perceiver:
         track_faces: look near the last face before scanning the whole frame (:class:`TrackingDetector`).
     """
 
-    def __init__(self, scene: torch.nn.Module, face: torch.nn.Module | None, fusion: torch.nn.Module | None,
-                 detector: FaceDetector | None, mc_samples: int = 20, face_margin: float = 0.25,
-                 face_policy: str = "largest", stopwatch: Stopwatch | None = None, track_faces: bool = True) -> None:
+    def __init__(
+        self,
+        scene: torch.nn.Module,
+        face: torch.nn.Module | None,
+        fusion: torch.nn.Module | None,
+        detector: FaceDetector | None,
+        mc_samples: int = 20,
+        face_margin: float = 0.25,
+        face_policy: str = "largest",
+        stopwatch: Stopwatch | None = None,
+        track_faces: bool = True,
+    ) -> None:
         if track_faces and detector is not None:
             detector = TrackingDetector(detector)
         self.scene, self.face, self.fusion, self.detector = scene, face, fusion, detector
@@ -81,7 +90,9 @@ class Perceiver:
                     boxes[i] = box
                     with sw("preprocess"):
                         crop = crop_face(im, box, self.face_margin)
-                        crops.append(self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)))
+                        crops.append(
+                            self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
+                        )
                     idx.append(i)
             if crops:
                 with sw("face_backbone"):
@@ -93,21 +104,39 @@ class Perceiver:
         with sw("fusion"):
             return self._fuse(m_s, v_s, m_f, v_f, has_face, boxes)
 
-    def _fuse(self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
-              has_face: torch.Tensor, boxes: list[np.ndarray | None]) -> list[FramePerception]:
+    def _fuse(
+        self,
+        m_s: torch.Tensor,
+        v_s: torch.Tensor,
+        m_f: torch.Tensor,
+        v_f: torch.Tensor,
+        has_face: torch.Tensor,
+        boxes: list[np.ndarray | None],
+    ) -> list[FramePerception]:
         B = len(boxes)
         if self.fusion is not None:
-            fused_m, fused_v = self.fusion(m_s, v_s, m_f, torch.where(has_face[:, None], v_f, torch.ones_like(v_f)),
-                                           has_face)
+            fused_m, fused_v = self.fusion(
+                m_s, v_s, m_f, torch.where(has_face[:, None], v_f, torch.ones_like(v_f)), has_face
+            )
         elif self.face is not None:
-            fused_m, fused_v = fixed(m_s, v_s, m_f, torch.where(has_face[:, None], v_f, torch.ones_like(v_f)), has_face)
+            fused_m, fused_v = fixed(
+                m_s, v_s, m_f, torch.where(has_face[:, None], v_f, torch.ones_like(v_f)), has_face
+            )
         else:
             fused_m, fused_v = inverse_variance(m_s, v_s, m_f, torch.ones_like(v_f), has_face)
         out = []
         for i in range(B):
             hf = bool(has_face[i])
-            out.append(FramePerception(
-                m_s[i].numpy(), v_s[i].numpy(), hf, boxes[i],
-                m_f[i].numpy() if hf else None, v_f[i].numpy() if hf else None,
-                fused_m[i].numpy(), fused_v[i].numpy()))
+            out.append(
+                FramePerception(
+                    m_s[i].numpy(),
+                    v_s[i].numpy(),
+                    hf,
+                    boxes[i],
+                    m_f[i].numpy() if hf else None,
+                    v_f[i].numpy() if hf else None,
+                    fused_m[i].numpy(),
+                    fused_v[i].numpy(),
+                )
+            )
         return out

@@ -16,8 +16,9 @@ from emotune.data.scales import FINDINGEMO
 from emotune.utils.io import atomic_path
 
 
-def timeline_figure(tl: pd.DataFrame, songs: list[dict], catalog: Any, matcher: Any, path: Path,
-                    gt_csv: Path | None = None) -> Path:
+def timeline_figure(
+    tl: pd.DataFrame, songs: list[dict], catalog: Any, matcher: Any, path: Path, gt_csv: Path | None = None
+) -> Path:
     """Write the figure to ``path`` (PNG)."""
     fig = plt.figure(figsize=(13, 6.5))
     gs = fig.add_gridspec(2, 2, width_ratios=[2.2, 1])
@@ -35,8 +36,16 @@ def timeline_figure(tl: pd.DataFrame, songs: list[dict], catalog: Any, matcher: 
             ax.hlines(song_ref, s["start_s"], s["end_s"], colors=[cmap(s["station"] % 10)], lw=5, alpha=0.75)
         noface = tl["face_found"].to_numpy() == 0
         if noface.any():
-            ax.fill_between(tl["t_s"], -1, 1, where=noface, color="orange", alpha=0.12, step="mid",
-                            label="no face (scene only)")
+            ax.fill_between(
+                tl["t_s"],
+                -1,
+                1,
+                where=noface,
+                color="orange",
+                alpha=0.12,
+                step="mid",
+                label="no face (scene only)",
+            )
         ax.set(ylim=(-1.1, 1.1), ylabel=f"{dim} (ref. -1..1)")
         if r == 0:
             ax.legend(loc="upper right", fontsize=8, ncol=2)
@@ -49,10 +58,23 @@ def timeline_figure(tl: pd.DataFrame, songs: list[dict], catalog: Any, matcher: 
     ax.plot(tl["stab_valence"], tl["stab_arousal"], color="black", lw=1.5, label="stabilized mood")
     chosen = np.array([catalog.scale.to_ref(np.array([s["valence"], s["arousal"]])) for s in songs])
     if len(chosen):
-        ax.scatter(chosen[:, 0], chosen[:, 1], s=70, marker="*", edgecolor="black", c="gold", zorder=5,
-                   label="chosen songs")
-    ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), xlabel="valence", ylabel="arousal",
-           title=f"V-A plane: {matcher.n_stations} stations, {len(songs)} songs")
+        ax.scatter(
+            chosen[:, 0],
+            chosen[:, 1],
+            s=70,
+            marker="*",
+            edgecolor="black",
+            c="gold",
+            zorder=5,
+            label="chosen songs",
+        )
+    ax.set(
+        xlim=(-1.05, 1.05),
+        ylim=(-1.05, 1.05),
+        xlabel="valence",
+        ylabel="arousal",
+        title=f"V-A plane: {matcher.n_stations} stations, {len(songs)} songs",
+    )
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
     ax.legend(loc="lower right", fontsize=8)

@@ -49,8 +49,14 @@ class EMAStabilizer:
     replaces the window (then divided by ``no_face_factor`` without a face).
     """
 
-    def __init__(self, window_s: float = 4.0, tau: float = 0.35, no_face_factor: float = 2.0,
-                 max_hold_s: float = 6.0, alpha: float | None = None) -> None:
+    def __init__(
+        self,
+        window_s: float = 4.0,
+        tau: float = 0.35,
+        no_face_factor: float = 2.0,
+        max_hold_s: float = 6.0,
+        alpha: float | None = None,
+    ) -> None:
         if alpha is not None:
             check_range("stabilizer.alpha", alpha, 0.0, 1.0, low_inclusive=False)
         self.fixed_alpha = alpha
@@ -58,7 +64,12 @@ class EMAStabilizer:
         check_range("stabilizer.tau", tau, 0.0)
         check_range("stabilizer.no_face_factor", no_face_factor, 1.0)
         check_range("stabilizer.max_hold_s", max_hold_s, 0.0)
-        self.window_s, self.tau, self.no_face_factor, self.max_hold_s = window_s, tau, no_face_factor, max_hold_s
+        self.window_s, self.tau, self.no_face_factor, self.max_hold_s = (
+            window_s,
+            tau,
+            no_face_factor,
+            max_hold_s,
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -99,8 +110,14 @@ class KalmanStabilizer:
     sqrt-second) sets how fast the true mood may drift; ``window_s`` derives it when not given.
     """
 
-    def __init__(self, window_s: float = 4.0, process_std: float | None = None, noise_floor: float = 0.01,
-                 noise_scale: float = 1.0, no_face_factor: float = 2.0) -> None:
+    def __init__(
+        self,
+        window_s: float = 4.0,
+        process_std: float | None = None,
+        noise_floor: float = 0.01,
+        noise_scale: float = 1.0,
+        no_face_factor: float = 2.0,
+    ) -> None:
         check_range("stabilizer.window_s", window_s, 0.0, None, low_inclusive=False)
         check_range("stabilizer.noise_floor", noise_floor, 0.0, None, low_inclusive=False)
         check_range("stabilizer.noise_scale", noise_scale, 0.0, None, low_inclusive=False)

@@ -21,8 +21,8 @@ MAX_SANE_FPS = 1000.0
 @dataclass
 class VideoInfo:
     source: str
-    fps: float            # nominal fps used for timing (fallback 30 when the file reports nonsense)
-    frames: int           # reported frame count (0 for webcams / unknown)
+    fps: float  # nominal fps used for timing (fallback 30 when the file reports nonsense)
+    frames: int  # reported frame count (0 for webcams / unknown)
     width: int
     height: int
     live: bool
@@ -47,13 +47,18 @@ def batch_videos(video: Any) -> list[Path] | None:
     if path.is_dir():
         vids = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
         if not vids:
-            raise DataError(f"video={path} is a folder with no video files ({', '.join(VIDEO_SUFFIXES)}); "
-                            "give a video file, a folder of videos, or a .txt list.")
+            raise DataError(
+                f"video={path} is a folder with no video files ({', '.join(VIDEO_SUFFIXES)}); "
+                "give a video file, a folder of videos, or a .txt list."
+            )
         return vids
     if path.suffix.lower() == ".txt" and path.is_file():
         lines = [ln.strip() for ln in path.read_text().splitlines()]
-        vids = [(path.parent / ln) if not Path(ln).is_absolute() else Path(ln) for ln in lines
-                if ln and not ln.startswith("#")]
+        vids = [
+            (path.parent / ln) if not Path(ln).is_absolute() else Path(ln)
+            for ln in lines
+            if ln and not ln.startswith("#")
+        ]
         if not vids:
             raise DataError(f"video={path} lists no videos; put one video path per line.")
         return vids
@@ -66,7 +71,9 @@ def check_video_path(video: Any) -> None:
         return
     path = Path(str(video))
     if not path.exists():
-        raise MissingResourceError(f"Video not found: video={path}. Give a video file path or a webcam index.")
+        raise MissingResourceError(
+            f"Video not found: video={path}. Give a video file path or a webcam index."
+        )
     if path.is_dir():
         raise DataError(f"video={path} is a folder; give one video file, or run it as a batch.")
     if path.stat().st_size == 0:
@@ -81,8 +88,10 @@ def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapt
         idx = int(video)
         cap = factory(idx)
         if cap is None or not cap.isOpened():
-            raise MissingResourceError(f"Webcam video={idx} did not open; check the camera index (0, 1, ...) "
-                                       "and that no other program holds it.")
+            raise MissingResourceError(
+                f"Webcam video={idx} did not open; check the camera index (0, 1, ...) "
+                "and that no other program holds it."
+            )
         src = f"webcam:{idx}"
     else:
         path = Path(str(video))
@@ -93,16 +102,24 @@ def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapt
         src = str(path)
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    info = VideoInfo(src, fps, max(0, frames), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                     int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), live, fps_reported=fps)
+    info = VideoInfo(
+        src,
+        fps,
+        max(0, frames),
+        int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+        int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+        live,
+        fps_reported=fps,
+    )
     if not (0 < fps <= MAX_SANE_FPS):
         info.notes.append(f"reported fps {fps} is unusable; timing falls back to frame timestamps / 30 fps")
         info.fps = 30.0
     return cap, info
 
 
-def iter_frames(cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float,
-                max_frames: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(
+    cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float, max_frames: int | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(t_s, frame_bgr)`` at about ``analysis_fps``.
 
     Skipped frames are only ``grab()``-ed (not converted), and timing uses the container's

@@ -17,21 +17,46 @@ from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError
 from emotune.utils.io import atomic_path
 
-COLUMNS = ["video", "status", "video_seconds", "frames_analysed", "realtime_factor", "face_found_fraction",
-           "songs", "switches", "dwell_violations", "repeats_within_memory", "truncated", "mean_stab_valence",
-           "mean_stab_arousal", "run_dir", "error"]
+COLUMNS = [
+    "video",
+    "status",
+    "video_seconds",
+    "frames_analysed",
+    "realtime_factor",
+    "face_found_fraction",
+    "songs",
+    "switches",
+    "dwell_violations",
+    "repeats_within_memory",
+    "truncated",
+    "mean_stab_valence",
+    "mean_stab_arousal",
+    "run_dir",
+    "error",
+]
 
 
 def summary_row(run_dir: Path) -> dict:
     """The cross-video columns for one run folder (``summary.json`` + ``timeline.csv``)."""
     s = json.loads((run_dir / "summary.json").read_text())
     tl = pd.read_csv(run_dir / "timeline.csv", usecols=["stab_valence", "stab_arousal"])
-    return {"video": s["video"], "status": "ok", "video_seconds": s["video_seconds"],
-            "frames_analysed": s["frames_analysed"], "realtime_factor": s["realtime_factor"],
-            "face_found_fraction": s["face_found_fraction"], "songs": len(s["songs"]), "switches": s["switches"],
-            "dwell_violations": s["dwell_violations"], "repeats_within_memory": s.get("repeats_within_memory"),
-            "truncated": s.get("truncated", False), "mean_stab_valence": float(np.mean(tl["stab_valence"])),
-            "mean_stab_arousal": float(np.mean(tl["stab_arousal"])), "run_dir": str(run_dir), "error": ""}
+    return {
+        "video": s["video"],
+        "status": "ok",
+        "video_seconds": s["video_seconds"],
+        "frames_analysed": s["frames_analysed"],
+        "realtime_factor": s["realtime_factor"],
+        "face_found_fraction": s["face_found_fraction"],
+        "songs": len(s["songs"]),
+        "switches": s["switches"],
+        "dwell_violations": s["dwell_violations"],
+        "repeats_within_memory": s.get("repeats_within_memory"),
+        "truncated": s.get("truncated", False),
+        "mean_stab_valence": float(np.mean(tl["stab_valence"])),
+        "mean_stab_arousal": float(np.mean(tl["stab_arousal"])),
+        "run_dir": str(run_dir),
+        "error": "",
+    }
 
 
 def summary_table(runs: dict[str, Path], errors: dict[str, str] | None = None) -> pd.DataFrame:
@@ -57,7 +82,9 @@ def find_runs(roots: list[Path]) -> dict[str, Path]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
-    ap.add_argument("--out", type=Path, default=None, help="CSV path (default: <first dir>/videos_summary.csv)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="CSV path (default: <first dir>/videos_summary.csv)"
+    )
     args = ap.parse_args(argv)
     table = summary_table(find_runs(args.dirs))
     out = args.out or args.dirs[0] / "videos_summary.csv"

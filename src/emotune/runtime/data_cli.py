@@ -44,28 +44,50 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
     kf.to_csv(root / "videos" / "default_keyframes.csv", index=False)
     render_video(kf, root / "videos" / "default.mp4", VideoSpec(seed=args.seed))
     # Measure the default detector on the drawn faces (the face path depends on it).
-    boxes = build_face_cache(df["image_path"].tolist(), fe_root / "images", HaarFaceDetector(), fe_root / "cache")
+    boxes = build_face_cache(
+        df["image_path"].tolist(), fe_root / "images", HaarFaceDetector(), fe_root / "cache"
+    )
     rate = detection_rate(boxes, fe_root / "faces_truth.csv")
     seconds = time.perf_counter() - t0
     counts = df["split"].value_counts().to_dict()
-    write_json_atomic(stamp, {"spec": spec.__dict__, "images": len(df), "splits": counts, "songs": len(songs),
-                              "haar_detection": rate, "build_seconds": round(seconds, 1)})
+    write_json_atomic(
+        stamp,
+        {
+            "spec": spec.__dict__,
+            "images": len(df),
+            "splits": counts,
+            "songs": len(songs),
+            "haar_detection": rate,
+            "build_seconds": round(seconds, 1),
+        },
+    )
     print(f"Synthetic FindingEmo: {len(df)} images {counts} -> {fe_root}")
     print(f"Synthetic DEAM catalogue: {len(songs)} songs -> {root / 'deam'}")
     print(f"Default clip: {root / 'videos' / 'default.mp4'} (+ default.va.csv)")
-    print(f"Haar finds the main face in {rate['found']}/{rate['images_with_face']} images with a face "
-          f"({100 * rate['recall']:.1f} %); false positives on {100 * rate['false_positive_rate']:.1f} % of "
-          f"face-less images. Built in {seconds:.0f} s.")
+    print(
+        f"Haar finds the main face in {rate['found']}/{rate['images_with_face']} images with a face "
+        f"({100 * rate['recall']:.1f} %); false positives on {100 * rate['false_positive_rate']:.1f} % of "
+        f"face-less images. Built in {seconds:.0f} s."
+    )
 
 
 def cmd_video(args: argparse.Namespace) -> None:
     """Render a clip from a keyframe trajectory."""
     from emotune.synthetic.video import VideoSpec, render_video
 
-    spec = VideoSpec(fps=args.fps, width=args.width, height=args.height, head_motion=args.head_motion,
-                     lighting=args.lighting, noise=args.noise, seed=args.seed)
+    spec = VideoSpec(
+        fps=args.fps,
+        width=args.width,
+        height=args.height,
+        head_motion=args.head_motion,
+        lighting=args.lighting,
+        noise=args.noise,
+        seed=args.seed,
+    )
     if spec.fps <= 0 or spec.width < 32 or spec.height < 32:
-        raise DataError(f"fps={spec.fps}, size={spec.width}x{spec.height}: need fps > 0 and at least 32x32 pixels.")
+        raise DataError(
+            f"fps={spec.fps}, size={spec.width}x{spec.height}: need fps > 0 and at least 32x32 pixels."
+        )
     video, gt = render_video(args.traj, args.out, spec)
     print(f"Wrote {video} and {gt}")
 
@@ -115,8 +137,10 @@ def cmd_deam(args: argparse.Namespace) -> None:
 
     cat = load_deam(args.root)
     va = cat.va
-    print(f"{len(cat)} songs; valence {va[:, 0].min():.2f}..{va[:, 0].max():.2f}, "
-          f"arousal {va[:, 1].min():.2f}..{va[:, 1].max():.2f}; dropped {cat.dropped}")
+    print(
+        f"{len(cat)} songs; valence {va[:, 0].min():.2f}..{va[:, 0].max():.2f}, "
+        f"arousal {va[:, 1].min():.2f}..{va[:, 1].max():.2f}; dropped {cat.dropped}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -81,7 +81,9 @@ def face_margin(p: DictConfig, face: Any, fusion: Any) -> float:
         if margin is not None:
             return float(margin)
     if face is not None:
-        log.warning("The face checkpoint does not record its crop margin; using 0.25 (set perceive.face_margin).")
+        log.warning(
+            "The face checkpoint does not record its crop margin; using 0.25 (set perceive.face_margin)."
+        )
     return 0.25
 
 
@@ -117,14 +119,24 @@ def build_runtime(cfg: DictConfig) -> Runtime:
     log.info("Instantiating stabilizer <%s>", cfg.stabilizer._target_)
     stabilizer = hydra.utils.instantiate(cfg.stabilizer)
     log.info("Instantiating matcher <%s>", cfg.matcher._target_)
-    matcher = hydra.utils.instantiate(cfg.matcher, _partial_=True)(catalog=catalog)  # a dataclass kwarg would become a config
+    matcher = hydra.utils.instantiate(cfg.matcher, _partial_=True)(
+        catalog=catalog
+    )  # a dataclass kwarg would become a config
     scene, face, fusion = load_models(ckpts)
     detector = hydra.utils.instantiate(cfg.detector) if face is not None else None
     p = cfg.perceive
     sw = Stopwatch()
-    perceiver = Perceiver(scene, face, fusion, detector, int(p.mc_samples), face_margin(p, face, fusion),
-                          str(p.face_policy),
-                          stopwatch=sw, track_faces=bool(p.get("track_faces", True)))
+    perceiver = Perceiver(
+        scene,
+        face,
+        fusion,
+        detector,
+        int(p.mc_samples),
+        face_margin(p, face, fusion),
+        str(p.face_policy),
+        stopwatch=sw,
+        track_faces=bool(p.get("track_faces", True)),
+    )
     return Runtime(catalog, stabilizer, matcher, perceiver, sw)
 
 
@@ -151,7 +163,9 @@ def infer_batch(cfg: DictConfig, videos: list[Path], out_dir: Path) -> dict[str,
     rt = build_runtime(cfg)
     runs: dict[str, Path] = {}
     errors: dict[str, str] = {}
-    for i, video in enumerate(tqdm(videos, desc="videos", unit="video", disable=not cfg.get("progress", True))):
+    for i, video in enumerate(
+        tqdm(videos, desc="videos", unit="video", disable=not cfg.get("progress", True))
+    ):
         run = out_dir / "videos" / f"{i:03d}_{video.stem}"
         try:
             check_video_path(video)
@@ -163,19 +177,34 @@ def infer_batch(cfg: DictConfig, videos: list[Path], out_dir: Path) -> dict[str,
     table = summary_table(runs, errors)
     with atomic_path(out_dir / "batch_summary.csv") as tmp:
         table.to_csv(tmp, index=False)
-    result = {"videos": len(videos), "ok": len(runs), "failed": len(errors), "errors": errors,
-              "table": str(out_dir / "batch_summary.csv")}
+    result = {
+        "videos": len(videos),
+        "ok": len(runs),
+        "failed": len(errors),
+        "errors": errors,
+        "table": str(out_dir / "batch_summary.csv"),
+    }
     write_json_atomic(out_dir / "batch.json", result)
-    print(f"Batch: {len(runs)}/{len(videos)} videos done. Table: {out_dir / 'batch_summary.csv'}; "
-          f"per-video outputs in {out_dir / 'videos'}")
+    print(
+        f"Batch: {len(runs)}/{len(videos)} videos done. Table: {out_dir / 'batch_summary.csv'}; "
+        f"per-video outputs in {out_dir / 'videos'}"
+    )
     if errors:
-        raise DataError(f"{len(errors)} of {len(videos)} videos failed (first: {next(iter(errors))}: "
-                        f"{next(iter(errors.values()))}); the others are done, see {out_dir / 'batch_summary.csv'}.")
+        raise DataError(
+            f"{len(errors)} of {len(videos)} videos failed (first: {next(iter(errors))}: "
+            f"{next(iter(errors.values()))}); the others are done, see {out_dir / 'batch_summary.csv'}."
+        )
     return result
 
 
-def run_video(cfg: DictConfig, rt: Runtime, video: Any, out_dir: Path, capture_factory: Any = None,
-              progress: bool | None = None) -> dict[str, Any]:
+def run_video(
+    cfg: DictConfig,
+    rt: Runtime,
+    video: Any,
+    out_dir: Path,
+    capture_factory: Any = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
     """PERCEIVE -> STABILIZE -> MATCH over one video; write its outputs into ``out_dir``."""
     p, sw, catalog, stabilizer, matcher = cfg.perceive, rt.stopwatch, rt.catalog, rt.stabilizer, rt.matcher
     sw.seconds.clear()
@@ -255,12 +284,26 @@ def run_video(cfg: DictConfig, rt: Runtime, video: Any, out_dir: Path, capture_f
     playlist = matcher.finish(video_s)
     if render is not None:
         render.close()
-    summary = _write_outputs(out_dir, cfg, video, rows, playlist, catalog, matcher, info, video_s, processing_s,
-                             truncated, sw.as_dict())
+    summary = _write_outputs(
+        out_dir,
+        cfg,
+        video,
+        rows,
+        playlist,
+        catalog,
+        matcher,
+        info,
+        video_s,
+        processing_s,
+        truncated,
+        sw.as_dict(),
+    )
     log.info("Outputs in %s", out_dir)
     if show:
-        print(f"Done: {len(playlist)} songs over {video_s:.0f} s ({summary['realtime_factor']:.1f}x realtime). "
-              f"Outputs: {out_dir}/(timeline.csv, playlist.json, playlist.m3u, summary.json, timeline.png)")
+        print(
+            f"Done: {len(playlist)} songs over {video_s:.0f} s ({summary['realtime_factor']:.1f}x realtime). "
+            f"Outputs: {out_dir}/(timeline.csv, playlist.json, playlist.m3u, summary.json, timeline.png)"
+        )
     return summary
 
 
@@ -268,23 +311,44 @@ def _timeline_row(t: float, fp: Any, stab: np.ndarray, held: bool, play: Any) ->
     def sd(v: np.ndarray | None, i: int) -> float:
         return float(np.sqrt(v[i])) if v is not None and np.isfinite(v[i]) else float("nan")
 
-    row = {"t_s": round(float(t), 3),
-           "scene_valence": fp.scene_mean[0], "scene_arousal": fp.scene_mean[1],
-           "scene_valence_sd": sd(fp.scene_var, 0), "scene_arousal_sd": sd(fp.scene_var, 1),
-           "face_found": int(fp.face_found),
-           "face_valence": fp.face_mean[0] if fp.face_found else np.nan,
-           "face_arousal": fp.face_mean[1] if fp.face_found else np.nan,
-           "face_valence_sd": sd(fp.face_var, 0), "face_arousal_sd": sd(fp.face_var, 1),
-           "fused_valence": fp.fused_mean[0], "fused_arousal": fp.fused_mean[1],
-           "fused_valence_sd": sd(fp.fused_var, 0), "fused_arousal_sd": sd(fp.fused_var, 1),
-           "stab_valence": stab[0], "stab_arousal": stab[1], "held": int(held),
-           "station": play.station, "song_id": play.song_id}
+    row = {
+        "t_s": round(float(t), 3),
+        "scene_valence": fp.scene_mean[0],
+        "scene_arousal": fp.scene_mean[1],
+        "scene_valence_sd": sd(fp.scene_var, 0),
+        "scene_arousal_sd": sd(fp.scene_var, 1),
+        "face_found": int(fp.face_found),
+        "face_valence": fp.face_mean[0] if fp.face_found else np.nan,
+        "face_arousal": fp.face_mean[1] if fp.face_found else np.nan,
+        "face_valence_sd": sd(fp.face_var, 0),
+        "face_arousal_sd": sd(fp.face_var, 1),
+        "fused_valence": fp.fused_mean[0],
+        "fused_arousal": fp.fused_mean[1],
+        "fused_valence_sd": sd(fp.fused_var, 0),
+        "fused_arousal_sd": sd(fp.fused_var, 1),
+        "stab_valence": stab[0],
+        "stab_arousal": stab[1],
+        "held": int(held),
+        "station": play.station,
+        "song_id": play.song_id,
+    }
     return row
 
 
-def _write_outputs(out_dir: Path, cfg: DictConfig, video: Any, rows: list[dict], playlist: list, catalog: Catalog,
-                   matcher: Any, info: Any, video_s: float, processing_s: float, truncated: bool,
-                   stage_seconds: dict[str, float]) -> dict[str, Any]:
+def _write_outputs(
+    out_dir: Path,
+    cfg: DictConfig,
+    video: Any,
+    rows: list[dict],
+    playlist: list,
+    catalog: Catalog,
+    matcher: Any,
+    info: Any,
+    video_s: float,
+    processing_s: float,
+    truncated: bool,
+    stage_seconds: dict[str, float],
+) -> dict[str, Any]:
     from emotune.data.scales import FINDINGEMO
 
     tl = pd.DataFrame(rows)
@@ -296,9 +360,16 @@ def _write_outputs(out_dir: Path, cfg: DictConfig, video: Any, rows: list[dict],
     songs = []
     for p in playlist:
         meta = song_meta(catalog, p.row)
-        songs.append({**meta, "start_s": round(p.start_s, 2), "end_s": round(float(p.end_s), 2), "station": p.station,
-                      "target_valence_ref": round(float(p.target[0]), 3),
-                      "target_arousal_ref": round(float(p.target[1]), 3)})
+        songs.append(
+            {
+                **meta,
+                "start_s": round(p.start_s, 2),
+                "end_s": round(float(p.end_s), 2),
+                "station": p.station,
+                "target_valence_ref": round(float(p.target[0]), 3),
+                "target_arousal_ref": round(float(p.target[1]), 3),
+            }
+        )
     write_json_atomic(out_dir / "playlist.json", {"scale": catalog.scale.name, "songs": songs})
     m3u = ["#EXTM3U"]
     for s in songs:
@@ -308,20 +379,33 @@ def _write_outputs(out_dir: Path, cfg: DictConfig, video: Any, rows: list[dict],
     write_text_atomic(out_dir / "playlist.m3u", "\n".join(m3u) + "\n")
 
     dwell_violations = sum(
-        1 for i, p in enumerate(playlist[:-1])
-        if (p.end_s - p.start_s) + 1e-6 < min(matcher.min_dwell_s, matcher.durations[p.row]))
+        1
+        for i, p in enumerate(playlist[:-1])
+        if (p.end_s - p.start_s) + 1e-6 < min(matcher.min_dwell_s, matcher.durations[p.row])
+    )
     ids = [p.song_id for p in playlist]
-    repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - matcher.memory):i])
+    repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - matcher.memory) : i])
     summary = {
-        "video": str(video), "video_seconds": round(video_s, 2), "frames_analysed": len(rows),
-        "analysis_fps": float(cfg.perceive.fps), "processing_seconds": round(processing_s, 2),
+        "video": str(video),
+        "video_seconds": round(video_s, 2),
+        "frames_analysed": len(rows),
+        "analysis_fps": float(cfg.perceive.fps),
+        "processing_seconds": round(processing_s, 2),
         "realtime_factor": round(video_s / max(processing_s, 1e-9), 2),
-        "face_found_fraction": round(float(tl["face_found"].mean()), 4), "switches": max(0, len(playlist) - 1),
-        "dwell_violations": dwell_violations, "repeats_within_memory": repeats, "mode": cfg.matcher.mode,
-        "stabilizer": cfg.stabilizer._target_.rsplit(".", 1)[-1], "stations": matcher.n_stations,
+        "face_found_fraction": round(float(tl["face_found"].mean()), 4),
+        "switches": max(0, len(playlist) - 1),
+        "dwell_violations": dwell_violations,
+        "repeats_within_memory": repeats,
+        "mode": cfg.matcher.mode,
+        "stabilizer": cfg.stabilizer._target_.rsplit(".", 1)[-1],
+        "stations": matcher.n_stations,
         "catalog": {"name": catalog.name, "songs": len(catalog), "scale": catalog.scale.name},
-        "truncated": truncated, "video_notes": info.notes, "stage_seconds": stage_seconds,
-        "songs": [{k: s[k] for k in ("song_id", "start_s", "end_s", "valence", "arousal", "station")} for s in songs],
+        "truncated": truncated,
+        "video_notes": info.notes,
+        "stage_seconds": stage_seconds,
+        "songs": [
+            {k: s[k] for k in ("song_id", "start_s", "end_s", "valence", "arousal", "station")} for s in songs
+        ],
     }
     write_json_atomic(out_dir / "summary.json", summary)
     from emotune.pipeline.plots import timeline_figure

@@ -31,7 +31,9 @@ def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         p = Path(cfg.ckpt_path)
         if not p.is_file():
-            raise MissingResourceError(f"ckpt_path={p} does not exist; give a .ckpt file (e.g. checkpoints/last.ckpt).")
+            raise MissingResourceError(
+                f"ckpt_path={p} does not exist; give a .ckpt file (e.g. checkpoints/last.ckpt)."
+            )
         return str(p)
     if cfg.get("resume"):
         last = output_dir / "checkpoints" / "last.ckpt"
@@ -72,7 +74,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # the job's config, not Hydra's own
+    run_cfg = OmegaConf.masked_copy(
+        cfg, [k for k in cfg if k != "hydra"]
+    )  # the job's config, not Hydra's own
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(run_cfg, resolve=True))
 

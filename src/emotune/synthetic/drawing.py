@@ -11,9 +11,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-SKIN_TONES = np.array([  # BGR
-    [180, 200, 235], [160, 185, 225], [130, 165, 210], [110, 145, 195], [90, 125, 175],
-], dtype=np.float64)
+SKIN_TONES = np.array(
+    [  # BGR
+        [180, 200, 235],
+        [160, 185, 225],
+        [130, 165, 210],
+        [110, 145, 195],
+        [90, 125, 175],
+    ],
+    dtype=np.float64,
+)
 
 
 @dataclass
@@ -28,12 +35,23 @@ class FaceStyle:
     def random(rng: np.random.Generator) -> FaceStyle:
         skin = SKIN_TONES[rng.integers(len(SKIN_TONES))] + rng.normal(0, 6, 3)
         hair = rng.uniform(10, 90, 3)
-        return FaceStyle(tuple(int(c) for c in np.clip(skin, 0, 255)), tuple(int(c) for c in hair),
-                         float(rng.uniform(0.72, 0.82)))
+        return FaceStyle(
+            tuple(int(c) for c in np.clip(skin, 0, 255)),
+            tuple(int(c) for c in hair),
+            float(rng.uniform(0.72, 0.82)),
+        )
 
 
-def draw_face(img: np.ndarray, cx: float, cy: float, height: float, valence: float, arousal: float,
-              style: FaceStyle, angle_deg: float = 0.0) -> tuple[int, int, int, int]:
+def draw_face(
+    img: np.ndarray,
+    cx: float,
+    cy: float,
+    height: float,
+    valence: float,
+    arousal: float,
+    style: FaceStyle,
+    angle_deg: float = 0.0,
+) -> tuple[int, int, int, int]:
     """Draw a face in place and return its box ``(x, y, w, h)``.
 
     Expression code: the mouth curves up (smile) for positive valence and down for negative;
@@ -64,7 +82,9 @@ def draw_face(img: np.ndarray, cx: float, cy: float, height: float, valence: flo
     eye_w = 0.085 * h
     eye_h = (0.025 + 0.06 * a01) * h
     for sx in (-1, 1):
-        cv2.ellipse(patch, P(sx * 0.17, -0.08), (int(eye_w), max(1, int(eye_h))), 0, 0, 360, dark, -1, cv2.LINE_AA)
+        cv2.ellipse(
+            patch, P(sx * 0.17, -0.08), (int(eye_w), max(1, int(eye_h))), 0, 0, 360, dark, -1, cv2.LINE_AA
+        )
     # brows: height above the eye follows arousal, inner-end tilt follows valence
     brow_y = -0.08 - (0.09 + 0.09 * a01)
     tilt = -0.06 * v  # negative valence: inner ends go down (frown)
@@ -74,7 +94,14 @@ def draw_face(img: np.ndarray, cx: float, cy: float, height: float, valence: flo
         inner = P(sx * 0.07, brow_y + tilt)
         cv2.line(patch, outer, inner, dark, thick, cv2.LINE_AA)
     # nose
-    cv2.line(patch, P(0, -0.02), P(0.015, 0.1), tuple(int(s * 0.8) for s in style.skin), max(1, thick // 2), cv2.LINE_AA)
+    cv2.line(
+        patch,
+        P(0, -0.02),
+        P(0.015, 0.1),
+        tuple(int(s * 0.8) for s in style.skin),
+        max(1, thick // 2),
+        cv2.LINE_AA,
+    )
     # mouth: a parabola whose curvature follows valence, opened by arousal
     xs = np.linspace(-0.16, 0.16, 25)
     curve = 0.09 * v
@@ -96,8 +123,8 @@ def draw_face(img: np.ndarray, cx: float, cy: float, height: float, valence: flo
     H, W = img.shape[:2]
     ix0, iy0, ix1, iy1 = max(0, x0), max(0, y0), min(W, x0 + size), min(H, y0 + size)
     if ix1 > ix0 and iy1 > iy0:
-        sub_m = mask[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] > 0
-        img[iy0:iy1, ix0:ix1][sub_m] = patch[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0][sub_m]
+        sub_m = mask[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] > 0
+        img[iy0:iy1, ix0:ix1][sub_m] = patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0][sub_m]
     return int(cx - w / 2), int(cy - h / 2), int(w), int(h)
 
 
@@ -109,12 +136,20 @@ def context_palette(valence: float, arousal: float) -> tuple[np.ndarray, np.ndar
     val = np.interp(valence, [-1, 1], [90, 235])
     top = np.uint8([[[hue, sat, val]]])
     bot = np.uint8([[[(hue + 12) % 180, sat * 0.8, val * 0.7]]])
-    return (cv2.cvtColor(top, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
-            cv2.cvtColor(bot, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64))
+    return (
+        cv2.cvtColor(top, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
+        cv2.cvtColor(bot, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
+    )
 
 
-def draw_context(width: int, height: int, valence: float, arousal: float,
-                 rng: np.random.Generator, layout_seed: int | None = None) -> np.ndarray:
+def draw_context(
+    width: int,
+    height: int,
+    valence: float,
+    arousal: float,
+    rng: np.random.Generator,
+    layout_seed: int | None = None,
+) -> np.ndarray:
     """A background whose colours follow context valence and whose clutter follows context arousal.
 
     ``layout_seed`` fixes where objects sit (for video frames, so objects do not jump).
@@ -134,7 +169,9 @@ def draw_context(width: int, height: int, valence: float, arousal: float,
         if kind < 0.5:
             cv2.circle(img, centre, rad, col, -1, cv2.LINE_AA)
         else:
-            cv2.rectangle(img, (centre[0] - rad, centre[1] - rad // 2), (centre[0] + rad, centre[1] + rad // 2), col, -1)
+            cv2.rectangle(
+                img, (centre[0] - rad, centre[1] - rad // 2), (centre[0] + rad, centre[1] + rad // 2), col, -1
+            )
     return img
 
 
@@ -142,7 +179,7 @@ def add_noise(img: np.ndarray, rng: np.random.Generator, sigma: float = 6.0, gai
     """Global lighting gain and Gaussian pixel noise (OpenCV's RNG: ~10x faster than NumPy's here)."""
     cv2.setRNGSeed(int(rng.integers(2**31 - 1)))
     noise = np.empty((img.shape[0], img.size // img.shape[0]), np.int16)  # one channel: randn's scalar sigma
-    cv2.randn(noise, 0, float(sigma))                                      # only fills channel 0 otherwise
+    cv2.randn(noise, 0, float(sigma))  # only fills channel 0 otherwise
     noise = noise.reshape(img.shape)
     out = cv2.convertScaleAbs(img, alpha=float(gain)).astype(np.int16) + noise
     return np.clip(out, 0, 255).astype(np.uint8)

@@ -34,13 +34,13 @@ RUN_SHIFTED = "Run_2/Shifted context"
 class SyntheticSpec:
     """Size and difficulty of the synthetic FindingEmo-format set."""
 
-    n_images: int = 3000          # in-distribution images (split into train/val/test)
-    n_shifted: int = 400          # extra test_shifted images
+    n_images: int = 3000  # in-distribution images (split into train/val/test)
+    n_shifted: int = 400  # extra test_shifted images
     image_size: int = 160
     p_no_face: float = 0.08
     p_two_faces: float = 0.15
-    context_noise: float = 0.25   # std (reference units) of context around the label in-distribution
-    label_noise: float = 0.25     # annotator noise (FE units) before rounding to integers
+    context_noise: float = 0.25  # std (reference units) of context around the label in-distribution
+    label_noise: float = 0.25  # annotator noise (FE units) before rounding to integers
     seed: int = 0
 
 
@@ -56,8 +56,9 @@ def emotion_from_va(v: float, a: float) -> str:
     return PLUTCHIK[primary][intensity]
 
 
-def render_scene(rng: np.random.Generator, v: float, a: float, ctx_v: float, ctx_a: float,
-                 size: int, n_faces: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+def render_scene(
+    rng: np.random.Generator, v: float, a: float, ctx_v: float, ctx_a: float, size: int, n_faces: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """One square image: context from ``ctx_*``, main face from ``v, a`` (reference units)."""
     img = draw_context(size, size, ctx_v, ctx_a, rng)
     boxes = []
@@ -65,8 +66,18 @@ def render_scene(rng: np.random.Generator, v: float, a: float, ctx_v: float, ctx
         fh = rng.uniform(0.28, 0.34) * size
         side = rng.choice([-1, 1])
         cx = size / 2 + side * size * 0.33
-        boxes.append(draw_face(img, cx, rng.uniform(0.3, 0.7) * size, fh, rng.uniform(-1, 1),
-                               rng.uniform(-1, 1), FaceStyle.random(rng), rng.uniform(-5, 5)))
+        boxes.append(
+            draw_face(
+                img,
+                cx,
+                rng.uniform(0.3, 0.7) * size,
+                fh,
+                rng.uniform(-1, 1),
+                rng.uniform(-1, 1),
+                FaceStyle.random(rng),
+                rng.uniform(-5, 5),
+            )
+        )
     if n_faces >= 1:
         fh = rng.uniform(0.42, 0.58) * size
         cx = size / 2 + rng.uniform(-0.12, 0.12) * size
@@ -110,15 +121,25 @@ def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool
         val = int(np.clip(np.round(fe[0] + rng.normal(0, spec.label_noise)), -3, 3))
         aro = int(np.clip(np.round(fe[1] + rng.normal(0, spec.label_noise)), 0, 6))
         tags = ["NoPeople"] if n_faces == 0 else (["Group"] if n_faces > 1 else [])
-        rows.append({
-            "index": i, "user": f"synth{int(rng.integers(1, 40)):02d}", "image_path": rel,
-            "tags": tags, "age": [] if n_faces == 0 else ["Adults"],
-            "valence": val, "arousal": aro, "emotion": emotion_from_va(v, a),
-            "dec_factors": ["FacialExpression"] if n_faces else ["Context"],
-            "ambiguity": int(rng.integers(0, 4)),
-            "datetime": (t0 + timedelta(seconds=37 * i)).strftime("%Y-%m-%d %H:%M:%S"),
-            "shifted": shifted, "n_faces": n_faces, "latent_valence": v, "latent_arousal": a,
-        })
+        rows.append(
+            {
+                "index": i,
+                "user": f"synth{int(rng.integers(1, 40)):02d}",
+                "image_path": rel,
+                "tags": tags,
+                "age": [] if n_faces == 0 else ["Adults"],
+                "valence": val,
+                "arousal": aro,
+                "emotion": emotion_from_va(v, a),
+                "dec_factors": ["FacialExpression"] if n_faces else ["Context"],
+                "ambiguity": int(rng.integers(0, 4)),
+                "datetime": (t0 + timedelta(seconds=37 * i)).strftime("%Y-%m-%d %H:%M:%S"),
+                "shifted": shifted,
+                "n_faces": n_faces,
+                "latent_valence": v,
+                "latent_arousal": a,
+            }
+        )
         for k, (x, y, w, h) in enumerate(boxes):
             truth.append({"image_path": rel, "face": k, "x": x, "y": y, "w": w, "h": h, "main": k == 0})
     df = pd.DataFrame(rows)
@@ -130,5 +151,7 @@ def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool
     with atomic_path(root / "splits.csv") as tmp:
         df[["image_path", "split"]].to_csv(tmp, index=False)
     with atomic_path(root / "faces_truth.csv") as tmp:
-        pd.DataFrame(truth, columns=["image_path", "face", "x", "y", "w", "h", "main"]).to_csv(tmp, index=False)
+        pd.DataFrame(truth, columns=["image_path", "face", "x", "y", "w", "h", "main"]).to_csv(
+            tmp, index=False
+        )
     return df

@@ -11,10 +11,50 @@ from emotune.data.deam import write_static_csvs
 from emotune.utils.io import atomic_path
 
 GENRES = ["Rock", "Pop", "Electronic", "Classical", "Jazz", "Blues", "Folk", "Hip-Hop", "Ambient", "Country"]
-_WORDS_A = ["Amber", "Blue", "Silent", "Electric", "Golden", "Midnight", "Broken", "Velvet", "Neon", "Quiet",
-            "Wild", "Paper", "Crystal", "Hollow", "Burning", "Distant", "Lazy", "Restless", "Gentle", "Iron"]
-_WORDS_B = ["Skyline", "River", "Heart", "Morning", "Echo", "Garden", "Storm", "Harbor", "Lights", "Road",
-            "Dream", "Mirror", "Fever", "Horizon", "Rain", "Circus", "Lullaby", "Engine", "Waltz", "Tide"]
+_WORDS_A = [
+    "Amber",
+    "Blue",
+    "Silent",
+    "Electric",
+    "Golden",
+    "Midnight",
+    "Broken",
+    "Velvet",
+    "Neon",
+    "Quiet",
+    "Wild",
+    "Paper",
+    "Crystal",
+    "Hollow",
+    "Burning",
+    "Distant",
+    "Lazy",
+    "Restless",
+    "Gentle",
+    "Iron",
+]
+_WORDS_B = [
+    "Skyline",
+    "River",
+    "Heart",
+    "Morning",
+    "Echo",
+    "Garden",
+    "Storm",
+    "Harbor",
+    "Lights",
+    "Road",
+    "Dream",
+    "Mirror",
+    "Fever",
+    "Horizon",
+    "Rain",
+    "Circus",
+    "Lullaby",
+    "Engine",
+    "Waltz",
+    "Tide",
+]
 _FIRST = ["The", "Los", "Little", "Big", "Northern", "Southern", "Saint", "Young", "Old", "Electric"]
 _LAST = ["Foxes", "Kites", "Owls", "Arrows", "Lanterns", "Rivers", "Sparks", "Wolves", "Mariners", "Echoes"]
 
@@ -42,15 +82,19 @@ def synthetic_songs(n: int = 1802, seed: int = 0) -> pd.DataFrame:
         vm, am, sd, _, genres = _MOODS[c]
         v = float(np.clip(rng.normal(vm, sd), 1.6, 8.4))
         a = float(np.clip(rng.normal(am, sd), 1.6, 8.1))
-        rows.append({
-            "song_id": str(int(sid)), "valence": round(v, 1), "arousal": round(a, 1),
-            "valence_std": round(float(rng.uniform(0.5, 1.8)), 2),
-            "arousal_std": round(float(rng.uniform(0.5, 1.8)), 2),
-            "title": f"{rng.choice(_WORDS_A)} {rng.choice(_WORDS_B)}",
-            "artist": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
-            "album": f"{rng.choice(_WORDS_B)} Sessions",
-            "genre": str(rng.choice(genres)),
-        })
+        rows.append(
+            {
+                "song_id": str(int(sid)),
+                "valence": round(v, 1),
+                "arousal": round(a, 1),
+                "valence_std": round(float(rng.uniform(0.5, 1.8)), 2),
+                "arousal_std": round(float(rng.uniform(0.5, 1.8)), 2),
+                "title": f"{rng.choice(_WORDS_A)} {rng.choice(_WORDS_B)}",
+                "artist": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+                "album": f"{rng.choice(_WORDS_B)} Sessions",
+                "genre": str(rng.choice(genres)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -60,12 +104,26 @@ def write_metadata(songs: pd.DataFrame, folder: str | Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     ids = pd.to_numeric(songs["song_id"])
     parts = {
-        "metadata_2013.csv": (songs[ids <= 1000], ["song_id", "file_name", "Artist", "Song title",
-                                                    "start of the segment (min.sec)", "end of the segment (min.sec)", "Genre"]),
-        "metadata_2014.csv": (songs[(ids > 1000) & (ids <= 2000)], ["Id", "Artist", "Album", "Track",
-                                                                     "Genre", "segment start", "segment end"]),
-        "metadata_2015.csv": (songs[ids > 2000], ["id", "file_name", "title", "artist", "album", "genre",
-                                                  "Description", "Source"]),
+        "metadata_2013.csv": (
+            songs[ids <= 1000],
+            [
+                "song_id",
+                "file_name",
+                "Artist",
+                "Song title",
+                "start of the segment (min.sec)",
+                "end of the segment (min.sec)",
+                "Genre",
+            ],
+        ),
+        "metadata_2014.csv": (
+            songs[(ids > 1000) & (ids <= 2000)],
+            ["Id", "Artist", "Album", "Track", "Genre", "segment start", "segment end"],
+        ),
+        "metadata_2015.csv": (
+            songs[ids > 2000],
+            ["id", "file_name", "title", "artist", "album", "genre", "Description", "Source"],
+        ),
     }
     out = []
     for name, (df, header) in parts.items():

@@ -28,10 +28,10 @@ class VideoSpec:
     fps: float = 30.0
     width: int = 640
     height: int = 360
-    head_motion: float = 1.0     # 0 = still; 1 = gentle sway and bob
-    lighting: float = 1.0        # 0 = constant; 1 = slow brightness drift of +-15 %
-    noise: float = 4.0           # pixel noise std
-    context: bool = True         # background follows the mood (scene path has a signal)
+    head_motion: float = 1.0  # 0 = still; 1 = gentle sway and bob
+    lighting: float = 1.0  # 0 = constant; 1 = slow brightness drift of +-15 %
+    noise: float = 4.0  # pixel noise std
+    context: bool = True  # background follows the mood (scene path has a signal)
     seed: int = 0
 
 
@@ -39,7 +39,9 @@ def read_keyframes(path: str | Path) -> pd.DataFrame:
     """Read and check a keyframes CSV (sorted times, FE ranges)."""
     path = Path(path)
     if not path.is_file():
-        raise MissingResourceError(f"Keyframes file not found: {path}. Give TRAJ=FILE with t_s,valence,arousal.")
+        raise MissingResourceError(
+            f"Keyframes file not found: {path}. Give TRAJ=FILE with t_s,valence,arousal."
+        )
     kf = pd.read_csv(path, skipinitialspace=True)
     kf.columns = [c.strip() for c in kf.columns]
     missing = {"t_s", "valence", "arousal"} - set(kf.columns)
@@ -52,8 +54,10 @@ def read_keyframes(path: str | Path) -> pd.DataFrame:
     ok = FINDINGEMO.contains(kf[["valence", "arousal"]].to_numpy())
     if not ok.all():
         bad = kf.loc[~ok].iloc[0]
-        raise DataError(f"{path}: keyframe at t_s={bad.t_s} has valence={bad.valence}, arousal={bad.arousal}; "
-                        "valid FindingEmo units: valence -3..3, arousal 0..6.")
+        raise DataError(
+            f"{path}: keyframe at t_s={bad.t_s} has valence={bad.valence}, arousal={bad.arousal}; "
+            "valid FindingEmo units: valence -3..3, arousal 0..6."
+        )
     if "face" not in kf.columns:
         kf["face"] = 1
     return kf
@@ -71,8 +75,12 @@ def trajectory(kf: pd.DataFrame, fps: float, duration_s: float | None = None) ->
     return pd.DataFrame({"t_s": t, "valence": v, "arousal": a, "face": face})
 
 
-def render_video(keyframes: str | Path | pd.DataFrame, out: str | Path, spec: VideoSpec | None = None,
-                 progress: bool = True) -> tuple[Path, Path]:
+def render_video(
+    keyframes: str | Path | pd.DataFrame,
+    out: str | Path,
+    spec: VideoSpec | None = None,
+    progress: bool = True,
+) -> tuple[Path, Path]:
     """Render the clip to ``out`` (MP4, ``mp4v``) and its ground truth to ``<stem>.va.csv``."""
     spec = spec or VideoSpec()
     kf = keyframes if isinstance(keyframes, pd.DataFrame) else read_keyframes(keyframes)
@@ -84,12 +92,19 @@ def render_video(keyframes: str | Path | pd.DataFrame, out: str | Path, spec: Vi
     style = FaceStyle.random(rng)
     ref = FINDINGEMO.to_ref(traj[["valence", "arousal"]].to_numpy())
     with atomic_path(out) as tmp_video:
-        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
+        writer = cv2.VideoWriter(
+            str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height)
+        )
         if not writer.isOpened():
             raise DataError(f"OpenCV cannot write {out}; check the folder is writable.")
         fh = 0.55 * spec.height
-        for i, row in tqdm(enumerate(traj.itertuples()), total=len(traj), desc="render video", disable=not progress,
-                           unit="frame"):
+        for i, row in tqdm(
+            enumerate(traj.itertuples()),
+            total=len(traj),
+            desc="render video",
+            disable=not progress,
+            unit="frame",
+        ):
             v, a = ref[i]
             ctx_v, ctx_a = (v, a) if spec.context else (0.0, 0.0)
             frame = draw_context(spec.width, spec.height, ctx_v, ctx_a, rng, layout_seed=spec.seed)
@@ -111,8 +126,18 @@ def render_video(keyframes: str | Path | pd.DataFrame, out: str | Path, spec: Vi
 def default_keyframes() -> pd.DataFrame:
     """A 2-minute script with several mood changes and a 10 s stretch without a face."""
     rows = [
-        (0, 1, 3, 1), (14, 1, 3, 1), (16, 3, 5, 1), (34, 3, 5, 1), (36, -2, 5, 1), (52, -2, 5, 1),
-        (54, -2, 5, 0), (64, -2, 5, 0), (66, -2, 1, 1), (84, -2, 1, 1), (94, 0, 2, 1), (104, 2, 4, 1),
+        (0, 1, 3, 1),
+        (14, 1, 3, 1),
+        (16, 3, 5, 1),
+        (34, 3, 5, 1),
+        (36, -2, 5, 1),
+        (52, -2, 5, 1),
+        (54, -2, 5, 0),
+        (64, -2, 5, 0),
+        (66, -2, 1, 1),
+        (84, -2, 1, 1),
+        (94, 0, 2, 1),
+        (104, 2, 4, 1),
         (120, 2, 4, 1),
     ]
     return pd.DataFrame(rows, columns=["t_s", "valence", "arousal", "face"])

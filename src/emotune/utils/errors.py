@@ -25,8 +25,14 @@ class MissingResourceError(EmotuneError, FileNotFoundError):
     """A file the run needs (weights, checkpoint, video, data folder) is absent."""
 
 
-def check_range(key: str, value: float, low: float | None = None, high: float | None = None,
-                low_inclusive: bool = True, high_inclusive: bool = True) -> float:
+def check_range(
+    key: str,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
     """Validate a numeric config value and return it, or raise :class:`ConfigError` naming the range."""
     try:
         v = float(value)
@@ -41,7 +47,9 @@ def check_range(key: str, value: float, low: float | None = None, high: float | 
         lo = "-inf" if low is None else f"{low}"
         hi = "inf" if high is None else f"{high}"
         rng = f"{'[' if low_inclusive else '('}{lo}, {hi}{']' if high_inclusive else ')'}"
-        raise ConfigError(f"{key}={value!r} is out of range; valid: {rng}. Set e.g. `{key}=<value in {rng}>`.")
+        raise ConfigError(
+            f"{key}={value!r} is out of range; valid: {rng}. Set e.g. `{key}=<value in {rng}>`."
+        )
     return v
 
 

@@ -33,8 +33,12 @@ class VAMetrics(nn.Module):
         kw = {"sync_on_compute": sync}
 
         def collection() -> MetricCollection:
-            m = {"mae_ref": MeanAbsoluteError(**kw), "rmse_ref": MeanSquaredError(squared=False, **kw),
-                 "pearson": PearsonCorrCoef(**kw), "ccc": ConcordanceCorrCoef(**kw)}
+            m = {
+                "mae_ref": MeanAbsoluteError(**kw),
+                "rmse_ref": MeanSquaredError(squared=False, **kw),
+                "pearson": PearsonCorrCoef(**kw),
+                "ccc": ConcordanceCorrCoef(**kw),
+            }
             if spearman:
                 m["spearman"] = SpearmanCorrCoef(**kw)
             return MetricCollection(m)
@@ -72,5 +76,7 @@ def sigma_error_spearman(var: torch.Tensor, pred: torch.Tensor, target: torch.Te
     for i, d in enumerate(DIMS):
         sig = var[:, i].clamp_min(0).sqrt().cpu().numpy()
         err = (pred[:, i] - target[:, i]).abs().cpu().numpy()
-        out[f"{d}_sigma_err_spearman"] = float(spearmanr(sig, err).statistic) if len(sig) > 2 else float("nan")
+        out[f"{d}_sigma_err_spearman"] = (
+            float(spearmanr(sig, err).statistic) if len(sig) > 2 else float("nan")
+        )
     return out

@@ -24,8 +24,13 @@ def va_scatter(preds: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path
             ax.scatter(t + jitter, p, s=6, alpha=0.4)
             lo, hi = (-3, 3) if dim == "valence" else (0, 6)
             ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-            ax.set(xlim=(lo - 0.5, hi + 0.5), ylim=(lo - 1, hi + 1), xlabel=f"true {dim}", ylabel=f"predicted {dim}",
-                   title=f"{split}: {dim}")
+            ax.set(
+                xlim=(lo - 0.5, hi + 0.5),
+                ylim=(lo - 1, hi + 1),
+                xlabel=f"true {dim}",
+                ylabel=f"predicted {dim}",
+                title=f"{split}: {dim}",
+            )
     fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -34,14 +34,17 @@ class Backbone(nn.Module):
         return self.body(x)
 
 
-def _timm_backbone(name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None,
-                   load_pretrained: bool) -> Backbone:
+def _timm_backbone(
+    name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None, load_pretrained: bool
+) -> Backbone:
     import timm
 
     if name not in timm.list_models() and name not in timm.list_pretrained():
         close = timm.list_models(f"*{name.split('.')[0][:6]}*")[:8]
-        raise ConfigError(f"Unknown timm backbone {name!r}. Similar names: {', '.join(close) or 'none'}; "
-                          "see timm.list_models().")
+        raise ConfigError(
+            f"Unknown timm backbone {name!r}. Similar names: {', '.join(close) or 'none'}; "
+            "see timm.list_models()."
+        )
     kwargs: dict[str, Any] = {"num_classes": 0}
     if input_size and any(k in name for k in ("vit", "deit", "swin", "eva", "beit")):
         kwargs["img_size"] = input_size
@@ -65,26 +68,36 @@ def _timm_backbone(name: str, pretrained: str | None, cache_dir: str | None, inp
         raise
     cfg = timm.data.resolve_model_data_config(body)
     size = input_size or cfg["input_size"][-1]
-    data_config = {"input_size": int(size), "mean": [float(m) for m in cfg["mean"]], "std": [float(s) for s in cfg["std"]],
-                   "interpolation": str(cfg.get("interpolation", "bicubic"))}
+    data_config = {
+        "input_size": int(size),
+        "mean": [float(m) for m in cfg["mean"]],
+        "std": [float(s) for s in cfg["std"]],
+        "interpolation": str(cfg.get("interpolation", "bicubic")),
+    }
     return Backbone(body, body.num_features, data_config)
 
 
-def _open_clip_backbone(name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None,
-                        load_pretrained: bool) -> Backbone:
+def _open_clip_backbone(
+    name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None, load_pretrained: bool
+) -> Backbone:
     import open_clip
 
     if name not in open_clip.list_models():
-        raise ConfigError(f"Unknown open_clip model {name!r}; valid: {', '.join(open_clip.list_models()[:12])}, ... "
-                          "(open_clip.list_models()).")
+        raise ConfigError(
+            f"Unknown open_clip model {name!r}; valid: {', '.join(open_clip.list_models()[:12])}, ... "
+            "(open_clip.list_models())."
+        )
     use_weights = bool(pretrained) and load_pretrained
     if use_weights and not Path(str(pretrained)).is_file():
         tags = [t for n, t in open_clip.list_pretrained() if n == name]
         if pretrained not in tags:
-            raise ConfigError(f"open_clip has no pretrained tag {pretrained!r} for {name}; valid: {', '.join(tags)}.")
+            raise ConfigError(
+                f"open_clip has no pretrained tag {pretrained!r} for {name}; valid: {', '.join(tags)}."
+            )
     try:
-        model = open_clip.create_model(name, pretrained=pretrained if use_weights else None,
-                                       cache_dir=cache_dir, device="cpu")
+        model = open_clip.create_model(
+            name, pretrained=pretrained if use_weights else None, cache_dir=cache_dir, device="cpu"
+        )
     except (RuntimeError, OSError) as exc:
         raise MissingResourceError(
             f"CLIP weights {name}/{pretrained} are not available on this machine ({type(exc).__name__}). "
@@ -97,16 +110,30 @@ def _open_clip_backbone(name: str, pretrained: str | None, cache_dir: str | None
     size = size[0] if isinstance(size, list | tuple) else size
     mean = pcfg.get("mean", open_clip.OPENAI_DATASET_MEAN)
     std = pcfg.get("std", open_clip.OPENAI_DATASET_STD)
-    data_config = {"input_size": int(input_size or size), "mean": [float(m) for m in mean],
-                   "std": [float(s) for s in std], "interpolation": str(pcfg.get("interpolation", "bicubic"))}
+    data_config = {
+        "input_size": int(input_size or size),
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "interpolation": str(pcfg.get("interpolation", "bicubic")),
+    }
     if input_size and input_size != size:
-        log.warning("open_clip %s expects %d px; input_size=%d may break positional embeddings.", name, size, input_size)
+        log.warning(
+            "open_clip %s expects %d px; input_size=%d may break positional embeddings.",
+            name,
+            size,
+            input_size,
+        )
     return Backbone(visual, int(visual.output_dim), data_config)
 
 
-def build_backbone(source: Literal["timm", "open_clip"], name: str, pretrained: str | None = None,
-                   cache_dir: str | None = None, input_size: int | None = None,
-                   load_pretrained: bool = True) -> Backbone:
+def build_backbone(
+    source: Literal["timm", "open_clip"],
+    name: str,
+    pretrained: str | None = None,
+    cache_dir: str | None = None,
+    input_size: int | None = None,
+    load_pretrained: bool = True,
+) -> Backbone:
     """Build a feature extractor by name.
 
     Args:

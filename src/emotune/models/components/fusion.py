@@ -12,8 +12,14 @@ from torch import nn
 FUSION_METHODS = ("ivw", "learned", "fixed")
 
 
-def inverse_variance(m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
-                     has_face: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def inverse_variance(
+    m_s: torch.Tensor,
+    v_s: torch.Tensor,
+    m_f: torch.Tensor,
+    v_f: torch.Tensor,
+    has_face: torch.Tensor,
+    eps: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision-weighted mean; fused variance ``1 / (1/v_s + 1/v_f)``."""
     w_s, w_f = 1.0 / (v_s + eps), 1.0 / (v_f + eps)
     w_f = torch.where(has_face[:, None], w_f, torch.zeros_like(w_f))
@@ -21,8 +27,14 @@ def inverse_variance(m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_
     return mean, 1.0 / (w_s + w_f)
 
 
-def fixed(m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor,
-          scene_weight: float = 0.6) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed(
+    m_s: torch.Tensor,
+    v_s: torch.Tensor,
+    m_f: torch.Tensor,
+    v_f: torch.Tensor,
+    has_face: torch.Tensor,
+    scene_weight: float = 0.6,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``scene_weight * scene + (1 - scene_weight) * face`` (variance combined the same way)."""
     w = scene_weight
     mean = torch.where(has_face[:, None], w * m_s + (1 - w) * m_f, m_s)
@@ -35,11 +47,19 @@ class LinearFusion(nn.Module):
 
     def __init__(self, scene_weight: float = 0.6) -> None:
         super().__init__()
-        self.w = nn.Parameter(torch.tensor([[scene_weight, scene_weight], [1 - scene_weight, 1 - scene_weight]]))
+        self.w = nn.Parameter(
+            torch.tensor([[scene_weight, scene_weight], [1 - scene_weight, 1 - scene_weight]])
+        )
         self.b = nn.Parameter(torch.zeros(2))
 
-    def forward(self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor,
-                has_face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        m_s: torch.Tensor,
+        v_s: torch.Tensor,
+        m_f: torch.Tensor,
+        v_f: torch.Tensor,
+        has_face: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         both = self.w[0] * m_s + self.w[1] * m_f + self.b
         mean = torch.where(has_face[:, None], both, m_s)
         var = torch.where(has_face[:, None], self.w[0] ** 2 * v_s + self.w[1] ** 2 * v_f, v_s)

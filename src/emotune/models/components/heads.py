@@ -15,8 +15,13 @@ class VAHead(nn.Module):
     def __init__(self, in_features: int, hidden: int | None = None, dropout: float = 0.2) -> None:
         super().__init__()
         if hidden:
-            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.GELU(),
-                                     nn.Dropout(dropout), nn.Linear(hidden, 2))
+            self.net = nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(in_features, hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, 2),
+            )
         else:
             self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, 2))
 
