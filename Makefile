@@ -23,12 +23,13 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # The registry's torch + torchvision (not the machine's local CPU torch wheel, which breaks torchvision ops);
-# facexlib without its opencv-python (5.x, no Haar cascades) dependency.
+# facexlib and facenet-pytorch without their dependencies (they pin opencv-python 5.x, which has no Haar
+# cascades, and an old torch); both run on this stack (tests/test_environment.py checks it).
 $(VENV)/.installed: pyproject.toml $(BIN)/python
 	$(PIP) -q --upgrade pip
 	$(PIP) -q -e ".[dev]"
-	$(PIP) -q --no-deps facexlib==0.3.0
-	$(BIN)/python -c "import torch, torchvision.ops, timm, open_clip, cv2; cv2.data.haarcascades; print('stack ok: torch', torch.__version__, 'cv2', cv2.__version__)"
+	$(PIP) -q --no-deps facexlib==0.3.0 facenet-pytorch==2.6.0
+	$(BIN)/python -c "import torch, torchvision.ops, timm, open_clip, cv2, av, facenet_pytorch; cv2.data.haarcascades; print('stack ok: torch', torch.__version__, 'cv2', cv2.__version__, 'av', av.__version__)"
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install everything (about 2-3 minutes, ~6 GB)

@@ -6,10 +6,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from emotune.data.catalog import Catalog
+from emotune.data.scales import DEAM_STATIC
 from emotune.runtime.compose import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +21,7 @@ os.environ.setdefault("EMOTUNE_ROOT", str(ROOT))
 os.environ.setdefault("WANDB_MODE", "offline")
 SHARED_DEAM = ROOT.parent / "shared" / "data" / "deam"
 
-# Tiny settings for every phase: small inputs, few batches, no printing.
+# Tiny settings for every phase: small inputs, few batches, no printing (the vision phases also T = 4).
 TINY = [
     "trainer.max_epochs=1",
     "+trainer.limit_train_batches=2",
@@ -26,15 +30,24 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "data.batch_size=8",
     "extras.print_config=false",
-    "model.mc_samples=4",
 ]
+TINY_MC = ["model.mc_samples=4"]
+
+
+def tiny(phase: str) -> list[str]:
+    """``TINY`` plus what the phase's model takes."""
+    return [*TINY, *(TINY_MC if phase in ("scene", "face") else [])]
+
+
+def infer_overrides(trained: dict[str, Path], video: object, *extra: str) -> list[str]:
+    """``infer.yaml`` overrides for a quick run on the tiny checkpoints (T = 4, 2 s dwell, memory 2)."""
+    return [f"video={video}", f"ckpt.dir={trained['dir']}", "progress=false", "extras.print_config=false",
+            "perceive.mc_samples=4", "matcher.min_dwell_s=2", "matcher.memory=2", *extra]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic set: FindingEmo-format images, DEAM-format songs, a 6 s clip."""
-    import pandas as pd
-
     from emotune.synthetic.findingemo_like import SyntheticSpec, generate
     from emotune.synthetic.songs import write_deam_like
     from emotune.synthetic.video import VideoSpec, render_video
@@ -63,7 +76,8 @@ def make_cfg(tmp_path: Path, synth_root: Path) -> Callable[..., DictConfig]:
     def _make(*overrides: str, config_name: str = "train") -> DictConfig:
         base = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}"]
         if config_name == "train":
-            base += ["logger=csv", *TINY]
+            phase = next((o.split("=", 1)[1] for o in overrides if o.startswith("phase=")), "scene")
+            base += ["logger=csv", *tiny(phase)]
         return compose_config(config_name, [*base, *overrides], tmp_path / "run")
 
     yield _make
@@ -88,7 +102,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[
                 f"paths.synthetic_dir={synth_root}",
                 f"paths.cache_dir={base / 'cache'}",
                 "logger=csv",
-                *TINY,
+                *tiny(phase),
                 *extra,
             ],
             base / phase,
@@ -99,6 +113,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[
     GlobalHydra.instance().clear()
     out["dir"] = base
     return out
+
+
+def song_catalog(n: int = 300, seed: int = 0, duration: float | None = 45.0, long_every: int = 0) -> Catalog:
+    """A random DEAM-scale catalogue; ``duration=None`` leaves durations unknown, ``long_every=k`` makes every
+    k-th song a 10-minute one."""
+    rng = np.random.default_rng(seed)
+    va = np.clip(rng.normal(5, 1.6, (n, 2)), 1, 9)
+    dur = np.full(n, np.nan if duration is None else duration)
+    if long_every:
+        dur[::long_every] = 600.0
+    df = pd.DataFrame({"song_id": [str(i) for i in range(n)], "valence": va[:, 0], "arousal": va[:, 1],
+                       "duration_s": dur, "title": "", "artist": "", "album": "", "genre": "", "path": ""})  # fmt: skip
+    return Catalog(df, DEAM_STATIC)
 
 
 class FakeWebcam:

@@ -13,21 +13,11 @@ import pytest
 from emotune.runtime.infer import infer
 from emotune.utils.errors import ConfigError, DataError, MissingResourceError
 
-from .conftest import ROOT, FakeWebcam
+from .conftest import ROOT, FakeWebcam, infer_overrides
 
 
 def infer_cfg(make_cfg, trained, video, *extra: str):
-    return make_cfg(
-        f"video={video}",
-        f"ckpt.dir={trained['dir']}",
-        "progress=false",
-        "extras.print_config=false",
-        "perceive.mc_samples=4",
-        "matcher.min_dwell_s=2",
-        "matcher.memory=2",
-        *extra,
-        config_name="infer",
-    )
+    return make_cfg(*infer_overrides(trained, video, *extra), config_name="infer")
 
 
 def test_infer_writes_every_output(make_cfg, trained, synth_root: Path) -> None:
@@ -255,7 +245,7 @@ def test_genre_filter_and_quantile_alignment(make_cfg, trained, synth_root: Path
 
 
 def test_quantile_alignment_maps_label_quantiles_onto_the_catalogue() -> None:
-    from emotune.pipeline.matcher import QuantileAlignment
+    from emotune.pipeline.alignment import QuantileAlignment
 
     rng = np.random.default_rng(0)
     source = rng.normal(0.3, 0.2, (5000, 2))  # e.g. FindingEmo labels lean positive

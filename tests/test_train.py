@@ -62,13 +62,20 @@ def test_fusion_reports_every_method(trained) -> None:
     ckpt = read_checkpoint(trained["fusion"])
     assert ckpt["emotune_phase"] == "fusion"
     metrics = json.loads((trained["fusion"].parents[1] / "metrics.json").read_text())
-    for prefix in ("scene/", "face/", "ivw/", "learned/", "fixed/", ""):
-        assert f"test/{prefix}valence_ccc" in metrics, prefix
+    for split in ("test", "test_face", "test_shifted", "test_shifted_face"):
+        for prefix in ("scene/", "face/", "ivw/", "robust/", "learned/", "fixed/", "constant/", ""):
+            for metric in ("ccc", "mae_ref", "spearman", "coverage90", "nll", "sigma_err_spearman"):
+                assert f"{split}/{prefix}valence_{metric}" in metrics, (split, prefix, metric)
+    assert metrics["test/constant/valence_ccc"] == pytest.approx(0.0, abs=1e-6)  # a constant has no concordance
     fusion = load_phase_module(trained["fusion"], "fusion")  # fusion checkpoint alone rebuilds both paths
     assert fusion.scene.data_config and fusion.face.data_config
-    scale = ckpt["state_dict"]["var_scale"]  # MC variances calibrated on val, per path and dimension
-    assert scale.shape == (2, 2) and torch.isfinite(scale).all() and not torch.equal(scale, torch.ones(2, 2))
-    assert torch.equal(fusion.var_scale, scale)
+    sd = ckpt["state_dict"]
+    assert sd["fused_var_scale"].shape == (4, 2) and torch.isfinite(sd["fused_var_scale"]).all()
+    prior, extra = sd["conflict"].tolist()  # fitted on val, on the grid
+    assert 0 < prior < 1 and extra > 0
+    for path in ("scene", "face"):  # each path calibrated its own variance on val
+        scale = read_checkpoint(trained[path])["state_dict"]["var_scale"]
+        assert scale.shape == (2,) and not torch.equal(scale, torch.ones(2))
 
 
 def test_checkpoint_loads_weights_only_and_phase_is_checked(trained) -> None:
@@ -90,33 +97,38 @@ def test_resume_from_last(make_cfg) -> None:
     assert second["trainer"].current_epoch == 2 and second["trainer"].global_step == 2 * steps_per_epoch
 
 
-def test_face_crop_margin_travels_with_the_checkpoint(trained) -> None:
-    from omegaconf import OmegaConf
+def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None:
+    from emotune.models.loading import TrainedModels
+    from emotune.pipeline.perceive import Perceiver
 
-    from emotune.runtime.infer import face_margin
-
-    for phase in ("face", "fusion"):
-        assert read_checkpoint(trained[phase])["emotune_face_margin"] == pytest.approx(0.1)
-    assert "emotune_face_margin" not in read_checkpoint(trained["scene"])
     face = load_phase_module(trained["face"], "face")
-    assert face_margin(OmegaConf.create({"face_margin": None}), face, None) == pytest.approx(0.1)
-    assert face_margin(OmegaConf.create({"face_margin": 0.3}), face, None) == pytest.approx(
-        0.3
-    )  # explicit wins
-
-
-def test_variance_calibration_lets_the_accurate_path_lead(trained) -> None:
-    """Both paths claim the same tiny MC variance; only the face path is right. Calibrated on held-out data,
-    inverse-variance fusion follows the face path instead of averaging the two."""
+    assert read_checkpoint(trained["face"])["hyper_parameters"]["face_margin"] == pytest.approx(0.1)
+    assert "face_margin" not in read_checkpoint(trained["scene"])["hyper_parameters"]
     fusion = load_phase_module(trained["fusion"], "fusion")
+    assert fusion.face_margin == pytest.approx(0.1) and fusion.data_configs["face"]["face_margin"] == pytest.approx(0.1)
+    scene = load_phase_module(trained["scene"], "scene")
+    assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(0.1)  # the checkpoint's
+    assert Perceiver(TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)  # override
+
+
+def test_variance_calibration_and_conflict_model() -> None:
+    """Both paths claim the same tiny variance; the scene path is often badly wrong (a misleading context).
+    Calibrated, the conflict-aware fusion follows the face path where the two disagree and its sigma grows."""
+    from emotune.models.components.fusion import conflict_aware, fit_conflict_model, inverse_variance
+
     g = torch.Generator().manual_seed(0)
-    y = torch.rand(400, 2, generator=g) * 2 - 1
-    m_s, m_f = y + 0.3 * torch.randn(400, 2, generator=g), y + 0.05 * torch.randn(400, 2, generator=g)
-    v, hf = torch.full((400, 2), 1e-3), torch.ones(400, dtype=torch.bool)
-    fusion.var_scale.fill_(1.0)
-    naive = (fusion.fuse_all(m_s, v, m_f, v, hf)["ivw"][0] - y).abs().mean()
-    fusion._accumulate_calibration(m_s, v, m_f, v, hf, y)
-    fusion.on_train_epoch_end()
-    mean, var = fusion.fuse_all(m_s, v, m_f, v, hf)["ivw"]
-    assert (mean - y).abs().mean() < 0.05 < naive
-    assert var.sqrt().mean() == pytest.approx(0.05, rel=0.3)  # the fused sigma now matches the real error
+    n = 2000
+    y = torch.rand(n, 2, generator=g) * 2 - 1
+    m_f = y + 0.1 * torch.randn(n, 2, generator=g)
+    m_s = y + 0.1 * torch.randn(n, 2, generator=g)
+    lie = torch.rand(n, generator=g) < 0.2
+    m_s[lie] = torch.rand(int(lie.sum()), 2, generator=g) * 2 - 1  # the scene says something else
+    v = torch.full((n, 2), 0.01)
+    hf = torch.ones(n, dtype=torch.bool)
+    prior, extra = fit_conflict_model(m_s[:1000], v[:1000], m_f[:1000], v[:1000], y[:1000], conflict_share=0.2)
+    ivw_m, _ = inverse_variance(m_s, v, m_f, v, hf)
+    rob_m, rob_v = conflict_aware(m_s, v, m_f, v, hf, prior, extra)
+    err_ivw, err_rob = (ivw_m - y)[lie].abs().mean(), (rob_m - y)[lie].abs().mean()
+    assert err_rob < 0.5 * err_ivw  # the misleading scene lost its say
+    assert (rob_m - y)[~lie].abs().mean() < 1.2 * (ivw_m - y)[~lie].abs().mean()  # agreeing paths still average
+    assert rob_v[lie].mean() > 1.5 * rob_v[~lie].mean()  # sigma grows back to the face path's own where they conflict

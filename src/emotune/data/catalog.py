@@ -20,7 +20,7 @@ from emotune.utils.io import safe_join
 
 log = logging.getLogger(__name__)
 
-OPTIONAL_COLUMNS = ("title", "artist", "genre", "path", "duration_s")
+OPTIONAL_COLUMNS = ("title", "artist", "album", "genre", "path", "duration_s")
 
 
 @dataclass
@@ -90,41 +90,54 @@ def clean_catalog(df: pd.DataFrame, scale: VAScale, source: str) -> tuple[pd.Dat
         if col not in df.columns:
             df[col] = np.nan if col == "duration_s" else ""
     df["duration_s"] = pd.to_numeric(df["duration_s"], errors="coerce")
-    for col in ("title", "artist", "genre", "path"):
+    for col in ("title", "artist", "album", "genre", "path"):
         df[col] = df[col].fillna("").astype(str).str.strip()
     return df, dropped
 
 
-def read_csv_catalog(
-    path: str | Path, scale: str = "deam_static", audio_root: str | Path | None = None
-) -> Catalog:
+def filter_catalog(catalog: Catalog, genre: str | list[str] | None = None, artist: str | list[str] | None = None) -> Catalog:
+    """``catalog`` restricted by metadata (``filters.genre`` / ``filters.artist``); unchanged without filters."""
+    return catalog.filter(genre, artist) if genre or artist else catalog
+
+
+SCALE_COMMENT = "# scale: "  # first line of a catalogue CSV that declares its V-A scale
+
+
+def read_csv_catalog(path: str | Path, scale: str | None = None, audio_root: str | Path | None = None) -> Catalog:
     """A user's own library: CSV with ``song_id, valence, arousal`` (+ optional metadata columns).
 
     Args:
         path: the CSV file.
-        scale: the scale of its V-A columns (``deam_static`` = 1..9, ``reference`` = -1..1, ``findingemo``).
+        scale: the scale of its V-A columns (``deam_static`` = 1..9, ``reference`` = -1..1, ``findingemo``);
+            ``None``: the scale the file declares on its first line (``# scale: reference``, as ``make library``
+            writes), else ``deam_static``.
         audio_root: folder that relative ``path`` values are joined under (default: the CSV's folder).
     """
     path = Path(path)
     if not path.is_file():
         raise MissingResourceError(f"Catalogue CSV not found: {path}. Set `catalog.path=FILE`.")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    first = path.open(encoding="utf-8", errors="replace").readline()
+    declared = first[len(SCALE_COMMENT) :].strip() if first.startswith(SCALE_COMMENT) else None
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None,
+                     skiprows=1 if declared else 0)  # fmt: skip
     df.columns = [c.strip().lower() for c in df.columns]
     missing = [c for c in ("song_id", "valence", "arousal") if c not in df.columns]
     if missing:
         raise DataError(f"{path} lacks column(s) {missing}; a catalogue needs song_id,valence,arousal.")
-    sc = get_scale(scale)
+    sc = get_scale(scale or declared or "deam_static")
     df, dropped = clean_catalog(df, sc, str(path))
     root = Path(audio_root) if audio_root else path.parent
-    df["path"] = [str(safe_join(root, p)) if p else "" for p in df["path"]]
+    df["path"] = [str(safe_join(root, p)) if p and not Path(p).is_absolute() else p for p in df["path"]]
     return Catalog(df, sc, name=path.stem, dropped=dropped)
 
 
-def write_csv_catalog(cat: Catalog, path: str | Path) -> Path:
-    """Write a catalogue in the user-CSV format (readable by :func:`read_csv_catalog`)."""
+def write_csv_catalog(cat: Catalog, path: str | Path, extra_columns: tuple[str, ...] = ()) -> Path:
+    """Write a catalogue in the user-CSV format, its scale declared on the first line (:func:`read_csv_catalog`)."""
     from emotune.utils.io import atomic_path
 
-    cols = ["song_id", "valence", "arousal", *OPTIONAL_COLUMNS]
+    cols = ["song_id", "valence", "arousal", *OPTIONAL_COLUMNS, *extra_columns]
     with atomic_path(path) as tmp:
-        cat.songs[cols].to_csv(tmp, index=False)
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(f"{SCALE_COMMENT}{cat.scale.name}\n")
+            cat.songs[[c for c in cols if c in cat.songs.columns]].to_csv(f, index=False)
     return Path(path)

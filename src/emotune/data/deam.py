@@ -29,8 +29,6 @@ STATIC_FILES = (
 )
 DYNAMIC_FILES = {"valence": "valence.csv", "arousal": "arousal.csv"}
 METADATA_GLOB = "metadata_*.csv"
-DYNAMIC_START_MS = 15000
-DYNAMIC_STEP_MS = 500
 
 
 def _norm(name: str) -> str:
@@ -122,13 +120,12 @@ def read_metadata(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def load_deam(root: str | Path, with_dynamic: bool = False) -> Catalog:
+def load_deam(root: str | Path) -> Catalog:
     """The DEAM song catalogue (1,802 songs in the full release) from a folder.
 
     Args:
         root: any folder holding the two static CSVs somewhere below it; metadata
             (``metadata_*.csv``) and audio (``MEMD_audio/<id>.mp3``) are used when present.
-        with_dynamic: also read the dynamic per-second annotations into ``catalog.songs.attrs``.
     """
     root = Path(root)
     if not root.is_dir():
@@ -166,10 +163,6 @@ def load_deam(root: str | Path, with_dynamic: bool = False) -> Catalog:
     ids = pd.to_numeric(songs["song_id"], errors="coerce")
     songs["duration_s"] = np.where(ids <= 2000, 45.0, np.nan)
     songs, dropped = clean_catalog(songs, DEAM_STATIC, str(root))
-    if with_dynamic:
-        for dim, name in DYNAMIC_FILES.items():
-            p = find_file(root, name)
-            songs.attrs[f"dynamic_{dim}"] = read_dynamic(p) if p is not None else None
     log.info("DEAM: %d songs from %s", len(songs), ", ".join(p.name for p in found))
     return Catalog(songs, DEAM_STATIC, name="deam", dropped=dropped)
 

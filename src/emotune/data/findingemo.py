@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emotune.data.scales import FINDINGEMO
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import atomic_path, safe_join
 
 log = logging.getLogger(__name__)
 
+RUN_FOLDERS = ("Run_1", "Run_2")
 ANNOTATION_COLUMNS = [
     "index",
     "user",
@@ -51,9 +53,6 @@ EMOTION_TO_PRIMARY: dict[str, str] = {lab: p for p, labs in PLUTCHIK.items() for
 EMOTIONS: tuple[str, ...] = tuple(EMOTION_TO_PRIMARY)
 PRIMARIES: tuple[str, ...] = tuple(PLUTCHIK)
 
-VALENCE_RANGE = (-3, 3)
-AROUSAL_RANGE = (0, 6)
-AMBIGUITY_RANGE = (0, 6)
 
 
 def packaged_annotations_path() -> Path:
@@ -68,6 +67,36 @@ def packaged_annotations_path() -> Path:
     path = Path(findingemo_light.__file__).parent / "data" / "annotations_single.ann"
     if not path.is_file():
         raise MissingResourceError(f"findingemo-light has no annotation file at {path}; reinstall it.")
+    return path
+
+
+def has_run_layout(image_root: str | Path) -> bool:
+    """Whether a folder looks like a FindingEmo download (``Run_1/`` or ``Run_2/`` inside)."""
+    return any((Path(image_root) / run).is_dir() for run in RUN_FOLDERS)
+
+
+def resolve_annotations(annotations: str | Path | None, root: str | Path, image_root: str | Path) -> Path:
+    """The annotation file to use: ``data.annotations``, else ``<root>/annotations_single.ann``, else (for a
+    folder laid out like a FindingEmo download) the file packaged in findingemo-light. The choice is logged."""
+    if annotations:
+        path, why = Path(annotations), "data.annotations"
+        if not path.is_file():
+            raise MissingResourceError(f"data.annotations={path} does not exist; give an annotations_single.ann.")
+    elif (Path(root) / "annotations_single.ann").is_file():
+        path, why = Path(root) / "annotations_single.ann", "data.root"
+    elif has_run_layout(image_root):
+        path, why = packaged_annotations_path(), "findingemo-light's packaged file"
+    elif not Path(root).is_dir():
+        raise MissingResourceError(
+            f"data.root={root} does not exist. Build the synthetic set with `make data`, or point data.root at a "
+            "FindingEmo download (data=findingemo data.root=DIR)."
+        )
+    else:
+        raise DataError(
+            f"{image_root} is not laid out like a FindingEmo download: expected Run_1/ and Run_2/ folders holding "
+            f"the images (or an annotations_single.ann in {root}). Point data.root at the download folder."
+        )
+    log.info("Annotations: %s (%s)", path, why)
     return path
 
 
@@ -125,8 +154,8 @@ def read_annotations(path: str | Path | None = None, strict: bool = False) -> pd
     df["datetime"] = raw["datetime"].str.strip() if "datetime" in raw.columns else ""
 
     in_range = (
-        df["valence"].between(*VALENCE_RANGE)
-        & df["arousal"].between(*AROUSAL_RANGE)
+        df["valence"].between(*FINDINGEMO.valence)
+        & df["arousal"].between(*FINDINGEMO.arousal)
         & (df["valence"] % 1 == 0)
         & (df["arousal"] % 1 == 0)
         & (df["image_path"] != "")
@@ -169,125 +198,3 @@ def write_annotations(df: pd.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         out.to_csv(tmp, index=False)
     return Path(path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Images: validation pass and manifest
-
-
-@dataclass
-class ImageReport:
-    """Counts from :func:`validate_images`."""
-
-    total: int
-    usable: int
-    missing: int
-    unreadable: int
-
-    def line(self) -> str:
-        return (
-            f"{self.usable}/{self.total} images usable ({self.missing} missing, {self.unreadable} unreadable)"
-        )
-
-
-def _readable(path: Path) -> bool:
-    import cv2
-
-    try:
-        img = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8)
-    except cv2.error:
-        return False
-    return img is not None and img.size > 0
-
-
-def validate_images(
-    df: pd.DataFrame, image_root: str | Path, progress: bool = True
-) -> tuple[pd.DataFrame, ImageReport]:
-    """Check that each row's image exists and decodes; return the usable rows and the counts."""
-    from tqdm.auto import tqdm
-
-    image_root = Path(image_root)
-    if not image_root.is_dir():
-        raise MissingResourceError(
-            f"Image folder not found: {image_root}. Download FindingEmo with "
-            f"`make data-findingemo DATA_DIR={image_root}` or set `data.image_root`."
-        )
-    status = []
-    for rel in tqdm(df["image_path"], desc="validate images", disable=not progress, unit="img"):
-        p = safe_join(image_root, rel)
-        status.append("missing" if not p.is_file() else ("ok" if _readable(p) else "unreadable"))
-    status = np.array(status)
-    report = ImageReport(
-        len(df),
-        int((status == "ok").sum()),
-        int((status == "missing").sum()),
-        int((status == "unreadable").sum()),
-    )
-    return df.loc[status == "ok"].reset_index(drop=True), report
-
-
-# ---------------------------------------------------------------------------------------------
-# Split
-
-
-SPLITS = ("train", "val", "test")
-
-
-def make_split(
-    df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
-) -> pd.Series:
-    """A seeded train/val/test assignment stratified on the (valence, arousal) cell.
-
-    Each V-A cell is shuffled and dealt out in proportion, so every split covers the label range.
-    Cells too small to split go to train.
-    """
-    if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
-        raise DataError(f"Split fractions {fractions} must be non-negative and sum to 1.")
-    rng = np.random.default_rng(seed)
-    out = pd.Series("train", index=df.index, dtype=object)
-    cells = df.groupby([df["valence"].round().astype(int), df["arousal"].round().astype(int)]).indices
-    for key in sorted(cells):
-        idx = df.index[cells[key]].to_numpy().copy()
-        rng.shuffle(idx)
-        n = len(idx)
-        n_val = round(n * fractions[1])
-        n_test = round(n * fractions[2])
-        out.loc[idx[:n_val]] = "val"
-        out.loc[idx[n_val : n_val + n_test]] = "test"
-    return out
-
-
-def load_or_make_split(
-    df: pd.DataFrame,
-    split_file: str | Path,
-    seed: int = 0,
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-) -> pd.Series:
-    """Read ``image_path,split`` from ``split_file`` or make (and save) a seeded split.
-
-    Rows absent from an existing split file are reported and left out (split ``""``).
-    """
-    split_file = Path(split_file)
-    if split_file.is_file():
-        saved = pd.read_csv(split_file, dtype=str, keep_default_na=False)
-        if not {"image_path", "split"} <= set(saved.columns):
-            raise DataError(f"{split_file} must have columns image_path,split; delete it to regenerate.")
-        mapping = dict(zip(saved["image_path"], saved["split"]))
-        split = df["image_path"].map(mapping).fillna("")
-        n_new = int((split == "").sum())
-        if n_new:
-            log.warning(
-                "%d row(s) are not in %s and are left out; delete the file to re-split.", n_new, split_file
-            )
-        return split
-    split = make_split(df, fractions, seed)
-    with atomic_path(split_file) as tmp:
-        pd.DataFrame({"image_path": df["image_path"], "split": split}).to_csv(tmp, index=False)
-    log.info("Saved a new seeded split (seed=%d) to %s", seed, split_file)
-    return split
-
-
-def split_counts(split: Iterable[str]) -> dict[str, int]:
-    """Rows per split name."""
-    s = pd.Series(list(split))
-    return {k: int(v) for k, v in s.value_counts().sort_index().items()}

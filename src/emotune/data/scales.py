@@ -36,6 +36,11 @@ class VAScale:
         hi = np.array([self.valence[1], self.arousal[1]])
         return (ref + 1.0) / 2.0 * (hi - lo) + lo
 
+    @property
+    def units_per_ref(self) -> np.ndarray:
+        """How many of this scale's units one reference unit spans, per axis (FindingEmo: 3, 3)."""
+        return np.array([self.valence[1] - self.valence[0], self.arousal[1] - self.arousal[0]]) / 2.0
+
     def contains(self, va: np.ndarray) -> np.ndarray:
         """Boolean mask of rows inside the scale's box."""
         va = np.asarray(va, dtype=np.float64)
@@ -45,11 +50,6 @@ class VAScale:
             & (va[..., 1] >= self.arousal[0])
             & (va[..., 1] <= self.arousal[1])
         )
-
-    @property
-    def half_range(self) -> np.ndarray:
-        """Size of one reference unit on this scale, per axis (FE: 3, 3; DEAM: 4, 4)."""
-        return np.array([(self.valence[1] - self.valence[0]) / 2, (self.arousal[1] - self.arousal[0]) / 2])
 
 
 FINDINGEMO = VAScale("findingemo", (-3.0, 3.0), (0.0, 6.0))

@@ -2,7 +2,8 @@
 
 One module, three views: ``scene`` (whole image), ``face`` (crop of the chosen face; images
 without a face are left out) and ``both`` (image + crop + ``has_face``, for fusion).
-Targets are on the [-1, 1] reference (FindingEmo v/3, (a-3)/3).
+Targets are on the [-1, 1] reference (FindingEmo v/3, (a-3)/3). Preprocessing, the face crop's
+margin included, comes from the model (:meth:`VADataModule.configure_inputs`).
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from emotune.data.findingemo import load_or_make_split, read_annotations
+from emotune.data.findingemo import read_annotations, resolve_annotations
 from emotune.data.scales import FINDINGEMO
+from emotune.data.splits import annotation_fingerprint, load_or_make_split
 from emotune.data.transforms import build_transform
+from emotune.data.validation import read_validation
 from emotune.detect.cache import build_face_cache
 from emotune.detect.detectors import FaceDetector, choose_face, crop_face
-from emotune.utils.errors import ConfigError, DataError, MissingResourceError, check_choice
+from emotune.utils.errors import ConfigError, DataError, check_choice
 from emotune.utils.io import file_stamp, safe_join
 
 log = logging.getLogger(__name__)
 
 View = Literal["scene", "face", "both"]
+MIN_FACE_IMAGES = {"train": 16, "val": 4}  # fewer detected faces than this and the face phase cannot learn
 
 
 class VABatch(TypedDict, total=False):
@@ -49,19 +53,9 @@ def load_rgb(path: Path) -> np.ndarray | None:
 class VADataset(Dataset):
     """Rows of one split. Decoded images can be held in memory (small sets, many epochs)."""
 
-    def __init__(
-        self,
-        rows: pd.DataFrame,
-        image_root: Path,
-        view: View,
-        boxes: dict[str, list],
-        image_tf: Any,
-        face_tf: Any,
-        face_margin: float,
-        face_policy: str,
-        in_memory: bool,
-        face_size: int = 64,
-    ) -> None:
+    def __init__(self, rows: pd.DataFrame, image_root: Path, view: View, boxes: dict[str, list],
+                 image_tf: Any, face_tf: Any, face_margin: float, face_policy: str, in_memory: bool,
+                 face_size: int = 64) -> None:  # fmt: skip
         self.rows = rows.reset_index(drop=True)
         self.image_root, self.view = image_root, view
         self.image_tf, self.face_tf = image_tf, face_tf
@@ -95,9 +89,7 @@ class VADataset(Dataset):
         if self.view in ("scene", "both"):
             out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
         if self.view in ("face", "both"):
-            box = choose_face(
-                np.asarray(self.boxes.get(rel, []), np.float32).reshape(-1, 5), self.face_policy
-            )
+            box = choose_face(np.asarray(self.boxes.get(rel, []), np.float32).reshape(-1, 5), self.face_policy)
             out["has_face"] = torch.tensor(box is not None)
             if box is not None:
                 crop = crop_face(img, box, self.face_margin)
@@ -109,6 +101,7 @@ class VADataset(Dataset):
 
 
 def collate(items: list[dict]) -> VABatch:
+    """Stack tensors; keep keys as a list."""
     batch: dict[str, Any] = {"key": [it["key"] for it in items]}
     for k in items[0]:
         if k != "key":
@@ -117,38 +110,39 @@ def collate(items: list[dict]) -> VABatch:
 
 
 class VADataModule(L.LightningDataModule):
-    """FindingEmo-format data for the scene, face and fusion phases."""
+    """FindingEmo-format data for the scene, face and fusion phases.
 
-    def __init__(
-        self,
-        root: str,
-        view: View = "scene",
-        annotations: str | None = None,
-        image_root: str | None = None,
-        split_file: str | None = None,
-        split_seed: int = 0,
-        train_split: str = "train",
-        val_split: str = "val",
-        test_splits: tuple[str, ...] | list[str] = ("test", "test_shifted"),
-        detector: FaceDetector | None = None,
-        face_margin: float = 0.25,
-        face_policy: str = "largest",
-        cache_dir: str | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        augment: bool = True,
-        in_memory: bool = False,
-        limit_per_split: int | None = None,
-    ) -> None:
+    Args:
+        root: the data set folder (``annotations_single.ann``, images, split, caches).
+        view: ``scene`` | ``face`` | ``both`` (set by ``phase/``).
+        annotations: the annotation file; ``None``: ``<root>/annotations_single.ann``, else findingemo-light's.
+        image_root: where the ``/Run_*/...`` image paths start (``None``: ``<root>/images``).
+        split_file: the saved split (``None``: ``<root>/splits.csv``).
+        split_seed: seed of a new split.
+        train_split / val_split / test_splits: split names used for each stage.
+        detector: the face detector (face and fusion views).
+        face_policy: ``largest`` or ``confident`` face when there are several.
+        cache_dir: face-detection cache folder.
+        batch_size / num_workers: loader settings.
+        augment: random crops, flips and colour jitter on the training split.
+        in_memory: keep decoded images in memory (small sets, many epochs).
+        limit_per_split: at most this many rows per split (quick checks).
+    """
+
+    def __init__(self, root: str, view: View = "scene", annotations: str | None = None,
+                 image_root: str | None = None, split_file: str | None = None, split_seed: int = 0,
+                 train_split: str = "train", val_split: str = "val",
+                 test_splits: tuple[str, ...] | list[str] = ("test", "test_shifted"),
+                 detector: FaceDetector | None = None, face_policy: str = "largest", cache_dir: str | None = None,
+                 batch_size: int = 64, num_workers: int = 0, augment: bool = True, in_memory: bool = False,
+                 limit_per_split: int | None = None) -> None:  # fmt: skip
         super().__init__()
         check_choice("data.view", view, ("scene", "face", "both"))
         check_choice("data.face_policy", face_policy, ("largest", "confident"))
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
         if view != "scene" and detector is None:
-            raise ConfigError(
-                f"data.view={view} needs a face detector; set `detector=haar` (or yunet, retinaface)."
-            )
+            raise ConfigError(f"data.view={view} needs a face detector; set `detector=mtcnn` (or haar, yunet, retinaface).")
         self.root = Path(root)
         self.annotations = annotations
         self.image_root = Path(image_root) if image_root else self.root / "images"
@@ -157,7 +151,7 @@ class VADataModule(L.LightningDataModule):
         self.view, self.detector, self.split_seed = view, detector, split_seed
         self.train_split, self.val_split = train_split, val_split
         self.test_splits = list(test_splits)
-        self.face_margin, self.face_policy = face_margin, face_policy
+        self.face_policy = face_policy
         self.batch_size, self.num_workers = batch_size, num_workers
         self.augment, self.in_memory, self.limit_per_split = augment, in_memory, limit_per_split
         self.data_configs: dict[str, dict] = {}
@@ -166,41 +160,38 @@ class VADataModule(L.LightningDataModule):
         self.stats: dict[str, Any] = {}
 
     def configure_inputs(self, data_configs: dict[str, dict]) -> None:
-        """Preprocessing from the model: ``{"image": cfg, "face": cfg}`` (size, mean, std...)."""
+        """Preprocessing from the model: ``{"image": cfg, "face": cfg}`` (size, mean, std, face crop margin)."""
         self.data_configs = dict(data_configs)
 
+    @property
+    def face_margin(self) -> float:
+        """The face crop margin (the face model's own, from its data config)."""
+        return float(self.data_configs.get("face", {}).get("face_margin", 0.0))
+
     def _rows(self) -> pd.DataFrame:
-        ann = self.annotations or (self.root / "annotations_single.ann")
-        if not Path(ann).is_file() and self.annotations is None:
-            raise MissingResourceError(
-                f"No annotations_single.ann in {self.root}. Build the synthetic set with `make data`, or point "
-                "data.root at a FindingEmo download (data=findingemo data.root=DIR)."
-            )
+        ann = resolve_annotations(self.annotations, self.root, self.image_root)
+        self.stats["annotations"] = str(ann)
         df = read_annotations(ann)
         if "report" in df.attrs:
-            self.stats["labels"] = dataclasses.asdict(
-                df.attrs["report"]
-            )  # rows dropped for bad labels, counted
+            self.stats["labels"] = dataclasses.asdict(df.attrs["report"])  # rows dropped for bad labels, counted
+        fingerprint = annotation_fingerprint(df)
         manifest = self.root / "manifest.csv"
-        if manifest.is_file():  # rows that passed the validation pass (make data-findingemo / validate)
+        validation = read_validation(self.root)
+        if manifest.is_file():  # rows that passed the validation pass (make validate-findingemo)
             keep = set(pd.read_csv(manifest, dtype=str, keep_default_na=False)["image_path"])
             df = df[df["image_path"].isin(keep)].reset_index(drop=True)
+            if validation:
+                self.stats["validation"] = {k: validation[k] for k in ("total", "usable", "missing", "unreadable")}
         else:
             exists = np.array([safe_join(self.image_root, p).is_file() for p in df["image_path"]])
             if (~exists).any():
-                log.warning(
-                    "%d of %d images are missing under %s and are skipped.",
-                    int((~exists).sum()),
-                    len(df),
-                    self.image_root,
-                )
+                log.warning("%d of %d images are missing under %s and are skipped.", int((~exists).sum()), len(df),
+                            self.image_root)  # fmt: skip
             df = df[exists].reset_index(drop=True)
             self.stats["missing_images"] = int((~exists).sum())
         if df.empty:
-            raise DataError(
-                f"None of the annotated images exist under {self.image_root}; check data.image_root."
-            )
-        df["split"] = load_or_make_split(df, self.split_file, seed=self.split_seed)
+            raise DataError(f"None of the annotated images exist under {self.image_root}; check data.image_root.")
+        df["split"] = load_or_make_split(df, self.split_file, fingerprint, seed=self.split_seed)
         return df
 
     def prepare_data(self) -> None:
@@ -211,84 +202,88 @@ class VADataModule(L.LightningDataModule):
             build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
+        """Build the datasets of every split used."""
         if self.datasets:
             return
         if not self.data_configs:
-            raise ConfigError(
-                "VADataModule.configure_inputs(model.data_configs) must be called before setup()."
-            )
+            raise ConfigError("VADataModule.configure_inputs(model.data_configs) must be called before setup().")
         df = self._rows()
         boxes: dict[str, list] = {}
         if self.view != "scene":
-            boxes = build_face_cache(
-                df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir
-            )
+            boxes = build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
             readable = df["image_path"].isin(set(boxes))
             if (~readable).any():
                 log.warning("%d unreadable image(s) skipped.", int((~readable).sum()))
                 self.stats["unreadable_images"] = int((~readable).sum())
                 df = df[readable].reset_index(drop=True)
-        has_face = df["image_path"].map(lambda p: bool(boxes.get(p)))
-        self.stats["face_found_fraction"] = float(has_face.mean()) if self.view != "scene" else None
-        if self.view == "face":
-            df = df[has_face].reset_index(drop=True)
-        image_cfg = self.data_configs.get("image")
-        face_cfg = self.data_configs.get("face")
+            has_face = df["image_path"].map(lambda p: bool(boxes.get(p)))
+            self.stats["face_found_fraction"] = float(has_face.mean())
+            if self.view == "face":
+                self._check_faces(df, has_face)
+                df = df[has_face].reset_index(drop=True)
+        train_rows = df[df["split"] == ("train" if (df["split"] == "train").any() else self.train_split)]
+        va = torch.tensor(FINDINGEMO.to_ref(train_rows[["valence", "arousal"]].to_numpy(np.float64)), dtype=torch.float32)
+        self._label_moments = (va.mean(0), va.var(0, unbiased=False).clamp_min(1e-6))
+        image_cfg, face_cfg = self.data_configs.get("image"), self.data_configs.get("face")
         tf = {
-            "image": (build_transform(image_cfg, train=True), build_transform(image_cfg))
-            if image_cfg
-            else (None, None),
-            "face": (build_transform(face_cfg, train=True), build_transform(face_cfg))
-            if face_cfg
-            else (None, None),
+            "image": (build_transform(image_cfg, train=True), build_transform(image_cfg)) if image_cfg else (None, None),
+            "face": (build_transform(face_cfg, train=True), build_transform(face_cfg)) if face_cfg else (None, None),
         }
-        wanted = [self.train_split, self.val_split, *self.test_splits]
-        for name in dict.fromkeys(wanted):
+        for name in dict.fromkeys([self.train_split, self.val_split, *self.test_splits]):
             rows = df[df["split"] == name]
             if self.limit_per_split:
                 rows = rows.iloc[: self.limit_per_split]
             if rows.empty:
                 if name in (self.train_split, self.val_split):
-                    raise DataError(
-                        f"Split {name!r} is empty in {self.split_file}; delete the file to re-split, "
-                        "or check the data."
-                    )
+                    raise DataError(f"Split {name!r} is empty in {self.split_file}; delete the file to re-split, "
+                                    "or check the data.")  # fmt: skip
                 continue
             train = name == self.train_split and self.augment
+            k = 0 if train else 1
             self.datasets[name] = VADataset(
-                rows,
-                self.image_root,
-                self.view,
-                boxes,
-                tf["image"][0 if train else 1],
-                tf["face"][0 if train else 1],
-                self.face_margin,
-                self.face_policy,
-                self.in_memory,
-                int(face_cfg["input_size"]) if face_cfg else 64,
-            )
+                rows, self.image_root, self.view, boxes, tf["image"][k], tf["face"][k], self.face_margin,
+                self.face_policy, self.in_memory, int(face_cfg["input_size"]) if face_cfg else 64,
+            )  # fmt: skip
         self.test_split_names = [s for s in self.test_splits if s in self.datasets]
         self.stats["sizes"] = {k: len(v) for k, v in self.datasets.items()}
         log.info("Data (%s view): %s", self.view, self.stats["sizes"])
 
+    def _check_faces(self, df: pd.DataFrame, has_face: pd.Series) -> None:
+        """The face phase needs detected faces in train and val; say which detector found how many."""
+        counts = {s: (int(has_face[df["split"] == s].sum()), int((df["split"] == s).sum()))
+                  for s in (self.train_split, self.val_split, *self.test_splits)}  # fmt: skip
+        self.stats["faces_per_split"] = {s: {"with_face": f, "images": n} for s, (f, n) in counts.items()}
+        short = [s for s, need in ((self.train_split, MIN_FACE_IMAGES["train"]), (self.val_split, MIN_FACE_IMAGES["val"]))
+                 if counts[s][0] < need]  # fmt: skip
+        if short:
+            found = ", ".join(f"{s} {f}/{n}" for s, (f, n) in counts.items())
+            name = getattr(self.detector, "name", type(self.detector).__name__)
+            raise DataError(
+                f"Too few detected faces for the face phase: detector={name} found faces in {found} images "
+                f"(need at least {MIN_FACE_IMAGES['train']} in {self.train_split} and {MIN_FACE_IMAGES['val']} in "
+                f"{self.val_split}). Try another detector (detector=mtcnn, detector=retinaface, detector=haar) or "
+                "check that the images show people."
+            )
+
+    def train_label_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of the ``train`` split's labels (the constant baseline's prediction and variance)."""
+        return self._label_moments
+
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[name],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=collate,
-            persistent_workers=self.num_workers > 0,
-            drop_last=False,
-        )
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=collate, persistent_workers=self.num_workers > 0,
+                          drop_last=False)  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches."""
         return self._loader(self.train_split, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
+        """Validation batches."""
         return self._loader(self.val_split, shuffle=False)
 
     def test_dataloader(self) -> list[DataLoader]:
+        """One loader per test split present."""
         if not self.test_split_names:
             raise DataError(f"No test split among {self.test_splits} has rows; check {self.split_file}.")
         return [self._loader(n, shuffle=False) for n in self.test_split_names]

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from emotune.models.va_module import VARegressor
+from emotune.utils.errors import check_range
 
 
 class FaceLitModule(VARegressor):
-    """Face path: reads ``batch["face"]`` (crops of the chosen face, with the image's label)."""
+    """Face path: reads ``batch["face"]`` (crops of the chosen face, with the image's label).
+
+    Args:
+        face_margin: the crop around the detected box, as a fraction of its size on each side. It is part of
+            the preprocessing: stored in the checkpoint, used by the datamodule and by ``infer.py``.
+        **kwargs: see :class:`VARegressor`.
+    """
 
     phase = "face"
     input_key = "face"
+
+    def __init__(self, face_margin: float = 0.1, **kwargs: Any) -> None:
+        check_range("model.face_margin", face_margin, 0.0, 2.0)
+        super().__init__(**kwargs)
+        self.hparams["face_margin"] = float(face_margin)
+
+    @property
+    def face_margin(self) -> float:
+        """The crop margin this model was trained with."""
+        return float(self.hparams["face_margin"])
+
+    @property
+    def data_configs(self) -> dict[str, dict]:
+        """The crop's preprocessing, margin included."""
+        return {"face": {**self.data_config, "face_margin": self.face_margin}}

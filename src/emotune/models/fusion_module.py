@@ -1,37 +1,41 @@
 """Phase 2: fusion of the frozen scene and face models.
 
-The two trained phases are loaded from their checkpoints (their hyperparameters are copied into
-this module's, so a fusion checkpoint alone rebuilds all three). Every fusion method is evaluated
-side by side with each single path; ``method`` picks the one logged without a prefix and used by
-``infer.py``. Fitted on ``val`` (the data config): the learned linear weights, and a variance scale per
-path and dimension, ``mean(error^2 / variance)``, so each path's MC Dropout variance is calibrated to its
-real error before inverse-variance weighting (an over-confident path no longer dominates).
+The two trained phases are loaded from their checkpoints (their hyperparameters are copied into this
+module's, so a fusion checkpoint alone rebuilds all three). Each path's variance is already calibrated
+on val by its own phase. Fitted here, on ``val`` (the phase's training split): the learned linear
+weights (gradient steps), the conflict model of the ``robust`` method (how far the paths may disagree
+before the scene stops being trusted, see :func:`fit_conflict_model`), and a variance scale per method
+so each fused σ matches its error. Every method is evaluated side by side with each single path and the
+constant baseline; ``method`` picks the one logged without a prefix and used by ``infer.py``.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-import lightning as L
 import torch
 
-from emotune.models.components.fusion import FUSION_METHODS, LinearFusion, fixed, inverse_variance
+from emotune.models.base import EmotuneModule, plain
+from emotune.models.components.fusion import (
+    DEFAULT_SCENE_WEIGHT,
+    FUSION_METHODS,
+    LinearFusion,
+    conflict_aware,
+    fit_conflict_model,
+    fixed,
+    inverse_variance,
+)
 from emotune.models.components.losses import build_loss
 from emotune.models.face_module import FaceLitModule
-from emotune.models.loading import encoder_from_checkpoint
+from emotune.models.loading import load_phase_module
 from emotune.models.scene_module import SceneLitModule
-from emotune.models.va_module import (
-    build_optimizers,
-    gather_test_outputs,
-    log_split_metrics,
-    plain,
-    test_split_names,
-)
 from emotune.utils.errors import check_choice, check_range
 from emotune.utils.metrics import VAMetrics
 
+PATH_PREFIXES = ("scene", "face", *FUSION_METHODS)
 
-class FusionLitModule(L.LightningModule):
+
+class FusionLitModule(EmotuneModule):
     """Scene + face -> fused V-A with variance."""
 
     phase: ClassVar[str] = "fusion"
@@ -40,196 +44,166 @@ class FusionLitModule(L.LightningModule):
         self,
         scene_ckpt: str | None = None,
         face_ckpt: str | None = None,
-        method: str = "ivw",
-        scene_weight: float = 0.6,
-        mc_samples: int = 20,
+        method: str = "robust",
+        scene_weight: float = DEFAULT_SCENE_WEIGHT,
+        conflict_share: float = 0.2,
         optimizer: dict | None = None,
         loss: str = "mse",
         scene_hparams: dict | None = None,
         face_hparams: dict | None = None,
         load_pretrained: bool = True,
     ) -> None:
+        """
+        Args:
+            scene_ckpt / face_ckpt: the trained phases (first build only).
+            method: ``robust`` (inverse-variance that lets a contradicting scene lose its say), ``ivw``,
+                ``learned`` (linear, fitted on val) or ``fixed`` (``scene_weight`` / 1 - ``scene_weight``).
+            scene_weight: the fixed fusion's scene weight, and the learned fusion's starting point.
+            conflict_share: share of context-swapped pairs in the robust method's fitting set (the prior
+                belief that a scene can mislead).
+            optimizer: Hydra node for the learned weights.
+            loss: the learned fusion's loss (``mse`` | ``huber`` | ``ccc``).
+            scene_hparams / face_hparams: set when restoring a fusion checkpoint (weights follow).
+            load_pretrained: unused (kept so every phase loads with ``load_pretrained=False``).
+        """
         super().__init__()
         check_choice("model.method", method, FUSION_METHODS)
         check_range("model.scene_weight", scene_weight, 0.0, 1.0)
-        check_range("model.mc_samples", mc_samples, 1)
+        check_range("model.conflict_share", conflict_share, 0.0, 0.9)
         if scene_hparams is None or face_hparams is None:
-            # First build: take the trained phases from their checkpoints.
-            scene = encoder_from_checkpoint(str(scene_ckpt), "scene")
-            face = encoder_from_checkpoint(str(face_ckpt), "face")
+            scene = load_phase_module(str(scene_ckpt), "scene")  # first build: the trained phases
+            face = load_phase_module(str(face_ckpt), "face")
             scene_hparams, face_hparams = dict(scene.hparams), dict(face.hparams)
-        else:
-            # Restoring a fusion checkpoint: rebuild the paths from stored hparams; weights follow.
-            scene = SceneLitModule(**_ctor_args(scene_hparams))
-            face = FaceLitModule(**_ctor_args(face_hparams))
+        else:  # restoring a fusion checkpoint: rebuild the paths from stored hparams; weights follow
+            scene = SceneLitModule(**{**scene_hparams, "load_pretrained": False})
+            face = FaceLitModule(**{**face_hparams, "load_pretrained": False})
         self.save_hyperparameters(
-            {
-                "scene_ckpt": scene_ckpt,
-                "face_ckpt": face_ckpt,
-                "method": method,
-                "scene_weight": scene_weight,
-                "mc_samples": int(mc_samples),
-                "optimizer": plain(optimizer),
-                "loss": loss,
-                "scene_hparams": plain(scene_hparams),
-                "face_hparams": plain(face_hparams),
-            },
+            {"scene_ckpt": scene_ckpt, "face_ckpt": face_ckpt, "method": method, "scene_weight": scene_weight,
+             "conflict_share": conflict_share, "optimizer": plain(optimizer), "loss": loss,
+             "scene_hparams": plain(scene_hparams), "face_hparams": plain(face_hparams)},
             logger=False,
-        )
+        )  # fmt: skip
         self.scene, self.face = scene.requires_grad_(False), face.requires_grad_(False)
         self.linear = LinearFusion(scene_weight)
-        # [path (scene, face), dim]: multiplies each path's MC variance; set from val at each epoch end
-        self.register_buffer("var_scale", torch.ones(2, 2))
-        self.register_buffer("_ratio_sum", torch.zeros(2, 2), persistent=False)
-        self.register_buffer("_ratio_n", torch.zeros(2, 2), persistent=False)
+        self.register_buffer("conflict", torch.tensor([0.05, 0.4]))  # prior, extra_var; fitted on val
+        self.register_buffer("fused_var_scale", torch.ones(len(FUSION_METHODS), 2))  # per method, dim
         self.criterion = build_loss(loss)
         self.val_va = VAMetrics()
         self._mc_cache: dict[str, tuple[torch.Tensor, ...]] = {}
-        self._test_outputs: dict[int, list[dict[str, torch.Tensor]]] = {}
+        self._fit_rows: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    @property
+    def face_margin(self) -> float:
+        """The crop margin the face path was trained with."""
+        return self.face.face_margin
 
     @property
     def data_configs(self) -> dict[str, dict]:
-        return {"image": self.scene.data_config, "face": self.face.data_config}
+        """Preprocessing of both paths (the face crop's margin included)."""
+        return {**self.scene.data_configs, **self.face.data_configs}
 
     def train(self, mode: bool = True) -> FusionLitModule:
+        """The frozen paths stay in eval mode (MC Dropout is switched on explicitly when predicting)."""
         super().train(mode)
         self.scene.eval()
-        self.face.eval()  # frozen paths: MC Dropout is switched on explicitly in predict_mc
+        self.face.eval()
         return self
 
     @torch.no_grad()
     def paths(self, batch: dict) -> tuple[torch.Tensor, ...]:
-        """MC means/variances of both paths (memoised per image: the paths are frozen)."""
+        """Calibrated means/variances of both paths (memoised per input: the paths are frozen)."""
         keys = batch.get("key")
         if keys is not None and all(k in self._mc_cache for k in keys):
             return tuple(torch.stack(t).to(self.device) for t in zip(*(self._mc_cache[k] for k in keys)))
-        T = self.hparams.mc_samples
-        m_s, v_s = self.scene.predict_mc(batch["image"], T)
-        m_f, v_f = self.face.predict_mc(batch["face"], T)
-        out = (m_s, v_s, m_f, v_f)
+        out = (*self.scene.predict_mc(batch["image"]), *self.face.predict_mc(batch["face"]))
         if keys is not None:
             for i, k in enumerate(keys):
                 self._mc_cache[k] = tuple(t[i].cpu() for t in out)
         return out
 
     def fuse_all(
-        self,
-        m_s: torch.Tensor,
-        v_s: torch.Tensor,
-        m_f: torch.Tensor,
-        v_f: torch.Tensor,
-        has_face: torch.Tensor,
+        self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        v_s, v_f = v_s * self.var_scale[0], v_f * self.var_scale[1]
-        return {
+        """Every method's fused mean and (calibrated) variance."""
+        prior, extra = (float(x) for x in self.conflict)
+        raw = {
             "ivw": inverse_variance(m_s, v_s, m_f, v_f, has_face),
+            "robust": conflict_aware(m_s, v_s, m_f, v_f, has_face, prior, extra),
             "learned": self.linear(m_s, v_s, m_f, v_f, has_face),
             "fixed": fixed(m_s, v_s, m_f, v_f, has_face, self.hparams.scene_weight),
         }
+        return {k: (m, v * self.fused_var_scale[FUSION_METHODS.index(k)]) for k, (m, v) in raw.items()}
 
     def forward(
-        self,
-        m_s: torch.Tensor,
-        v_s: torch.Tensor,
-        m_f: torch.Tensor,
-        v_f: torch.Tensor,
-        has_face: torch.Tensor,
+        self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused mean and variance with the configured ``method``."""
         return self.fuse_all(m_s, v_s, m_f, v_f, has_face)[self.hparams.method]
 
-    @torch.no_grad()
-    def _accumulate_calibration(
-        self,
-        m_s: torch.Tensor,
-        v_s: torch.Tensor,
-        m_f: torch.Tensor,
-        v_f: torch.Tensor,
-        has_face: torch.Tensor,
-        y: torch.Tensor,
-    ) -> None:
-        self._ratio_sum[0] += ((m_s - y) ** 2 / v_s.clamp_min(1e-6)).sum(0)
-        self._ratio_n[0] += len(y)
-        if has_face.any():
-            hf = has_face
-            self._ratio_sum[1] += ((m_f[hf] - y[hf]) ** 2 / v_f[hf].clamp_min(1e-6)).sum(0)
-            self._ratio_n[1] += int(hf.sum())
-
-    def on_train_epoch_end(self) -> None:
-        """Set the variance scales from this epoch's (val-split) predictions: ``E[err^2 / var]`` per path, dim."""
-        seen = self._ratio_n > 0
-        self.var_scale[seen] = (self._ratio_sum[seen] / self._ratio_n[seen]).clamp(1e-3, 1e6)
-        self._ratio_sum.zero_()
-        self._ratio_n.zero_()
-        for p, path in enumerate(("scene", "face")):
-            for d, dim in enumerate(("valence", "arousal")):
-                self.log(f"fusion/{path}_{dim}_var_scale", self.var_scale[p, d])
-
+    # ------------------------------------------------------------------ fitting on val
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """A gradient step of the learned weights; keep the rows the closed-form fits need."""
         m_s, v_s, m_f, v_f = self.paths(batch)
-        self._accumulate_calibration(m_s, v_s, m_f, v_f, batch["has_face"], batch["va"])
-        mean, _ = self.linear(m_s, v_s, m_f, v_f, batch["has_face"])
-        loss = self.criterion(mean, batch["va"])
+        hf, y = batch["has_face"], batch["va"]
+        for i, k in enumerate(batch["key"]):
+            self._fit_rows[k] = (m_s[i], v_s[i], m_f[i], v_f[i], hf[i], y[i])
+        mean, _ = self.linear(m_s, v_s, m_f, v_f, hf)
+        loss = self.criterion(mean, y)
         self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(mean))
         return loss
 
+    @torch.no_grad()
+    def on_train_epoch_end(self) -> None:
+        """Fit the conflict model on val images with a face, then each method's variance scale on val."""
+        if not self._fit_rows:
+            return
+        m_s, v_s, m_f, v_f, hf, y = (torch.stack(t).cpu() for t in zip(*self._fit_rows.values()))
+        if hf.sum() >= 8:
+            prior, extra = fit_conflict_model(m_s[hf], v_s[hf], m_f[hf], v_f[hf], y[hf], self.hparams.conflict_share)
+            self.conflict.copy_(torch.tensor([prior, extra]))
+        self.fused_var_scale.fill_(1.0)
+        for i, (mean, var) in enumerate(self.fuse_all(m_s, v_s, m_f, v_f, hf).values()):
+            self.fused_var_scale[i] = ((mean - y) ** 2 / var.clamp_min(1e-8)).mean(0).clamp(1e-3, 1e3)
+        self.log_dict({"fusion/conflict_prior": self.conflict[0], "fusion/conflict_extra_var": self.conflict[1]})
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """Metrics of the configured method."""
         mean, _ = self(*self.paths(batch), batch["has_face"])
         self.val_va.update(mean, batch["va"])
         self.log("val/loss", self.criterion(mean, batch["va"]), batch_size=len(mean))
 
     def on_validation_epoch_end(self) -> None:
+        """Log validation metrics."""
         if self.val_va.count > 1:
             m = self.val_va.compute()
             self.log_dict({f"val/{k}": v for k, v in m.items()})
             self.log("val/ccc", m["ccc_mean"], prog_bar=True)
         self.val_va.reset()
 
+    # ------------------------------------------------------------------ test
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Both paths and every fusion per test image."""
         m_s, v_s, m_f, v_f = self.paths(batch)
         hf = batch["has_face"]
-        rec = {
-            "scene_m": m_s,
-            "scene_v": v_s,
-            "face_m": m_f,
-            "face_v": v_f,
-            "has_face": hf,
-            "va": batch["va"],
-        }
+        rec = {"scene_m": m_s, "scene_v": v_s, "face_m": m_f, "face_v": v_f, "has_face": hf, "va": batch["va"]}
         for name, (m, v) in self.fuse_all(m_s, v_s, m_f, v_f, hf).items():
             rec[f"{name}_m"], rec[f"{name}_v"] = m, v
-        self._test_outputs.setdefault(dataloader_idx, []).append(
-            {k: t.detach().cpu() for k, t in rec.items()}
-        )
+        self.collect_test(dataloader_idx, **rec)
 
-    def on_test_epoch_end(self) -> None:
-        names = test_split_names(self)
-        self.test_predictions = {}
-        for idx, outs in sorted(self._test_outputs.items()):
-            r = gather_test_outputs(self, idx, {k: torch.cat([o[k] for o in outs]) for k in outs[0]})
-            self.test_predictions[names[idx]] = (r[f"{self.hparams.method}_m"].numpy(), r["va"].numpy())
-            split, hf, y = names[idx], r["has_face"], r["va"]
-            log_split_metrics(self, split, r["scene_m"], r["scene_v"], y, prefix="scene/")
-            if hf.sum() > 2:
-                log_split_metrics(self, split, r["face_m"][hf], r["face_v"][hf], y[hf], prefix="face/")
-            for name in FUSION_METHODS:
-                log_split_metrics(self, split, r[f"{name}_m"], r[f"{name}_v"], y, prefix=f"{name}/")
-            m = self.hparams.method
-            log_split_metrics(self, split, r[f"{m}_m"], r[f"{m}_v"], y)
-            self.log(f"{split}/face_found_fraction", hf.float().mean(), add_dataloader_idx=False)
-        self._test_outputs.clear()
+    def test_split_end(self, split: str, r: dict[str, torch.Tensor]) -> None:
+        """Every path on the split, and again on its images with a face (``<split>_face``)."""
+        hf, y, method = r["has_face"], r["va"], self.hparams.method
+        self.test_predictions[split] = (r[f"{method}_m"].numpy(), y.numpy(), r[f"{method}_v"].numpy())
+        self.log(f"{split}/face_found_fraction", hf.float().mean(), add_dataloader_idx=False)
+        for name, rows in ((split, torch.ones_like(hf)), (f"{split}_face", hf)):
+            if rows.sum() <= 2:
+                continue
+            for path in PATH_PREFIXES:
+                keep = rows & hf if path == "face" else rows
+                self.log_split_metrics(name, r[f"{path}_m"][keep], r[f"{path}_v"][keep], y[keep], prefix=f"{path}/")
+            self.log_split_metrics(name, r[f"{method}_m"][rows], r[f"{method}_v"][rows], y[rows])
+            self.log_constant_baseline(name, y[rows])
 
-    def configure_optimizers(self) -> dict:
-        return build_optimizers(self, [{"params": self.linear.parameters()}])
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["emotune_phase"] = self.phase
-        if getattr(self, "face_margin", None) is not None:  # the crop the face path was trained on
-            checkpoint["emotune_face_margin"] = float(self.face_margin)
-
-
-def _ctor_args(hparams: dict) -> dict:
-    """Constructor arguments of a path module from its stored hparams (no pretrained download)."""
-    args = dict(hparams)
-    args["load_pretrained"] = False
-    return args
+    def param_groups(self) -> list[dict]:
+        """Only the learned linear weights train."""
+        return [{"params": self.linear.parameters()}]

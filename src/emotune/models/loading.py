@@ -2,49 +2,47 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 
 from emotune.utils.errors import DataError, MissingResourceError
 
+log = logging.getLogger(__name__)
+
 PHASE_CLASSES = {
     "scene": "emotune.models.scene_module.SceneLitModule",
     "face": "emotune.models.face_module.FaceLitModule",
     "fusion": "emotune.models.fusion_module.FusionLitModule",
+    "music": "emotune.models.music_module.MusicLitModule",
 }
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """``torch.load(..., weights_only=True)`` with one-line errors for the usual mistakes."""
+    """``torch.load(..., weights_only=True)`` with one-line errors for anything that is not a checkpoint."""
     path = Path(path)
     if not path.is_file():
-        raise MissingResourceError(
-            f"Checkpoint not found: {path}. Train it with `python train.py phase=...` or `make demo`."
-        )
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "not found"
+        raise MissingResourceError(f"Checkpoint {what}: {path}. Train it with `python train.py phase=...` or `make demo`.")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" not in str(exc):  # not a pickle of objects: just not a checkpoint
-            raise DataError(
-                f"{path} is not a readable PyTorch checkpoint (corrupt or another format)."
-            ) from None
+            raise DataError(f"{path} is not a readable PyTorch checkpoint (corrupt or another format).") from None
         raise DataError(
             f"{path} needs pickled Python objects to load, which could run code; refusing it "
             f"({str(exc).splitlines()[0][:120]}). Re-save it with plain hyperparameters."
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # torch.load raises many types on foreign files (zip, npz, text, images...)
         raise DataError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}).") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise DataError(f"{path} is not a Lightning checkpoint (no state_dict).")
     return ckpt
-
-
-def checkpoint_phase(ckpt: dict) -> str | None:
-    """The phase recorded in a checkpoint (``scene`` / ``face`` / ``fusion``)."""
-    return ckpt.get("emotune_phase")
 
 
 def load_phase_module(path: str | Path, phase: str, map_location: str = "cpu") -> L.LightningModule:
@@ -52,21 +50,58 @@ def load_phase_module(path: str | Path, phase: str, map_location: str = "cpu") -
     import hydra
 
     ckpt = read_checkpoint(path)
-    found = checkpoint_phase(ckpt)
+    found = ckpt.get("emotune_phase")
     if found != phase:
         raise DataError(
             f"{path} is a {found or 'non-emotune'} checkpoint, but it was given as the {phase} "
             f"checkpoint; pass it as ckpt.{found} or give a {phase} checkpoint."
         )
+    if not isinstance(ckpt.get("hyper_parameters"), dict):
+        raise DataError(f"{path} has no hyperparameters to rebuild the {phase} model from; re-train it.")
     cls = hydra.utils.get_class(PHASE_CLASSES[phase])
-    module = cls.load_from_checkpoint(
-        path, map_location=map_location, weights_only=True, load_pretrained=False
-    )
-    module.face_margin = ckpt.get("emotune_face_margin")
+    try:
+        module = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True, load_pretrained=False)
+    except (TypeError, KeyError, RuntimeError, ValueError) as exc:  # hparams or weights of another version
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise DataError(f"{path} does not rebuild a {phase} model ({first}); re-train it with this version.") from None
     return module.eval()
 
 
-def encoder_from_checkpoint(ckpt_path: str, phase: str, freeze: bool = True) -> L.LightningModule:
-    """A trained phase as a frozen sub-module (used by the fusion phase)."""
-    module = load_phase_module(ckpt_path, phase)
-    return module.requires_grad_(not freeze)
+@dataclass
+class TrainedModels:
+    """The trained phases ``infer.py`` chains: the scene path, and optionally the face path and their fusion."""
+
+    scene: Any
+    face: Any | None = None
+    fusion: Any | None = None
+
+
+def resolve_checkpoints(dir: str | None, scene: str | None, face: str | None, fusion: str | None) -> dict[str, str | None]:
+    """Each phase's checkpoint: as given, else ``<dir>/<phase>/checkpoints/best.ckpt`` when it exists."""
+    out: dict[str, str | None] = {}
+    for phase, given in (("scene", scene), ("face", face), ("fusion", fusion)):
+        if not given and dir:
+            cand = Path(dir) / phase / "checkpoints" / "best.ckpt"
+            given = str(cand) if cand.is_file() else None
+        out[phase] = given
+    if not out["scene"] and not out["fusion"]:
+        raise MissingResourceError(
+            "No scene checkpoint: give ckpt.dir=DIR (with scene/face/fusion subfolders, e.g. outputs/demo after "
+            "`make demo`) or ckpt.scene=PATH [ckpt.face=PATH ckpt.fusion=PATH]."
+        )
+    return out
+
+
+def load_trained(
+    dir: str | None = None, scene: str | None = None, face: str | None = None, fusion: str | None = None
+) -> TrainedModels:
+    """Scene, face and fusion modules for inference (``conf/perceive``'s ``models`` node).
+
+    A fusion checkpoint carries both paths; an explicit scene or face checkpoint replaces its copy.
+    """
+    paths = resolve_checkpoints(dir, scene, face, fusion)
+    fused = load_phase_module(paths["fusion"], "fusion") if paths["fusion"] else None
+    scene_m = load_phase_module(paths["scene"], "scene") if paths["scene"] else fused.scene
+    face_m = load_phase_module(paths["face"], "face") if paths["face"] else getattr(fused, "face", None)
+    log.info("Models: %s", {k: v for k, v in paths.items() if v})
+    return TrainedModels(scene_m, face_m, fused)

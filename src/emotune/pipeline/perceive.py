@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import cv2
@@ -9,15 +10,19 @@ import numpy as np
 import torch
 
 from emotune.data.transforms import build_transform
-from emotune.detect.detectors import FaceDetector, TrackingDetector, choose_face, crop_face
-from emotune.models.components.fusion import fixed, inverse_variance
-from emotune.models.components.heads import mc_dropout
+from emotune.detect.detectors import FaceDetector, choose_face, crop_face, detect_many
+from emotune.detect.tracking import TrackingDetector
+from emotune.models.components.fusion import fixed
+from emotune.models.loading import TrainedModels
+from emotune.utils.errors import check_choice, check_range
 from emotune.utils.timing import Stopwatch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class FramePerception:
-    """One analysed frame; V-A on the [-1, 1] reference, variances per dimension."""
+    """One analysed frame; V-A on the [-1, 1] reference, variances per dimension, the box in frame pixels."""
 
     scene_mean: np.ndarray
     scene_var: np.ndarray
@@ -29,38 +34,49 @@ class FramePerception:
     fused_var: np.ndarray
 
 
+def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink very large frames before detection and the models (aspect kept); returns the scale used."""
+    h, w = frame.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1.0:
+        return frame, 1.0
+    return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), s
+
+
 class Perceiver:
-    """Runs the trained models on batches of frames.
+    """Runs the trained models on batches of frames (``conf/perceive``).
 
     Args:
-        scene: a trained :class:`SceneLitModule` (required).
-        face: a trained :class:`FaceLitModule`, or ``None`` for scene only.
-        fusion: a trained :class:`FusionLitModule` (its method and weights), or ``None`` for fixed 0.6/0.4.
-        detector: face detector (needed when ``face`` is given).
-        mc_samples: T head passes for MC Dropout (backbones run once per frame).
-        stopwatch: where time per stage (preprocess, scene/face backbone, detect, heads) is added up.
+        models: the trained phases (:func:`emotune.models.loading.load_trained`).
+        detector: the face detector (used when a face model is loaded).
+        fps: analysed frames per second of video.
+        batch_size: frames per model batch (1 for a live window).
+        max_side: frames are downscaled to this before detection and the models.
+        mc_samples: T, dropout head passes; ``None`` uses each checkpoint's own ``mc_samples``.
+        face_margin: crop margin; ``None`` uses the margin the face model was trained with.
+        face_policy: which face the face path sees when there are several: ``largest`` or ``confident``.
         track_faces: look near the last face before scanning the whole frame (:class:`TrackingDetector`).
     """
 
-    def __init__(
-        self,
-        scene: torch.nn.Module,
-        face: torch.nn.Module | None,
-        fusion: torch.nn.Module | None,
-        detector: FaceDetector | None,
-        mc_samples: int = 20,
-        face_margin: float = 0.25,
-        face_policy: str = "largest",
-        stopwatch: Stopwatch | None = None,
-        track_faces: bool = True,
-    ) -> None:
-        if track_faces and detector is not None:
-            detector = TrackingDetector(detector)
-        self.scene, self.face, self.fusion, self.detector = scene, face, fusion, detector
-        self.mc_samples, self.face_margin, self.face_policy = mc_samples, face_margin, face_policy
-        self.sw = stopwatch or Stopwatch()
-        self.scene_tf = build_transform(scene.data_config)
-        self.face_tf = build_transform(face.data_config) if face is not None else None
+    def __init__(self, models: TrainedModels, detector: FaceDetector | None = None, fps: float = 4.0,
+                 batch_size: int = 8, max_side: int = 640, mc_samples: int | None = None,
+                 face_margin: float | None = None, face_policy: str = "largest", track_faces: bool = True) -> None:  # fmt: skip
+        self.fps = check_range("perceive.fps", fps, 0.0, 60.0, low_inclusive=False)
+        self.batch_size = int(check_range("perceive.batch_size", batch_size, 1))
+        self.max_side = int(check_range("perceive.max_side", max_side, 64))
+        self.mc_samples = None if mc_samples is None else int(check_range("perceive.mc_samples", mc_samples, 1))
+        self.face_policy = check_choice("perceive.face_policy", face_policy, ("largest", "confident"))
+        self.scene, self.face, self.fusion = models.scene, models.face, models.fusion
+        if self.face is not None and face_margin is not None:
+            self.face_margin = check_range("perceive.face_margin", face_margin, 0.0, 2.0)
+        else:
+            self.face_margin = self.face.face_margin if self.face is not None else 0.0
+        self.detector = None
+        if self.face is not None:
+            self.detector = TrackingDetector(detector) if track_faces and detector is not None else detector
+        self.stopwatch = Stopwatch()
+        self.scene_tf = build_transform(self.scene.data_config)
+        self.face_tf = build_transform(self.face.data_config) if self.face is not None else None
 
     def reset(self) -> None:
         """Forget the last face (a new video)."""
@@ -69,74 +85,46 @@ class Perceiver:
 
     @torch.inference_mode()
     def __call__(self, frames_bgr: list[np.ndarray]) -> list[FramePerception]:
-        sw = self.sw
+        """Perceive a batch of BGR frames."""
+        sw = self.stopwatch
+        with sw("downscale"):
+            small = [downscale(f, self.max_side) for f in frames_bgr]
         with sw("preprocess"):
-            rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames_bgr]
+            rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f, _ in small]
             x = torch.stack([self.scene_tf(torch.from_numpy(im).permute(2, 0, 1)) for im in rgb])
         with sw("scene_backbone"):
             feats = self.scene.features(x)
         with sw("heads"):
-            m_s, v_s = mc_dropout(self.scene.head, feats, self.mc_samples)
+            m_s, v_s = self.scene.predict_features(feats, self.mc_samples)
         B = len(frames_bgr)
-        m_f, v_f = torch.zeros_like(m_s), torch.full_like(v_s, float("inf"))
+        m_f, v_f = torch.zeros_like(m_s), torch.ones_like(v_s)
         has_face = torch.zeros(B, dtype=torch.bool)
         boxes: list[np.ndarray | None] = [None] * B
-        if self.face is not None and self.detector is not None:
+        if self.detector is not None:
+            with sw("detect"):
+                found = [choose_face(d, self.face_policy) for d in detect_many(self.detector, [f for f, _ in small])]
             crops, idx = [], []
-            for i, (f, im) in enumerate(zip(frames_bgr, rgb)):
-                with sw("detect"):
-                    box = choose_face(self.detector.detect(f), self.face_policy)
-                if box is not None:
-                    boxes[i] = box
-                    with sw("preprocess"):
-                        crop = crop_face(im, box, self.face_margin)
-                        crops.append(
-                            self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
-                        )
-                    idx.append(i)
+            with sw("preprocess"):
+                for i, box in enumerate(found):
+                    if box is not None:
+                        crop = crop_face(rgb[i], box, self.face_margin)
+                        crops.append(self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)))
+                        boxes[i] = np.concatenate([box[:4] / small[i][1], box[4:]])  # back to frame pixels
+                        idx.append(i)
             if crops:
                 with sw("face_backbone"):
                     face_feats = self.face.features(torch.stack(crops))
                 with sw("heads"):
-                    fm, fv = mc_dropout(self.face.head, face_feats, self.mc_samples)
-                m_f[idx], v_f[idx] = fm, fv
+                    m_f[idx], v_f[idx] = self.face.predict_features(face_feats, self.mc_samples)
                 has_face[idx] = True
         with sw("fusion"):
-            return self._fuse(m_s, v_s, m_f, v_f, has_face, boxes)
-
-    def _fuse(
-        self,
-        m_s: torch.Tensor,
-        v_s: torch.Tensor,
-        m_f: torch.Tensor,
-        v_f: torch.Tensor,
-        has_face: torch.Tensor,
-        boxes: list[np.ndarray | None],
-    ) -> list[FramePerception]:
-        B = len(boxes)
-        if self.fusion is not None:
-            fused_m, fused_v = self.fusion(
-                m_s, v_s, m_f, torch.where(has_face[:, None], v_f, torch.ones_like(v_f)), has_face
-            )
-        elif self.face is not None:
-            fused_m, fused_v = fixed(
-                m_s, v_s, m_f, torch.where(has_face[:, None], v_f, torch.ones_like(v_f)), has_face
-            )
-        else:
-            fused_m, fused_v = inverse_variance(m_s, v_s, m_f, torch.ones_like(v_f), has_face)
-        out = []
-        for i in range(B):
-            hf = bool(has_face[i])
-            out.append(
-                FramePerception(
-                    m_s[i].numpy(),
-                    v_s[i].numpy(),
-                    hf,
-                    boxes[i],
-                    m_f[i].numpy() if hf else None,
-                    v_f[i].numpy() if hf else None,
-                    fused_m[i].numpy(),
-                    fused_v[i].numpy(),
-                )
-            )
-        return out
+            if self.fusion is not None:
+                fused_m, fused_v = self.fusion(m_s, v_s, m_f, v_f, has_face)
+            else:  # no fusion checkpoint: the design's fixed 0.6 / 0.4 (scene only without a face)
+                fused_m, fused_v = fixed(m_s, v_s, m_f, v_f, has_face)
+        return [
+            FramePerception(m_s[i].numpy(), v_s[i].numpy(), bool(has_face[i]), boxes[i],
+                            m_f[i].numpy() if has_face[i] else None, v_f[i].numpy() if has_face[i] else None,
+                            fused_m[i].numpy(), fused_v[i].numpy())  # fmt: skip
+            for i in range(B)
+        ]

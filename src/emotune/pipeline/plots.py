@@ -54,7 +54,7 @@ def timeline_figure(
             ax.set_xlabel("time (s)")
     ax = fig.add_subplot(gs[:, 1])
     pts = catalog.va_ref
-    ax.scatter(pts[:, 0], pts[:, 1], s=4, c=[cmap(s % 10) for s in matcher.song_station], alpha=0.25)
+    ax.scatter(pts[:, 0], pts[:, 1], s=4, c=[cmap(s % 10) for s in matcher.stations.song_station], alpha=0.25)
     ax.plot(tl["stab_valence"], tl["stab_arousal"], color="black", lw=1.5, label="stabilized mood")
     chosen = np.array([catalog.scale.to_ref(np.array([s["valence"], s["arousal"]])) for s in songs])
     if len(chosen):

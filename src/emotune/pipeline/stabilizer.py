@@ -78,12 +78,11 @@ class EMAStabilizer:
         self.held = False
 
     def alpha(self, dt_s: float, face_found: bool) -> float:
+        """The EMA weight of a new frame ``dt_s`` after the last (always in (0, 1])."""
         if self.fixed_alpha is not None:
             return float(self.fixed_alpha / (1.0 if face_found else self.no_face_factor))
         window = self.window_s * (1.0 if face_found else self.no_face_factor)
-        a = 1.0 - np.exp(-max(dt_s, 1e-6) / (window / 3.0))
-        check_range("stabilizer alpha", a, 0.0, 1.0, low_inclusive=False)
-        return float(a)
+        return float(1.0 - np.exp(-max(dt_s, 1e-6) / (window / 3.0)))
 
     def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
         mean = np.clip(_finite(mean, np.zeros(2) if self._state is None else self._state), -1, 1)

@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from emotune.utils.errors import DataError, MissingResourceError, check_range
+from emotune.utils.errors import DataError, MissingResourceError
 
 log = logging.getLogger(__name__)
 
@@ -117,45 +117,64 @@ def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapt
     return cap, info
 
 
-def iter_frames(
-    cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float, max_frames: int | None = None
-) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(t_s, frame_bgr)`` at about ``analysis_fps``.
+class FrameReader:
+    """``(t_s, frame_bgr)`` at about ``analysis_fps`` from an open capture; remembers why it stopped.
 
-    Skipped frames are only ``grab()``-ed (not converted), and timing uses the container's
-    timestamps when they are sane, else the frame index over the nominal fps.
+    Skipped frames are only ``grab()``-ed (not converted), and timing uses the container's timestamps
+    when the reported fps is unusable, else the frame index over the nominal fps. ``stopped_by`` is
+    ``eof`` (the source ended), ``max_frames`` (the user's limit) or ``error`` (unreadable part-way).
     """
-    check_range("perceive.fps", analysis_fps, 0.0, None, low_inclusive=False)
-    step_s = 1.0 / analysis_fps
-    next_t, idx, yielded = 0.0, -1, 0
-    while True:
-        if not cap.grab():
-            break
-        idx += 1
-        t_ms = cap.get(cv2.CAP_PROP_POS_MSEC) if not info.live else 0.0
-        t = idx / info.fps
-        if not info.live and t_ms and t_ms > 0 and not (0 < info.fps_reported <= MAX_SANE_FPS):
-            t = t_ms / 1000.0
-        if t + 1e-6 < next_t:
-            continue
-        ok, frame = cap.retrieve()
-        if not ok or frame is None:
-            break
-        if frame.ndim == 2 or frame.shape[2] == 1:
-            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-        elif frame.shape[2] == 4:
-            frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-        yield t, frame
-        yielded += 1
-        next_t += step_s * (np.floor((t - next_t) / step_s) + 1)  # stay on the analysis grid
-        if max_frames and yielded >= max_frames:
-            break
+
+    def __init__(self, cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float, max_frames: int | None = None) -> None:
+        self.cap, self.info, self.step_s, self.max_frames = cap, info, 1.0 / analysis_fps, max_frames
+        self.stopped_by: str | None = None
+        self.error: str | None = None
+        self.last_t = 0.0
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        cap, info = self.cap, self.info
+        next_t, idx, yielded = 0.0, -1, 0
+        while True:
+            try:
+                if not cap.grab():
+                    self.stopped_by = "eof"
+                    return
+                idx += 1
+                t = idx / info.fps
+                t_ms = cap.get(cv2.CAP_PROP_POS_MSEC) if not info.live else 0.0
+                if not info.live and t_ms and t_ms > 0 and not (0 < info.fps_reported <= MAX_SANE_FPS):
+                    t = t_ms / 1000.0
+                if t + 1e-6 < next_t:
+                    continue
+                ok, frame = cap.retrieve()
+            except (OSError, RuntimeError, cv2.error) as exc:  # the file became unreadable part-way
+                self.stopped_by, self.error = "error", str(exc).splitlines()[0][:160]
+                return
+            if not ok or frame is None:
+                self.stopped_by = "eof"
+                return
+            yield t, as_bgr(frame)
+            self.last_t = t
+            yielded += 1
+            next_t += self.step_s * (np.floor((t - next_t) / self.step_s) + 1)  # stay on the analysis grid
+            if self.max_frames and yielded >= self.max_frames:
+                self.stopped_by = "max_frames"
+                return
+
+    def truncated(self) -> bool:
+        """Whether the file ended (or failed) well before its reported length; never for a user's limit."""
+        if self.stopped_by == "error":
+            return True
+        if self.stopped_by != "eof" or not self.info.frames or self.info.live:
+            return False
+        expected = self.info.frames / self.info.fps
+        return self.last_t + 2 * self.step_s + 1.0 / self.info.fps < expected - 1.0
 
 
-def downscale(frame: np.ndarray, max_side: int) -> np.ndarray:
-    """Shrink very large frames before detection and the models (aspect kept)."""
-    h, w = frame.shape[:2]
-    s = max_side / max(h, w)
-    if s >= 1.0:
-        return frame
-    return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+def as_bgr(frame: np.ndarray) -> np.ndarray:
+    """Gray or BGRA frames as 3-channel BGR."""
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame

@@ -22,7 +22,7 @@ log = logging.getLogger("emotune.data")
 def cmd_synthetic(args: argparse.Namespace) -> None:
     """Build the embedded default: FindingEmo-format images, a DEAM-format catalogue, a default clip."""
     from emotune.detect.cache import build_face_cache, detection_rate
-    from emotune.detect.detectors import HaarFaceDetector
+    from emotune.detect.haar import HaarFaceDetector
     from emotune.synthetic.findingemo_like import SyntheticSpec, generate
     from emotune.synthetic.songs import write_deam_like
     from emotune.synthetic.video import VideoSpec, default_keyframes, render_video
@@ -112,23 +112,11 @@ def cmd_findingemo(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    """Count missing/unreadable images, write the manifest of usable rows and the split."""
-    from emotune.data.findingemo import load_or_make_split, read_annotations, split_counts, validate_images
+    """Count missing/unreadable images, write the manifest of usable rows, the counts and the split."""
+    from emotune.data.validation import validate_download
 
-    root = Path(args.root)
-    df = read_annotations(args.annotations)
-    usable, report = validate_images(df, Path(args.image_root) if args.image_root else root)
-    print(report.line())
-    if usable.empty:
-        raise DataError(f"No usable images under {args.image_root or root}; check the download folder.")
-    manifest = root / "manifest.csv"
-    from emotune.utils.io import atomic_path
-
-    with atomic_path(manifest) as tmp:
-        usable[["image_path", "valence", "arousal"]].to_csv(tmp, index=False)
-    split = load_or_make_split(usable, root / "splits.csv", seed=args.seed)
-    write_json_atomic(root / "validation.json", {**report.__dict__, "splits": split_counts(split)})
-    print(f"Manifest: {manifest}; split: {split_counts(split)} -> {root / 'splits.csv'}")
+    res = validate_download(args.root, args.annotations, args.image_root, seed=args.seed)
+    print(f"Manifest: {Path(args.root) / 'manifest.csv'}; split: {res['splits']} -> {Path(args.root) / 'splits.csv'}")
 
 
 def cmd_deam(args: argparse.Namespace) -> None:

@@ -11,19 +11,11 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from emotune.utils.errors import ConfigError, MissingResourceError, check_range
-from emotune.utils.instantiators import instantiate_callbacks, instantiate_loggers
+from emotune.utils.errors import MissingResourceError
+from emotune.utils.instantiators import instantiate, instantiate_callbacks, instantiate_loggers
 from emotune.utils.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
-
-
-def validate_train_cfg(cfg: DictConfig) -> None:
-    """Fail before any work on values that cannot be right."""
-    check_range("trainer.max_epochs", cfg.trainer.get("max_epochs", 1), 1)
-    check_range("data.batch_size", cfg.data.batch_size, 1)
-    if cfg.get("phase") not in ("scene", "face", "fusion"):
-        raise ConfigError(f"phase={cfg.get('phase')!r} is not valid; choose one of: scene, face, fusion.")
 
 
 def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> str | None:
@@ -50,33 +42,27 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     Returns:
         The flat metric dict and the objects built (for tests).
     """
-    validate_train_cfg(cfg)
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
 
-    view = cfg.data.view
-    detector = None
-    if view != "scene":
+    extra = {}
+    if cfg.data.get("view", "scene") != "scene":  # the face and fusion views crop detected faces
         log.info("Instantiating detector <%s>", cfg.detector._target_)
-        detector = hydra.utils.instantiate(cfg.detector)
+        extra["detector"] = instantiate(cfg.detector)
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: L.LightningModule = hydra.utils.instantiate(cfg.model, _recursive_=False)
+    model: L.LightningModule = instantiate(cfg.model, _recursive_=False)
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
-    datamodule = hydra.utils.instantiate(cfg.data, detector=detector, _recursive_=False)
-    datamodule.configure_inputs(model.data_configs)
-    if view != "scene":
-        model.face_margin = datamodule.face_margin  # saved in the checkpoint; inference crops the same way
-    if getattr(model, "uses_feature_cache", False) and datamodule.augment:
+    datamodule = instantiate(cfg.data, _recursive_=False, **extra)
+    datamodule.configure_inputs(model.data_configs)  # preprocessing (and the face crop) is the model's
+    if getattr(model, "cache", None) is not None and datamodule.augment:
         log.info("Frozen backbone with feature cache: training augmentation is off (features are reused).")
         datamodule.augment = False
 
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    run_cfg = OmegaConf.masked_copy(
-        cfg, [k for k in cfg if k != "hydra"]
-    )  # the job's config, not Hydra's own
+    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # the job's config, not Hydra's own
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(run_cfg, resolve=True))
 
@@ -96,12 +82,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         write_json_atomic(output_dir / "data_stats.json", datamodule.stats)
         preds = getattr(model, "test_predictions", None)
         if preds:
-            from emotune.utils.plots import va_scatter
+            from emotune.utils.plots import sigma_error_plot, va_scatter
 
-            png = va_scatter(preds, output_dir / "test_predictions.png", title=f"{cfg.phase} model")
+            scale = model.label_scale
+            pngs = {
+                "test/predictions": va_scatter(preds, output_dir / "test_predictions.png", f"{cfg.phase} model", scale),
+                "test/sigma_vs_error": sigma_error_plot(preds, output_dir / "sigma_vs_error.png", f"{cfg.phase} model"),
+            }
             for lg in loggers:
                 if hasattr(lg, "log_image"):
-                    lg.log_image(key="test/predictions", images=[str(png)])
+                    for key, png in pngs.items():
+                        lg.log_image(key=key, images=[str(png)])
         write_text_atomic(output_dir / "PHASE", f"{cfg.phase}\n")
         log.info("Metrics: %s", output_dir / "metrics.json")
     return metrics, {"cfg": cfg, "model": model, "datamodule": datamodule, "trainer": trainer}

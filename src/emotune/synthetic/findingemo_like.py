@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from emotune.data.findingemo import PLUTCHIK, make_split, write_annotations
+from emotune.data.findingemo import PLUTCHIK, write_annotations
+from emotune.data.splits import annotation_fingerprint, make_split, save_split
 from emotune.data.scales import FINDINGEMO
 from emotune.synthetic.drawing import FaceStyle, add_noise, draw_context, draw_face
 from emotune.utils.io import atomic_path
@@ -148,8 +149,7 @@ def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool
     ind = df.index[~df["shifted"]]
     split.loc[ind] = make_split(df.loc[ind], seed=spec.seed)
     df["split"] = split
-    with atomic_path(root / "splits.csv") as tmp:
-        df[["image_path", "split"]].to_csv(tmp, index=False)
+    save_split(df["image_path"], split, root / "splits.csv", annotation_fingerprint(df), spec.seed)
     with atomic_path(root / "faces_truth.csv") as tmp:
         pd.DataFrame(truth, columns=["image_path", "face", "x", "y", "w", "h", "main"]).to_csv(
             tmp, index=False

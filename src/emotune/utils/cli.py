@@ -14,7 +14,7 @@ from emotune.utils.errors import EmotuneError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _user_error(exc: BaseException) -> EmotuneError | None:
+def user_error(exc: BaseException) -> EmotuneError | None:
     """The :class:`EmotuneError` behind ``exc`` (Hydra wraps errors raised while instantiating)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -36,7 +36,7 @@ def exit_on_user_error(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            err = _user_error(exc)
+            err = user_error(exc)
             if err is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             logging.getLogger("emotune").debug("user error", exc_info=True)

@@ -6,9 +6,12 @@ Predictions and targets are on the [-1, 1] reference; MAE/RMSE are reported both
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
+
+from emotune.data.scales import FINDINGEMO
 from torchmetrics.regression import (
     ConcordanceCorrCoef,
     MeanAbsoluteError,
@@ -18,7 +21,7 @@ from torchmetrics.regression import (
 )
 
 DIMS = ("valence", "arousal")
-FE_UNITS_PER_REF = 3.0  # FindingEmo: valence v/3, arousal (a-3)/3
+FE_UNITS = dict(zip(DIMS, FINDINGEMO.units_per_ref.tolist()))  # MAE/RMSE also in FindingEmo units
 
 
 class VAMetrics(nn.Module):
@@ -54,8 +57,8 @@ class VAMetrics(nn.Module):
         for d in DIMS:
             for k, v in self.dims[d].compute().items():
                 out[f"{d}_{k}"] = float(v)
-            out[f"{d}_mae"] = out[f"{d}_mae_ref"] * FE_UNITS_PER_REF
-            out[f"{d}_rmse"] = out[f"{d}_rmse_ref"] * FE_UNITS_PER_REF
+            out[f"{d}_mae"] = out[f"{d}_mae_ref"] * FE_UNITS[d]
+            out[f"{d}_rmse"] = out[f"{d}_rmse_ref"] * FE_UNITS[d]
         out["ccc_mean"] = (out["valence_ccc"] + out["arousal_ccc"]) / 2
         return out
 
@@ -68,15 +71,21 @@ class VAMetrics(nn.Module):
         return int(self.dims["valence"]["mae_ref"].total)
 
 
-def sigma_error_spearman(var: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Spearman of predicted sigma against |error|, per dimension: does uncertainty predict error?"""
+Z90 = 1.6448536269514722  # central 90 % of a Gaussian: mean +- Z90 * sigma
+
+
+def uncertainty_metrics(var: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Does sigma mean something? Per dimension: Spearman(sigma, |error|), the share of labels inside the
+    central 90 % Gaussian interval (``coverage90``), and the mean Gaussian negative log-likelihood (``nll``)."""
     from scipy.stats import spearmanr
 
     out = {}
     for i, d in enumerate(DIMS):
-        sig = var[:, i].clamp_min(0).sqrt().cpu().numpy()
-        err = (pred[:, i] - target[:, i]).abs().cpu().numpy()
-        out[f"{d}_sigma_err_spearman"] = (
-            float(spearmanr(sig, err).statistic) if len(sig) > 2 else float("nan")
-        )
+        v = var[:, i].double().clamp_min(1e-8)
+        err = (pred[:, i] - target[:, i]).double()
+        sig = v.sqrt()
+        rho = spearmanr(sig.numpy(), err.abs().numpy()).statistic if len(sig) > 2 and np.ptp(sig.numpy()) > 0 else float("nan")
+        out[f"{d}_sigma_err_spearman"] = float(rho)
+        out[f"{d}_coverage90"] = float((err.abs() <= Z90 * sig).double().mean())
+        out[f"{d}_nll"] = float((0.5 * (torch.log(2 * torch.pi * v) + err**2 / v)).mean())
     return out

@@ -1,47 +1,87 @@
-"""The V-A regression head and MC Dropout through the head only."""
+"""The V-A regression head, its uncertainty (MC Dropout, heteroscedastic, both) and the β-NLL loss."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import nn
 
+Uncertainty = Literal["mc_dropout", "heteroscedastic", "both"]
+UNCERTAINTIES: tuple[str, ...] = ("mc_dropout", "heteroscedastic", "both")
+LOG_VAR_RANGE = (-9.0, 3.0)  # variance on the [-1, 1] reference: from (0.011)^2 to (4.5)^2
+
 
 class VAHead(nn.Module):
-    """Linear (``hidden=None``) or MLP head mapping features to (valence, arousal) on [-1, 1].
+    """Linear (``hidden=None``) or MLP head: features -> (valence, arousal) on [-1, 1], plus a log-variance
+    per dimension when ``heteroscedastic``.
 
     Dropout sits before each linear layer so MC Dropout has something to sample.
     """
 
-    def __init__(self, in_features: int, hidden: int | None = None, dropout: float = 0.2) -> None:
+    def __init__(
+        self, in_features: int, hidden: int | None = None, dropout: float = 0.2, heteroscedastic: bool = False
+    ) -> None:
         super().__init__()
+        self.heteroscedastic = heteroscedastic
+        out = 4 if heteroscedastic else 2
         if hidden:
             self.net = nn.Sequential(
-                nn.Dropout(dropout),
-                nn.Linear(in_features, hidden),
-                nn.GELU(),
-                nn.Dropout(dropout),
-                nn.Linear(hidden, 2),
+                nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out)
             )
         else:
-            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, 2))
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, out))
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.net(feats)
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(mean (B, 2), log_var (B, 2) or None)``."""
+        out = self.net(feats)
+        if not self.heteroscedastic:
+            return out, None
+        return out[:, :2], out[:, 2:].clamp(*LOG_VAR_RANGE)
 
 
 @torch.no_grad()
-def mc_dropout(head: nn.Module, feats: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and variance of ``samples`` stochastic head passes over fixed features.
+def predictive(
+    head: VAHead, feats: torch.Tensor, samples: int, uncertainty: Uncertainty
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictive mean and variance ``(B, 2)`` each: one backbone pass, ``samples`` cheap head passes.
 
-    The features are repeated once and pushed through the head in one batch, so the cost is one
-    backbone pass plus ``samples`` cheap head passes. Returns ``(B, 2)`` mean and ``(B, 2)`` variance.
+    ``mc_dropout``: the variance of ``samples`` dropout passes (epistemic). ``heteroscedastic``: one
+    deterministic pass, the predicted variance (aleatoric). ``both``: dropout passes, epistemic + mean aleatoric.
     """
+    if uncertainty == "heteroscedastic":
+        was_training = head.training
+        head.eval()
+        try:
+            mean, log_var = head(feats)
+        finally:
+            head.train(was_training)
+        return mean, log_var.exp()
+    means, aleatoric = _mc_passes(head, feats, samples)
+    epistemic = means.var(dim=0, unbiased=True) if samples > 1 else torch.zeros_like(means[0])
+    var = epistemic if uncertainty == "mc_dropout" or aleatoric is None else epistemic + aleatoric
+    return means.mean(dim=0), var
+
+
+def _mc_passes(head: VAHead, feats: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``samples`` dropout passes in one batch: means ``(T, B, 2)`` and the mean aleatoric variance."""
     was_training = head.training
     head.train()  # dropout on (the head has no batch norm)
     try:
         B = feats.shape[0]
-        out = head(feats.repeat(samples, 1)).view(samples, B, -1)
+        mean, log_var = head(feats.repeat(samples, 1))
     finally:
         head.train(was_training)
-    var = out.var(dim=0, unbiased=True) if samples > 1 else torch.zeros_like(out[0])
-    return out.mean(dim=0), var
+    means = mean.view(samples, B, -1)
+    aleatoric = None if log_var is None else log_var.exp().view(samples, B, -1).mean(dim=0)
+    return means, aleatoric
+
+
+def beta_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
+    """β-NLL (Seitzer et al., ICLR 2022): the Gaussian NLL weighted by ``stopgrad(var) ** beta``.
+
+    ``beta=0`` is the plain NLL (which lets hard points be ignored); ``beta=1`` gives the mean the MSE gradient.
+    """
+    var = log_var.exp()
+    nll = 0.5 * (log_var + (target - mean) ** 2 / var)
+    return (nll * var.detach() ** beta).mean()

@@ -1,0 +1,67 @@
+"""RetinaFace (Pytorch_Retinaface weight format) through ``facexlib``, from a local weight file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from emotune.detect.detectors import empty_dets
+from emotune.detect.weights import KNOWN_WEIGHTS, ensure_weights
+from emotune.utils.errors import MissingResourceError, check_choice, check_range
+
+log = logging.getLogger(__name__)
+
+
+class RetinaFaceDetector:
+    """RetinaFace mobile0.25 or resnet50.
+
+    ``facexlib`` is installed with ``--no-deps`` (it would otherwise pull OpenCV 5, which has no Haar
+    cascades). ``weights`` is fetched once when missing and online (mobile0.25, hash-checked);
+    ``weights=null`` builds a randomly initialised net (tests only).
+    """
+
+    name = "retinaface"
+
+    def __init__(self, weights: str | None, network: Literal["mobile0.25", "resnet50"] = "mobile0.25",
+                 conf_threshold: float = 0.8, device: str = "cpu") -> None:  # fmt: skip
+        check_choice("detector.network", network, ("mobile0.25", "resnet50"))
+        check_range("detector.conf_threshold", conf_threshold, 0.0, 1.0)
+        try:
+            import torch
+            from facexlib.detection.retinaface import RetinaFace
+        except ImportError:
+            raise MissingResourceError(
+                "RetinaFace needs facexlib: `pip install --no-deps facexlib==0.3.0` (done by `make install`)."
+            ) from None
+        if weights is not None:
+            weights = str(ensure_weights(weights, KNOWN_WEIGHTS[f"retinaface_{network}"], "detector.weights"))
+        self.net = RetinaFace(network_name=network, half=False, device=torch.device(device))
+        if weights is not None:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = {k.removeprefix("module."): v for k, v in state.items()}
+            self.net.load_state_dict(state, strict=True)
+        else:
+            log.warning("RetinaFace built with random weights (detector.weights=null): detections are meaningless.")
+        self.net.eval()
+        self.weights, self.network, self.conf_threshold = weights, network, float(conf_threshold)
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Faces in a BGR image: ``(N, 5)``."""
+        import torch
+
+        img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
+        with torch.inference_mode():
+            dets = self.net.detect_faces(img, self.conf_threshold)
+        if dets is None or len(dets) == 0:
+            return empty_dets()
+        return np.asarray(dets, np.float32)[:, :5]
+
+    def settings(self) -> dict:
+        """Cache key."""
+        w = Path(self.weights) if self.weights else None
+        return {"name": self.name, "network": self.network, "conf_threshold": self.conf_threshold,
+                "weights": w.name if w else None, "weights_size": w.stat().st_size if w else None}  # fmt: skip

@@ -1,0 +1,65 @@
+"""Video helper: look for the face near where it was last seen before scanning the whole frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emotune.detect.detectors import FaceDetector, choose_face, empty_dets
+from emotune.utils.errors import check_range
+
+
+class TrackingDetector:
+    """Wraps a detector for video: first a window ``roi_scale`` times the last box, the whole frame when that
+    finds nothing or every ``full_every`` calls (a new, larger face elsewhere is then picked up within
+    ``full_every`` frames). ``settings()`` is the wrapped detector's.
+
+    A detector's cost grows with the area it scans; in video the face moves little between analysed frames.
+    Detectors with ``detect_sized(image, face_px)`` also search only near the last face's size.
+    """
+
+    def __init__(self, detector: FaceDetector, roi_scale: float = 2.2, full_every: int = 8) -> None:
+        check_range("perceive.track_roi_scale", roi_scale, 1.0)
+        check_range("perceive.track_full_every", full_every, 1)
+        self.detector, self.roi_scale, self.full_every = detector, float(roi_scale), int(full_every)
+        self.name = detector.name
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the last face."""
+        self._last: np.ndarray | None = None
+        self._calls = 0
+
+    def settings(self) -> dict:
+        """The wrapped detector's settings."""
+        return self.detector.settings()
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Faces in a frame, looking near the last one first."""
+        self._calls += 1
+        dets = empty_dets()
+        if self._last is not None and self._calls % self.full_every:
+            dets = self._detect_near(image_bgr, self._last)
+        if len(dets) == 0:
+            dets = self.detector.detect(image_bgr)
+        best = choose_face(dets)
+        self._last = None if best is None else best[:4].copy()
+        return dets
+
+    def _detect_near(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        H, W = image.shape[:2]
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        half = max(box[2] - box[0], box[3] - box[1]) * self.roi_scale / 2
+        x1, y1 = int(max(0, cx - half)), int(max(0, cy - half))
+        x2, y2 = int(min(W, cx + half)), int(min(H, cy + half))
+        if x2 - x1 < 24 or y2 - y1 < 24:
+            return empty_dets()
+        roi = np.ascontiguousarray(image[y1:y2, x1:x2])
+        if hasattr(self.detector, "detect_sized"):  # expected size known: scan only near it
+            dets = self.detector.detect_sized(roi, float(max(box[2] - box[0], box[3] - box[1])))
+        else:
+            dets = self.detector.detect(roi)
+        if len(dets):
+            dets = dets.copy()
+            dets[:, [0, 2]] += x1
+            dets[:, [1, 3]] += y1
+        return dets

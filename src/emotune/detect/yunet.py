@@ -1,0 +1,50 @@
+"""OpenCV's YuNet (``cv2.FaceDetectorYN``): a small ONNX face detector (weights fetched once, see ``weights``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emotune.detect.detectors import empty_dets
+from emotune.detect.weights import KNOWN_WEIGHTS, ensure_weights
+from emotune.utils.errors import check_range
+
+
+class YuNetFaceDetector:
+    """YuNet from ``model_path`` (``face_detection_yunet_2023mar.onnx``; downloaded there once when online)."""
+
+    name = "yunet"
+
+    def __init__(self, model_path: str, score_threshold: float = 0.7, nms_threshold: float = 0.3) -> None:
+        check_range("detector.score_threshold", score_threshold, 0.0, 1.0)
+        check_range("detector.nms_threshold", nms_threshold, 0.0, 1.0)
+        self.model_path = str(ensure_weights(model_path, KNOWN_WEIGHTS["yunet"], "detector.model_path"))
+        self.score_threshold, self.nms_threshold = float(score_threshold), float(nms_threshold)
+        self._net = self._load()
+
+    def _load(self) -> cv2.FaceDetectorYN:
+        return cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self.score_threshold, self.nms_threshold)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_net"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._net = self._load()
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Faces in a BGR image: ``(N, 5)``."""
+        img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
+        self._net.setInputSize((img.shape[1], img.shape[0]))
+        _, faces = self._net.detect(img)
+        if faces is None or len(faces) == 0:
+            return empty_dets()
+        f = np.asarray(faces, np.float32)
+        return np.concatenate([f[:, :2], f[:, :2] + f[:, 2:4], f[:, 14:15]], 1)
+
+    def settings(self) -> dict:
+        """Cache key."""
+        return {"name": self.name, "model": Path(self.model_path).name, "size": Path(self.model_path).stat().st_size,
+                "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold}  # fmt: skip

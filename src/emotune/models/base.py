@@ -1,0 +1,147 @@
+"""What every emotune LightningModule shares: the phase tag in checkpoints, optimizers from Hydra nodes,
+test outputs gathered across ranks in dataset order, per-split metrics and the constant baseline."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from emotune.data.scales import FINDINGEMO, VAScale
+from emotune.utils.metrics import VAMetrics, uncertainty_metrics
+
+
+def plain(obj: Any) -> Any:
+    """DictConfig/ListConfig -> plain containers (checkpoint-safe)."""
+    if isinstance(obj, DictConfig) or OmegaConf.is_config(obj):
+        return OmegaConf.to_container(obj, resolve=True)
+    return obj
+
+
+class EmotuneModule(L.LightningModule):
+    """Base of the scene, face, fusion and music modules.
+
+    Subclasses set ``phase``, return their parameter groups from :meth:`param_groups`, call
+    :meth:`collect_test` from ``test_step`` and log a split's metrics in :meth:`test_split_end`.
+    """
+
+    phase: ClassVar[str] = "base"
+    label_scale: ClassVar[VAScale] = FINDINGEMO  # the labels' own scale (plots)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._test_outputs: dict[int, list[dict[str, torch.Tensor]]] = {}
+        self.test_predictions: dict[str, tuple[Any, Any]] = {}
+
+    # ------------------------------------------------------------------ optimisation
+    def param_groups(self) -> list[dict]:
+        """``[{"params": ..., "lr": ...}, ...]`` for the optimizer."""
+        raise NotImplementedError
+
+    def configure_optimizers(self) -> dict:
+        """Instantiate ``hparams.optimizer`` over :meth:`param_groups`, plus the optional ``hparams.scheduler``."""
+        opt_cfg = dict(self.hparams.optimizer)
+        opt_cfg.pop("_partial_", None)
+        optimizer = hydra.utils.instantiate(opt_cfg, _partial_=True)(params=self.param_groups())
+        sched_cfg = self.hparams.get("scheduler")
+        if not sched_cfg:
+            return {"optimizer": optimizer}
+        sched_cfg = dict(sched_cfg)
+        monitor = sched_cfg.pop("monitor", "val/loss")
+        interval = sched_cfg.pop("interval", "epoch")
+        sched_cfg.pop("_partial_", None)
+        scheduler = hydra.utils.instantiate(sched_cfg, _partial_=True)(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": interval, "frequency": 1},
+        }
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Tag the checkpoint with its phase (loading checks it)."""
+        checkpoint["emotune_phase"] = self.phase
+
+    # ------------------------------------------------------------------ test
+    def collect_test(self, dataloader_idx: int, **tensors: torch.Tensor) -> None:
+        """Keep one test batch's tensors (on CPU) for :meth:`test_split_end`."""
+        rec = {k: t.detach().cpu() for k, t in tensors.items()}
+        self._test_outputs.setdefault(dataloader_idx, []).append(rec)
+
+    def test_split_end(self, split: str, out: dict[str, torch.Tensor]) -> None:
+        """Log one test split's metrics from its gathered tensors."""
+        raise NotImplementedError
+
+    def on_test_epoch_end(self) -> None:
+        """Gather each split's outputs across ranks (dataset order) and hand them to :meth:`test_split_end`."""
+        names = test_split_names(self)
+        self.test_predictions = {}
+        for idx, outs in sorted(self._test_outputs.items()):
+            cat = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+            self.test_split_end(names[idx], gather_test_outputs(self, idx, cat))
+        self._test_outputs.clear()
+
+    def log_split_metrics(
+        self, split: str, mean: torch.Tensor, var: torch.Tensor, target: torch.Tensor, prefix: str = ""
+    ) -> dict[str, float]:
+        """Accuracy and uncertainty metrics of one path on one split, logged as ``split/prefix<dim>_<metric>``."""
+        metrics = VAMetrics(spearman=True, sync=False)  # inputs are already gathered across ranks
+        metrics.update(mean, target)
+        with warnings.catch_warnings():  # a constant prediction has no correlation: NaN, said once in the docs
+            warnings.simplefilter("ignore")
+            m = metrics.compute() if len(target) > 2 else {}
+            m.update(uncertainty_metrics(var, mean, target))
+        for i, d in enumerate(("valence", "arousal")):
+            if len(target) > 2 and float(mean[:, i].std()) < 1e-9:
+                m[f"{d}_ccc"] = 0.0  # concordance of a constant is defined (0) even where Pearson is not
+        m["n"] = float(len(target))
+        self.log_dict({f"{split}/{prefix}{k}": v for k, v in m.items()}, add_dataloader_idx=False)
+        return m
+
+    def log_constant_baseline(self, split: str, target: torch.Tensor) -> None:
+        """The ``constant`` path: every prediction is the training labels' mean (variance: their variance)."""
+        moments = label_moments(self)
+        if moments is None:
+            return
+        mean, var = moments
+        n = len(target)
+        self.log_split_metrics(split, mean.expand(n, 2), var.expand(n, 2), target, prefix="constant/")
+
+
+def label_moments(module: L.LightningModule) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Mean and variance of the training labels, from the datamodule (``None`` without one)."""
+    dm = getattr(getattr(module, "_trainer", None), "datamodule", None)
+    fn = getattr(dm, "train_label_moments", None)
+    return fn() if fn is not None else None
+
+
+def test_split_names(module: L.LightningModule) -> list[str]:
+    """Names of the test dataloaders (``test``, ``test_shifted``...) from the datamodule."""
+    dm = getattr(module.trainer, "datamodule", None)
+    names = list(getattr(dm, "test_split_names", []) or [])
+    return names or ["test"]
+
+
+def gather_test_outputs(
+    module: L.LightningModule, dataloader_idx: int, tensors: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Every rank's test outputs, in dataset order, each sample once (DDP pads the last ranks' shards).
+
+    ``DistributedSampler`` (no shuffle) gives rank ``r`` samples ``r, r + W, ...``; gathering and
+    interleaving restores the order, and the padding beyond the dataset's length is dropped.
+    """
+    trainer = getattr(module, "_trainer", None)
+    world = trainer.world_size if trainer is not None else 1
+    if world <= 1:
+        return tensors
+    loaders = trainer.test_dataloaders
+    loader = loaders[dataloader_idx] if isinstance(loaders, list | tuple) else loaders
+    n_total = len(loader.dataset)
+    out = {}
+    for k, t in tensors.items():
+        g = module.all_gather(t.to(module.device))  # (world, n_per_rank, ...)
+        out[k] = g.transpose(0, 1).reshape(-1, *t.shape[1:])[:n_total].cpu()
+    return out

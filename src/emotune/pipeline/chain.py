@@ -1,0 +1,106 @@
+"""PERCEIVE -> STABILIZE -> MATCH as one object (``conf/infer.yaml``'s ``pipeline`` node).
+
+``step`` takes timestamped frames and returns one :class:`TimelineRow` per frame; ``finish`` closes the
+playlist. Decoding and writing live outside (``runtime/infer.py``, ``runtime/writers.py``), so a file, a
+webcam, a batch of videos, ``make eval`` and ``make bench`` all run this same chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from emotune.pipeline.matcher import Play, SongMatcher
+from emotune.pipeline.perceive import FramePerception, Perceiver
+from emotune.pipeline.stabilizer import Stabilizer
+from emotune.utils.timing import Stopwatch
+
+
+@dataclass
+class TimelineRow:
+    """One analysed frame through the whole chain."""
+
+    t_s: float
+    perception: FramePerception
+    stabilized: np.ndarray  # (2,) reference V-A after STABILIZE
+    held: bool  # the stabilizer's uncertainty gate held the last value
+    play: Play  # the song playing after MATCH
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``timeline.csv`` columns."""
+        fp = self.perception
+
+        def sd(v: np.ndarray | None, i: int) -> float:
+            return float(np.sqrt(v[i])) if v is not None and np.isfinite(v[i]) else float("nan")
+
+        nan = float("nan")
+        return {
+            "t_s": round(float(self.t_s), 3),
+            "scene_valence": fp.scene_mean[0], "scene_arousal": fp.scene_mean[1],
+            "scene_valence_sd": sd(fp.scene_var, 0), "scene_arousal_sd": sd(fp.scene_var, 1),
+            "face_found": int(fp.face_found),
+            "face_valence": fp.face_mean[0] if fp.face_found else nan,
+            "face_arousal": fp.face_mean[1] if fp.face_found else nan,
+            "face_valence_sd": sd(fp.face_var, 0), "face_arousal_sd": sd(fp.face_var, 1),
+            "fused_valence": fp.fused_mean[0], "fused_arousal": fp.fused_mean[1],
+            "fused_valence_sd": sd(fp.fused_var, 0), "fused_arousal_sd": sd(fp.fused_var, 1),
+            "stab_valence": self.stabilized[0], "stab_arousal": self.stabilized[1], "held": int(self.held),
+            "target_valence": self.play.target[0], "target_arousal": self.play.target[1],
+            "station": self.play.station, "song_id": self.play.song_id,
+        }  # fmt: skip
+
+
+class Pipeline:
+    """The runtime chain: a perceiver, a stabilizer and a matcher, with time per stage.
+
+    Args:
+        perceiver: PERCEIVE (models, detector, analysis rate).
+        stabilizer: STABILIZE.
+        matcher: MATCH.
+    """
+
+    def __init__(self, perceiver: Perceiver, stabilizer: Stabilizer, matcher: SongMatcher) -> None:
+        self.perceiver, self.stabilizer, self.matcher = perceiver, stabilizer, matcher
+        self.stopwatch: Stopwatch = perceiver.stopwatch
+        self.reset()
+
+    @property
+    def fps(self) -> float:
+        """Analysed frames per second (``perceive.fps``)."""
+        return self.perceiver.fps
+
+    def reset(self) -> None:
+        """A new video: forget the mood, the playlist, the last face and the stage times."""
+        self.perceiver.reset()
+        self.stabilizer.reset()
+        self.matcher.reset()
+        self.stopwatch.seconds.clear()
+        self._last_t: float | None = None
+
+    def step(self, frames: Sequence[tuple[float, np.ndarray]]) -> list[TimelineRow]:
+        """Run timestamped BGR frames through PERCEIVE -> STABILIZE -> MATCH."""
+        if not frames:
+            return []
+        sw, rows = self.stopwatch, []
+        for (t, _), fp in zip(frames, self.perceiver([f for _, f in frames])):
+            dt = 1.0 / self.fps if self._last_t is None else t - self._last_t
+            with sw("stabilize"):
+                stab = self.stabilizer.update(fp.fused_mean, fp.fused_var, fp.face_found, dt)
+            with sw("match"):
+                play = self.matcher.update(t, stab)
+            self._last_t = t
+            rows.append(TimelineRow(float(t), fp, stab, self.stabilizer.held, play))
+        return rows
+
+    def finish(self, t_end: float) -> list[Play]:
+        """Close the playlist at ``t_end`` (the end of the video)."""
+        return self.matcher.finish(t_end)
+
+    def describe(self) -> dict[str, Any]:
+        """What ran, for ``summary.json``."""
+        return {"analysis_fps": self.fps, "mode": self.matcher.mode,
+                "stabilizer": type(self.stabilizer).__name__, "stations": self.matcher.n_stations,
+                "detector": getattr(self.perceiver.detector, "name", None)}  # fmt: skip
