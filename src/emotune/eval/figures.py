@@ -120,11 +120,16 @@ def guide_figure(runs: dict[tuple[str, str], dict[str, Any]], path: Path) -> Pat
 
 
 def phase_bars(phases: pd.DataFrame, path: Path) -> Path:
-    """CCC per path on test and test_shifted."""
-    cols = [c for c in phases.columns if c.endswith("CCC")]
-    fig, ax = plt.subplots(figsize=(11, 3.8))
-    phases.set_index("path")[cols].T.plot.bar(ax=ax, rot=0)
-    ax.set_ylabel("CCC")
-    ax.axhline(0, color="black", lw=0.5)
-    ax.legend(fontsize=8)
+    """CCC and sigma-error Spearman per path on each test split (valence and arousal side by side)."""
+    splits = list(dict.fromkeys(phases["split"]))
+    fig, axes = plt.subplots(2, len(splits), figsize=(4.2 * len(splits), 6.5), squeeze=False, sharey="row")
+    for c, split in enumerate(splits):
+        sub = phases[phases["split"] == split].set_index("path")
+        for r, (metric, label) in enumerate((("ccc", "CCC"), ("sigma_err_spearman", "Spearman(sigma, |error|)"))):
+            ax = axes[r, c]
+            sub[[f"v_{metric}", f"a_{metric}"]].rename(columns={f"v_{metric}": "valence", f"a_{metric}": "arousal"}).plot.barh(
+                ax=ax, legend=(r == 0 and c == 0))  # fmt: skip
+            ax.axvline(0, color="black", lw=0.5)
+            ax.set_title(f"{split}: {label}", fontsize=9)
+            ax.set_ylabel("")
     return _save(fig, path)

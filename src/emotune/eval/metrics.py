@@ -139,3 +139,15 @@ def timeline_metrics(
         "song_dist_stab": float(np.mean(np.linalg.norm(playing - stab, axis=1))),
         "song_dist_truth": float(np.mean(np.linalg.norm(playing - truth, axis=1))),
     }
+
+
+def gate_errors(tl: pd.DataFrame, gt: pd.DataFrame) -> dict[str, float]:
+    """Does the EMA's uncertainty gate hold the frames it should? Mean error (reference units) of the per-frame
+    fused estimate against the truth, on the frames the gate held and on those it passed."""
+    t = tl["t_s"].to_numpy(float)
+    err = np.linalg.norm(tl[["fused_valence", "fused_arousal"]].to_numpy(float) - truth_at(gt, t), axis=1)
+    held = tl["held"].to_numpy().astype(bool)
+    return {"held_frames": int(held.sum()), "passed_frames": int((~held).sum()),
+            "held_mean_error": float(err[held].mean()) if held.any() else float("nan"),
+            "passed_mean_error": float(err[~held].mean()) if (~held).any() else float("nan"),
+            "face_found_fraction": float(tl["face_found"].mean())}  # fmt: skip

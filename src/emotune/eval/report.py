@@ -1,57 +1,53 @@
 """``make eval``: the design's claims measured with the demo models.
 
-``python -m emotune.eval.report --demo outputs/demo --out outputs/eval``
+``python -m emotune.eval.report [key=value ...]`` (settings: ``conf/eval.yaml``).
 
 1. Renders the scripted scenarios (:mod:`emotune.eval.scenarios`) into clips with ground truth.
-2. Runs the real ``infer()`` on each with ``stabilizer=none|ema|kalman`` and compares jitter, lag,
-   tracking and playlist behaviour; runs ``matcher.mode=validate|guide`` on a distressed and a low clip.
-3. Collects the phase table (scene / face / fusion on test and ``test_shifted``, σ-vs-error).
-4. Writes ``report.md``, ``eval.json`` and PNG figures.
+2. Runs the real ``infer()`` on each with ``stabilizer=none|ema|kalman``: tracking, jitter, lag, playlist.
+3. The uncertainty gate: the per-frame error of frames the EMA holds against frames it passes.
+4. Guide vs validate on short clips and as a 3-minute listening session.
+5. The phase table (every path and the constant baseline, accuracy and uncertainty) from the demo runs.
+6. Writes ``report.md``, ``report.json`` (flat, key -> number), ``eval.json`` and PNG figures.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from emotune.eval import figures
-from emotune.eval.metrics import playlist_mean_va, timeline_metrics
-from emotune.eval.scenarios import GUIDE_SCENARIOS, STABILIZER_SCENARIOS, Scenario, scenarios
+from emotune.eval.markdown import render_report
+from emotune.eval.metrics import gate_errors, playlist_mean_va, timeline_metrics
+from emotune.eval.phases import phase_table
+from emotune.eval.scenarios import Scenario, scenarios
 from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
-from emotune.utils.errors import MissingResourceError
+from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("emotune.eval")
-STABILIZERS = ("none", "ema", "kalman")
-PHASE_ROWS = [  # (label, metrics file, key prefix)
-    ("scene", "scene", ""),
-    ("face", "face", ""),
-    ("fusion: inverse-variance", "fusion", "ivw/"),
-    ("fusion: learned linear", "fusion", "learned/"),
-    ("fusion: fixed 0.6/0.4", "fusion", "fixed/"),
-]
 
 
 def render_clip(sc: Scenario, clip_dir: Path) -> Path:
-    """The scenario's clip (rendered once; re-rendered when its keyframes change)."""
+    """The scenario's clip (rendered once; re-rendered when its keyframes or look change)."""
     from emotune.synthetic.video import render_video
 
     clip = clip_dir / f"{sc.name}.mp4"
-    kf_csv = clip_dir / f"{sc.name}_keyframes.csv"
-    text = sc.keyframes.to_csv(index=False)
-    if not (clip.is_file() and kf_csv.is_file() and kf_csv.read_text() == text):
+    stamp = clip_dir / f"{sc.name}_keyframes.csv"
+    text = sc.keyframes.to_csv(index=False) + repr(sc.spec)
+    if not (clip.is_file() and stamp.is_file() and stamp.read_text() == text):
         clip_dir.mkdir(parents=True, exist_ok=True)
         render_video(sc.keyframes, clip, sc.spec, progress=False)
-        write_text_atomic(kf_csv, text)
+        write_text_atomic(stamp, text)
     return clip
 
 
@@ -59,251 +55,160 @@ def run_infer(clip: Path, demo: Path, run_dir: Path, overrides: list[str]) -> di
     """One real ``infer()`` run; returns its timeline, playlist and summary."""
     from emotune.runtime.infer import infer
 
-    cfg = compose_config(
-        "infer",
-        [f"video={clip}", f"ckpt.dir={demo}", "progress=false", "extras.print_config=false", *overrides],
-        run_dir,
-    )
+    cfg = compose_config("infer", [f"video={clip}", f"ckpt.dir={demo}", "progress=false", "extras.print_config=false",
+                                   *overrides], run_dir)  # fmt: skip
     summary = infer(cfg)
-    return {
-        "timeline": pd.read_csv(run_dir / "timeline.csv"),
-        "playlist": json.loads((run_dir / "playlist.json").read_text()),
-        "summary": summary,
-    }
-
-
-def phase_table(demo: Path) -> pd.DataFrame:
-    """CCC per path on test and test_shifted, and Spearman(σ, |error|) on test, from the demo's metrics."""
-    rows = []
-    for label, phase, prefix in PHASE_ROWS:
-        f = demo / phase / "metrics.json"
-        if not f.is_file():
-            continue
-        m = json.loads(f.read_text())
-        row = {"path": label}
-        for split in ("test", "test_shifted"):
-            for dim in ("valence", "arousal"):
-                row[f"{split} {dim} CCC"] = m.get(f"{split}/{prefix}{dim}_ccc", np.nan)
-        for dim in ("valence", "arousal"):
-            row[f"σ-err ρ {dim}"] = m.get(f"test/{prefix}{dim}_sigma_err_spearman", np.nan)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return {"timeline": pd.read_csv(run_dir / "timeline.csv"),
+            "playlist": json.loads((run_dir / "playlist.json").read_text()), "summary": summary}  # fmt: skip
 
 
 def check_demo(demo: Path) -> None:
-    missing = [
-        p for p in ("scene", "face", "fusion") if not (demo / p / "checkpoints" / "best.ckpt").is_file()
-    ]
+    """The demo checkpoints must exist."""
+    missing = [p for p in ("scene", "face", "fusion") if not (demo / p / "checkpoints" / "best.ckpt").is_file()]
     if missing:
-        raise MissingResourceError(
-            f"--demo {demo} lacks the {', '.join(missing)} checkpoint(s); run `make demo` "
-            "first (or point --demo at a folder with scene/face/fusion run dirs)."
-        )
+        raise MissingResourceError(f"demo={demo} lacks the {', '.join(missing)} checkpoint(s); run `make demo` "
+                                   "first (or point demo= at a folder with scene/face/fusion run dirs).")  # fmt: skip
 
 
-def evaluate(demo: Path, out: Path, only: list[str] | None = None) -> dict[str, Any]:
+def session_catalog(cfg: DictConfig) -> tuple[list[str], str]:
+    """The catalogue of the listening session: a real DEAM folder when given and present, else the synthetic one."""
+    root = Path(str(cfg.session.deam_root))
+    if root.is_dir() and any(root.rglob("static_annotations_averaged_songs_1_2000.csv")):
+        return ["catalog=deam", f"catalog.root={root}"], f"real DEAM ({root})"
+    return [], "the synthetic DEAM-format catalogue"
+
+
+def session_rows(runs: dict[str, dict[str, Any]], calm_goal: np.ndarray) -> list[dict[str, Any]]:
+    """Guide vs validate over the 3-minute session: songs, mean song V-A, distance to the calm goal, checks."""
+    from emotune.data.scales import get_scale
+
+    rows = []
+    for mode, r in runs.items():
+        pl, s = r["playlist"], r["summary"]
+        scale = get_scale(pl["scale"])
+        va = np.array([[x["valence"], x["arousal"]] for x in pl["songs"]])
+        ref = scale.to_ref(va)
+        mean = playlist_mean_va(pl)
+        rows.append({"mode": mode, "songs": len(va), "mean song valence": mean[0], "mean song arousal": mean[1],
+                     "distance to goal, first song": float(np.linalg.norm(ref[0] - calm_goal)),
+                     "distance to goal, last song": float(np.linalg.norm(ref[-1] - calm_goal)),
+                     "largest arousal rise": float(np.max(np.diff(va[:, 1]), initial=0.0)),
+                     "dwell violations": s["dwell_violations"], "repeats": s["repeats_within_memory"],
+                     "scale": pl["scale"]})  # fmt: skip
+    return rows
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run every scenario and write the report; returns what ``eval.json`` holds."""
+    demo, out = Path(cfg.demo), Path(cfg.out)
     check_demo(demo)
     t0 = time.perf_counter()
     all_sc = scenarios()
-    stab_names = [s for s in STABILIZER_SCENARIOS if not only or s in only]
-    guide_names = [s for s in GUIDE_SCENARIOS if not only or s in only]
-    jobs = [(s, st, "validate") for s in stab_names for st in STABILIZERS]
-    jobs += [(s, "ema", mode) for s in guide_names for mode in ("validate", "guide")]
+    only = set(cfg.only or [])
+    unknown = only - set(all_sc)
+    if unknown:
+        raise ConfigError(f"only={sorted(unknown)}: unknown scenario; choose from {', '.join(all_sc)}.")
+    stab_names = [s for s in cfg.stabilizer_scenarios if not only or s in only]
+    guide_names = [s for s in cfg.guide_scenarios if not only or s in only]
+    session_name = cfg.session.scenario if not only or cfg.session.scenario in only else None
+    extra = list(cfg.infer)
+    jobs = [(s, st, "validate", []) for s in stab_names for st in cfg.stabilizers]
+    jobs += [(s, "ema", mode, []) for s in guide_names for mode in ("validate", "guide")]
+    cat_overrides, cat_name = session_catalog(cfg)
+    if session_name:
+        jobs += [(session_name, "ema", mode, cat_overrides) for mode in ("validate", "guide")]
     runs: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for name, stab, mode in tqdm(jobs, desc="eval runs", unit="run"):
-        sc = all_sc[name]
-        clip = render_clip(sc, out / "clips")
-        runs[(name, stab, mode)] = run_infer(
-            clip, demo, out / "runs" / f"{name}_{stab}_{mode}", [f"stabilizer={stab}", f"matcher.mode={mode}"]
-        )
+    for name, stab, mode, more in tqdm(jobs, desc="eval runs", unit="run"):
+        clip = render_clip(all_sc[name], out / "clips")
+        runs[(name, stab, mode)] = run_infer(clip, demo, out / "runs" / f"{name}_{stab}_{mode}",
+                                             [f"stabilizer={stab}", f"matcher.mode={mode}", *extra, *more])  # fmt: skip
 
-    stab_rows = []
-    for name in stab_names:
-        sc = all_sc[name]
-        gt = pd.read_csv(out / "clips" / f"{name}.va.csv")
-        for stab in STABILIZERS:
-            r = runs[(name, stab, "validate")]
-            m = timeline_metrics(r["timeline"], gt, sc.keyframes, r["playlist"], r["summary"])
-            stab_rows.append({"scenario": name, "stabilizer": stab, **m})
-    stab_df = pd.DataFrame(stab_rows)
+    def truth(name: str) -> pd.DataFrame:
+        return pd.read_csv(out / "clips" / f"{name}.va.csv")
 
+    stab_rows = [{"scenario": n, "stabilizer": st,
+                  **timeline_metrics(runs[(n, st, "validate")]["timeline"], truth(n), all_sc[n].keyframes,
+                                     runs[(n, st, "validate")]["playlist"], runs[(n, st, "validate")]["summary"])}
+                 for n in stab_names for st in cfg.stabilizers]  # fmt: skip
+    gate_rows = [{"scenario": n, **gate_errors(runs[(n, "ema", "validate")]["timeline"], truth(n))}
+                 for n in cfg.gate.scenarios if (n, "ema", "validate") in runs]  # fmt: skip
     guide_rows = []
-    for name in guide_names:
+    for n in guide_names:
         for mode in ("validate", "guide"):
-            r = runs[(name, "ema", mode)]
-            va = playlist_mean_va(r["playlist"])
-            guide_rows.append(
-                {
-                    "scenario": name,
-                    "mode": mode,
-                    "songs": len(r["playlist"]["songs"]),
-                    "mean song valence": va[0],
-                    "mean song arousal": va[1],
-                    "scale": r["playlist"]["scale"],
-                }
-            )
-    guide_df = pd.DataFrame(guide_rows)
+            pl = runs[(n, "ema", mode)]["playlist"]
+            va = playlist_mean_va(pl)
+            guide_rows.append({"scenario": n, "mode": mode, "songs": len(pl["songs"]), "mean song valence": va[0],
+                               "mean song arousal": va[1], "scale": pl["scale"]})  # fmt: skip
+    calm = np.array(compose_config("infer", ["video=x"], out).matcher.guide.calm_goal, float)
+    sess = session_rows({m: runs[(session_name, "ema", m)] for m in ("validate", "guide")}, calm) if session_name else []
     phases = phase_table(demo)
-
-    figs = {}
-    if stab_names:
-        for name in stab_names:
-            gt = pd.read_csv(out / "clips" / f"{name}.va.csv")
-            figs[f"stabilizers_{name}"] = figures.stabilizer_figure(
-                {st: runs[(name, st, "validate")]["timeline"] for st in STABILIZERS},
-                gt,
-                out / f"stabilizers_{name}.png",
-                title=f"{name}: {all_sc[name].about}",
-            )
-        figs["stabilizer_summary"] = figures.stabilizer_bars(stab_df, out / "stabilizer_summary.png")
-    if guide_names:
-        figs["guide_vs_validate"] = figures.guide_figure(
-            {(n, m): runs[(n, "ema", m)] for n in guide_names for m in ("validate", "guide")},
-            out / "guide_vs_validate.png",
-        )
-    if len(phases):
-        figs["phases"] = figures.phase_bars(phases, out / "phases.png")
-
-    result = {
-        "stabilizers": stab_rows,
-        "guide": guide_rows,
-        "phases": phases.to_dict(orient="records"),
-        "seconds": round(time.perf_counter() - t0, 1),
-        "demo": str(demo),
-    }
+    figs = make_figures(out, runs, all_sc, stab_names, guide_names, stab_rows, phases, list(cfg.stabilizers), truth)
+    result = {"stabilizers": stab_rows, "gate": gate_rows, "guide": guide_rows, "session": sess,
+              "session_catalog": cat_name, "phases": phases.to_dict(orient="records"),
+              "seconds": round(time.perf_counter() - t0, 1), "demo": str(demo)}  # fmt: skip
     write_json_atomic(out / "eval.json", result)
-    write_text_atomic(out / "report.md", render_report(stab_df, guide_df, phases, all_sc, figs, out, result))
+    write_json_atomic(out / "report.json", flat_report(result))
+    write_text_atomic(out / "report.md", render_report(result, all_sc, figs))
     return result
 
 
-def _md(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    return df.to_markdown(index=False, floatfmt=floatfmt) if len(df) else "_(not run)_"
+def make_figures(out: Path, runs: dict, all_sc: dict, stab_names: list[str], guide_names: list[str],
+                 stab_rows: list[dict], phases: pd.DataFrame, stabilizers: list[str], truth: Any) -> dict[str, Path]:  # fmt: skip
+    """Every PNG of the report."""
+    figs = {}
+    for n in stab_names:
+        figs[f"stabilizers_{n}"] = figures.stabilizer_figure(
+            {st: runs[(n, st, "validate")]["timeline"] for st in stabilizers}, truth(n), out / f"stabilizers_{n}.png",
+            title=f"{n}: {all_sc[n].about}")  # fmt: skip
+    if stab_rows:
+        figs["stabilizer_summary"] = figures.stabilizer_bars(pd.DataFrame(stab_rows), out / "stabilizer_summary.png")
+    if guide_names:
+        figs["guide_vs_validate"] = figures.guide_figure(
+            {(n, m): runs[(n, "ema", m)] for n in guide_names for m in ("validate", "guide")}, out / "guide_vs_validate.png")
+    if len(phases):
+        figs["phases"] = figures.phase_bars(phases, out / "phases.png")
+    return figs
 
 
-def render_report(
-    stab_df: pd.DataFrame,
-    guide_df: pd.DataFrame,
-    phases: pd.DataFrame,
-    all_sc: dict[str, Scenario],
-    figs: dict[str, Path],
-    out: Path,
-    result: dict,
-) -> str:
-    lines = [
-        "# emotune evaluation report",
-        "",
-        f"Demo models: `{result['demo']}`. Produced by `make eval` in {result['seconds']:.0f} s. "
-        "V-A on the [-1, 1] reference unless marked.",
-        "",
-    ]
-    lines += [
-        "## Stabilizers on scripted clips",
-        "",
-        "Each clip is rendered from a script (below), run through `infer.py` with the demo models, and "
-        "compared with its ground truth. **jitter**: mean |Δ(V, A)| per second on steady stretches "
-        "(truth unchanged for 6 s). **lag63_s**: seconds after a scripted step until the stabilized track "
-        "covers 63 % of the change the per-frame estimate saw (the lag the stabilizer adds). "
-        "**song_dist_truth**: mean distance from the true mood to the song playing (3-6 songs per clip: one "
-        "different switch moves it by about 0.1, so it does not rank the stabilizers).",
-        "",
-    ]
-    for name in stab_df["scenario"].unique() if len(stab_df) else []:
-        lines.append(f"- `{name}`: {all_sc[name].about}")
-    lines += ["", _md(stab_df), ""]
-    if len(stab_df):
-        agg = (
-            stab_df.groupby("stabilizer", sort=False)[
-                [
-                    "pearson_valence",
-                    "pearson_arousal",
-                    "rmse",
-                    "jitter",
-                    "lag63_s",
-                    "switches_per_min",
-                    "dwell_violations",
-                    "repeats",
-                    "song_dist_truth",
-                ]
-            ]
-            .mean()
-            .reset_index()
-        )
-        lines += ["Mean over scenarios:", "", _md(agg), ""]
-        lines += [verdict(agg), ""]
-        for key, png in figs.items():
-            if key.startswith("stabilizer"):
-                lines.append(f"![{key}]({png.name})")
-        lines.append("")
-    lines += [
-        "## Validate vs guide",
-        "",
-        "Same clip, `matcher.mode=validate` vs `guide` (EMA stabilizer). Mean song V-A is time-weighted, on "
-        "the catalogue's own scale (DEAM 1-9: calm is low arousal).",
-        "",
-        _md(guide_df, ".2f"),
-        "",
-    ]
-    if len(guide_df):
-        for name in guide_df["scenario"].unique():
-            g = guide_df[guide_df.scenario == name].set_index("mode")
-            dv = g.loc["guide", "mean song valence"] - g.loc["validate", "mean song valence"]
-            da = g.loc["guide", "mean song arousal"] - g.loc["validate", "mean song arousal"]
-            lines.append(f"- `{name}`: guide moves the songs by Δvalence {dv:+.2f}, Δarousal {da:+.2f}.")
-        lines += ["", f"![guide]({figs['guide_vs_validate'].name})", ""]
-    lines += [
-        "## Phases (demo models, synthetic test sets)",
-        "",
-        "CCC per path on `test` and on `test_shifted` (backgrounds whose mood disagrees with the face); "
-        "σ-err ρ: Spearman of the MC Dropout σ against |error| on test (positive = σ flags errors).",
-        "",
-        _md(phases),
-        "",
-    ]
-    if "phases" in figs:
-        lines.append(f"![phases]({figs['phases'].name})")
-    return "\n".join(lines) + "\n"
+def flat_report(result: dict[str, Any]) -> dict[str, float]:
+    """``report.json``: every number of the report under a flat key."""
+    flat: dict[str, float] = {}
 
+    def put(prefix: str, row: dict, skip: tuple[str, ...]) -> None:
+        for k, v in row.items():
+            if k not in skip and isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool):
+                flat[f"{prefix}/{k}"] = float(v)
 
-def verdict(agg: pd.DataFrame) -> str:
-    """One sentence on whether smoothing bought less jitter for its lag."""
-    a = agg.set_index("stabilizer")
-    parts = []
-    for st in ("ema", "kalman"):
-        if st in a.index and "none" in a.index:
-            j = a.loc["none", "jitter"] / max(a.loc[st, "jitter"], 1e-9)
-            lag = a.loc[st, "lag63_s"] - a.loc["none", "lag63_s"]
-            dp = np.nanmean(
-                [
-                    a.loc[st, "pearson_valence"] - a.loc["none", "pearson_valence"],
-                    a.loc[st, "pearson_arousal"] - a.loc["none", "pearson_arousal"],
-                ]
-            )
-            parts.append(
-                f"**{st}** cuts steady-state jitter {j:.1f}x versus no stabilizer, adds {lag:+.1f} s of lag "
-                f"to 63 %, and changes tracking Pearson by {dp:+.3f}"
-            )
-    return "Verdict: " + "; ".join(parts) + "." if parts else ""
+    for r in result["stabilizers"]:
+        put(f"stabilizer/{r['stabilizer']}/{r['scenario']}", r, ("scenario", "stabilizer"))
+    for st in {r["stabilizer"] for r in result["stabilizers"]}:
+        rows = pd.DataFrame([r for r in result["stabilizers"] if r["stabilizer"] == st])
+        put(f"stabilizer/{st}/mean", rows.mean(numeric_only=True).to_dict(), ())
+    for r in result["gate"]:
+        put(f"gate/{r['scenario']}", r, ("scenario",))
+    if result["gate"]:
+        held = [r["held_frames"] * r["held_mean_error"] for r in result["gate"] if r["held_frames"]]
+        passed = [r["passed_frames"] * r["passed_mean_error"] for r in result["gate"]]
+        n_held, n_passed = sum(r["held_frames"] for r in result["gate"]), sum(r["passed_frames"] for r in result["gate"])
+        flat["gate_held_mean_error"] = sum(held) / n_held if n_held else float("nan")
+        flat["gate_passed_mean_error"] = sum(passed) / max(1, n_passed)
+        flat["gate_error_ratio"] = flat["gate_held_mean_error"] / max(flat["gate_passed_mean_error"], 1e-9)
+    for r in result["guide"]:
+        put(f"guide/{r['scenario']}/{r['mode']}", r, ("scenario", "mode"))
+    for r in result["session"]:
+        put(f"session/{r['mode']}", r, ("mode",))
+    for r in result["phases"]:
+        put(f"phase/{r['path']}/{r['split']}", r, ("path", "split"))
+    return flat
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--demo", default="outputs/demo", help="folder with scene/face/fusion run dirs")
-    ap.add_argument("--out", default="outputs/eval")
-    ap.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
-    args = ap.parse_args(argv)
+    """Compose ``conf/eval.yaml`` with ``key=value`` overrides and run."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    only = [s for s in args.only.split(",") if s] or None
-    unknown = set(only or []) - set(scenarios())
-    if unknown:
-        from emotune.utils.errors import ConfigError
-
-        raise ConfigError(
-            f"--only {','.join(sorted(unknown))}: unknown scenario; choose from {', '.join(scenarios())}."
-        )
-    evaluate(Path(args.demo), Path(args.out), only)
-    print(f"Report: {Path(args.out) / 'report.md'} (figures and eval.json beside it)")
+    cfg = compose_config("eval", sys.argv[1:] if argv is None else argv, Path("outputs") / "eval")
+    evaluate(cfg)
+    print(f"Report: {Path(cfg.out) / 'report.md'} (report.json, eval.json and figures beside it)")
 
 
 if __name__ == "__main__":

@@ -15,14 +15,19 @@ from emotune.synthetic.video import VideoSpec
 STEP_RAMP_S = 0.2  # a "step" is a 0.2 s ramp
 
 
-def _steps(levels: list[tuple[float, float]], hold_s: float, faces: list[int] | None = None) -> pd.DataFrame:
+def _steps(levels: list[tuple[float, float]], hold_s: float, faces: list[int] | None = None,
+           looks: list[dict[str, float]] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Plateaus of ``hold_s`` joined by 0.2 s steps; ``looks`` sets each plateau's face condition
+    (``occlusion`` 0..1, ``blur`` px, ``yaw`` -1..1)."""
     rows, t = [], 0.0
     faces = faces or [1] * len(levels)
-    for i, ((v, a), f) in enumerate(zip(levels, faces)):
+    looks = looks or [{}] * len(levels)
+    for i, ((v, a), f, look) in enumerate(zip(levels, faces, looks)):
         start = t if i == 0 else t + STEP_RAMP_S
-        rows += [(start, v, a, f), (t + hold_s, v, a, f)]
+        cond = (look.get("occlusion", 0.0), look.get("blur", 0.0), look.get("yaw", 0.0))
+        rows += [(start, v, a, f, *cond), (t + hold_s, v, a, f, *cond)]
         t += hold_s
-    return pd.DataFrame(rows, columns=["t_s", "valence", "arousal", "face"])
+    return pd.DataFrame(rows, columns=["t_s", "valence", "arousal", "face", "occlusion", "blur", "yaw"])
 
 
 @dataclass
@@ -57,6 +62,12 @@ def scenarios() -> dict[str, Scenario]:
             _steps([(1.5, 4), (1.5, 4), (-2, 5), (-2, 5), (1, 1.5)], 25.0, [1, 0, 1, 0, 1]),
             "25 s segments; the face leaves the frame in the 2nd and 4th",
         ),
+        Scenario(
+            "hard_face",
+            _steps([(1.5, 4), (1.5, 4), (-2, 5), (-2, 5), (-2, 1.5), (-2, 1.5), (1, 2)], 20.0,
+                   looks=[{}, {"occlusion": 0.65}, {}, {"blur": 7.0}, {}, {"yaw": 0.9}, {}]),  # fmt: skip
+            "20 s segments; the face is half covered, then blurred, then turned away, between clear stretches",
+        ),
     ]
     guide = [
         Scenario(
@@ -67,9 +78,6 @@ def scenarios() -> dict[str, Scenario]:
             _steps([(-2.0, 1.0), (-2.2, 0.8)], 60.0),
             "120 s of low mood (negative valence, low arousal)",
         ),
+        Scenario("distressed_3min", _steps([(-2.25, 5.15)], 180.0), "180 s of steady distress (V-A about -0.75, 0.72)"),
     ]
     return {s.name: s for s in out + guide}
-
-
-STABILIZER_SCENARIOS = ("steps", "drift", "noisy", "no_face")
-GUIDE_SCENARIOS = ("distressed", "low")
