@@ -29,6 +29,7 @@ STATIC_FILES = (
 )
 DYNAMIC_FILES = {"valence": "valence.csv", "arousal": "arousal.csv"}
 METADATA_GLOB = "metadata_*.csv"
+AUDIO_SUFFIXES = (".mp3", ".ogg", ".flac", ".wav", ".m4a")
 
 
 def _norm(name: str) -> str:
@@ -125,7 +126,7 @@ def load_deam(root: str | Path) -> Catalog:
 
     Args:
         root: any folder holding the two static CSVs somewhere below it; metadata
-            (``metadata_*.csv``) and audio (``MEMD_audio/<id>.mp3``) are used when present.
+            (``metadata_*.csv``) and audio (``MEMD_audio/<id>.mp3``, or .ogg/.flac/.wav/.m4a) are used when present.
     """
     root = Path(root)
     if not root.is_dir():
@@ -154,11 +155,9 @@ def load_deam(root: str | Path) -> Catalog:
         songs = songs.merge(meta, on="song_id", how="left")
 
     audio_dir = next((p for p in sorted(root.rglob("MEMD_audio")) if p.is_dir()), None)
-    if audio_dir is not None:
-        songs["path"] = [
-            str(audio_dir / f"{sid}.mp3") if (audio_dir / f"{sid}.mp3").is_file() else ""
-            for sid in songs["song_id"]
-        ]
+    if audio_dir is not None:  # DEAM ships <id>.mp3; other copies (and the synthetic set) other formats
+        files = {f.stem: f for f in sorted(audio_dir.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES}
+        songs["path"] = [str(files[sid]) if sid in files else "" for sid in songs["song_id"]]
     # Ids up to 2000 are 45 s excerpts; 2001..2058 are full songs of unknown length.
     ids = pd.to_numeric(songs["song_id"], errors="coerce")
     songs["duration_s"] = np.where(ids <= 2000, 45.0, np.nan)

@@ -9,7 +9,10 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
+
+from emotune.utils.errors import ConfigError
 
 
 def repo_root() -> Path:
@@ -25,7 +28,10 @@ def compose_config(config_name: str, overrides: Sequence[str], output_dir: str |
     """
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(repo_root() / "conf")):
-        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        try:
+            cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        except HydraException as exc:  # a malformed or unknown override: one line, like the Hydra CLI
+            raise ConfigError(f"{str(exc).splitlines()[0]} (conf/{config_name}.yaml and its groups list the keys).") from None
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.hydra.runtime.output_dir = str(output_dir)

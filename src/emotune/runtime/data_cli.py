@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from emotune.utils.cli import exit_on_user_error
@@ -17,58 +18,55 @@ from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import write_json_atomic
 
 log = logging.getLogger("emotune.data")
+SYNTHETIC_VERSION = 2  # bump when the generator changes, so `make data` rebuilds
 
 
 def cmd_synthetic(args: argparse.Namespace) -> None:
-    """Build the embedded default: FindingEmo-format images, a DEAM-format catalogue, a default clip."""
-    from emotune.detect.cache import build_face_cache, detection_rate
-    from emotune.detect.haar import HaarFaceDetector
-    from emotune.synthetic.findingemo_like import SyntheticSpec, generate
+    """Build the embedded benchmark: FindingEmo-format images, a DEAM-format catalogue with audio, a default clip,
+    each detector's face cache and ``benchmark.json``."""
+    from emotune.bench.detection import build_detector
+    from emotune.detect.cache import build_face_cache
+    from emotune.runtime.compose import compose_config
+    from emotune.synthetic.benchmark import benchmark_stats, detector_rates_line
+    from emotune.synthetic.findingemo_like import SyntheticSpec, generate, real_label_rows
     from emotune.synthetic.songs import write_deam_like
     from emotune.synthetic.video import VideoSpec, default_keyframes, render_video
 
     root = Path(args.root)
-    fe_root = root / "findingemo"
-    stamp = root / "BUILD.json"
+    fe_root, stamp = root / "findingemo", root / "BUILD.json"
     spec = SyntheticSpec(n_images=args.n_images, n_shifted=args.n_shifted, seed=args.seed)
-    if stamp.is_file() and not args.force:
-        built = json.loads(stamp.read_text())
-        if built.get("spec") == spec.__dict__:
-            print(f"Synthetic data already built in {root} (use --force to rebuild).")
-            return
+    wanted = {"spec": asdict(spec), "songs": args.n_songs, "version": SYNTHETIC_VERSION}
+    if stamp.is_file() and not args.force and all(json.loads(stamp.read_text()).get(k) == v for k, v in wanted.items()):
+        print(f"Synthetic data already built in {root} (use --force to rebuild).")
+        return
     t0 = time.perf_counter()
-    df = generate(fe_root, spec)
+    real = real_label_rows()
+    df = generate(fe_root, spec, label_rows=real)
     songs = write_deam_like(root / "deam", n=args.n_songs, seed=args.seed)
     kf = default_keyframes()
     (root / "videos").mkdir(parents=True, exist_ok=True)
     kf.to_csv(root / "videos" / "default_keyframes.csv", index=False)
     render_video(kf, root / "videos" / "default.mp4", VideoSpec(seed=args.seed))
-    # Measure the default detector on the drawn faces (the face path depends on it).
-    boxes = build_face_cache(
-        df["image_path"].tolist(), fe_root / "images", HaarFaceDetector(), fe_root / "cache"
-    )
-    rate = detection_rate(boxes, fe_root / "faces_truth.csv")
+    default = compose_config("train", [], root / ".compose").hydra.runtime.choices["detector"]
+    detections = {}
+    for name in dict.fromkeys([default, *args.detectors]):  # the default's cache is the one training reuses
+        det = build_detector(name, root / ".compose")
+        if isinstance(det, str):
+            print(f"Detector {name} skipped: {det}")
+            continue
+        detections[name] = build_face_cache(df["image_path"].tolist(), fe_root / "images", det, fe_root / "cache")
+    stats = benchmark_stats(fe_root, real, detections, default)
+    write_json_atomic(fe_root / "benchmark.json", stats)
     seconds = time.perf_counter() - t0
     counts = df["split"].value_counts().to_dict()
-    write_json_atomic(
-        stamp,
-        {
-            "spec": spec.__dict__,
-            "images": len(df),
-            "splits": counts,
-            "songs": len(songs),
-            "haar_detection": rate,
-            "build_seconds": round(seconds, 1),
-        },
-    )
+    write_json_atomic(stamp, {**wanted, "images": len(df), "splits": counts, "build_seconds": round(seconds, 1)})
     print(f"Synthetic FindingEmo: {len(df)} images {counts} -> {fe_root}")
-    print(f"Synthetic DEAM catalogue: {len(songs)} songs -> {root / 'deam'}")
+    print(f"Synthetic DEAM catalogue: {len(songs)} songs with audio -> {root / 'deam'}")
     print(f"Default clip: {root / 'videos' / 'default.mp4'} (+ default.va.csv)")
-    print(
-        f"Haar finds the main face in {rate['found']}/{rate['images_with_face']} images with a face "
-        f"({100 * rate['recall']:.1f} %); false positives on {100 * rate['false_positive_rate']:.1f} % of "
-        f"face-less images. Built in {seconds:.0f} s."
-    )
+    print(f"Benchmark ({fe_root / 'benchmark.json'}): face_detected_fraction {stats['face_detected_fraction']:.3f} "
+          f"({default}), label_js_divergence {stats['label_js_divergence']:.4f}, label_noise_sd "
+          f"{stats['label_noise_sd']:.3f} (FindingEmo units)")  # fmt: skip
+    print(f"Detectors: {detector_rates_line(stats)}. Built in {seconds:.0f} s.")
 
 
 def cmd_video(args: argparse.Namespace) -> None:
@@ -141,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-songs", type=int, default=1802)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", action="store_true")
+    s.add_argument("--detectors", nargs="*", default=["haar"], help="detectors besides the default to report")
     s.set_defaults(fn=cmd_synthetic)
     v = sub.add_parser("video", help="render a clip from keyframes (t_s,valence,arousal[,face])")
     v.add_argument("--traj", required=True)

@@ -1,16 +1,20 @@
-"""A synthetic data set in the FindingEmo format: ``annotations_single.ann`` + an image folder.
+"""The embedded benchmark: a data set in the FindingEmo format (``annotations_single.ann`` + an image folder)
+that looks like FindingEmo in its statistics.
 
-Each image shows a scene context and (usually) a drawn face. The main face's expression encodes
-the latent V-A exactly; the context correlates with it in train/val/test but is drawn
-independently in ``test_shifted``, so a model that learned the context instead of the faces is
-caught there. Some images have no face (``NoPeople`` tag), some a second, smaller face with an
-unrelated expression.
+* Labels: ``(valence, arousal, ambiguity)`` triples drawn from the real joint distribution in
+  findingemo-light's annotations.
+* The image shows a latent mood; the label is an annotator's noisy reading of it, with noise that grows
+  with ambiguity (``label = latent + N(0, noise_base + noise_per_ambiguity * ambiguity)``, FindingEmo units).
+* Ambiguity has causes one can see: small, blurred, occluded or turned faces, a person seen from behind,
+  several people with different expressions, a mixed expression.
+* The context (colours, clutter) carries part of the mood (the latent plus noise); in the extra
+  ``test_shifted`` split it is random, which exposes a model that learned the context instead of the faces.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,10 +23,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from emotune.data.findingemo import PLUTCHIK, write_annotations
-from emotune.data.splits import annotation_fingerprint, make_split, save_split
+from emotune.data.findingemo import PLUTCHIK, read_annotations, write_annotations
 from emotune.data.scales import FINDINGEMO
-from emotune.synthetic.drawing import FaceStyle, add_noise, draw_context, draw_face
+from emotune.data.splits import annotation_fingerprint, make_split, save_split
+from emotune.synthetic.drawing import FaceLook, FaceStyle, add_noise, draw_context, draw_face
 from emotune.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -36,113 +40,125 @@ class SyntheticSpec:
     """Size and difficulty of the synthetic FindingEmo-format set."""
 
     n_images: int = 3000  # in-distribution images (split into train/val/test)
-    n_shifted: int = 400  # extra test_shifted images
+    n_shifted: int = 400  # extra test_shifted images (context randomised)
     image_size: int = 160
-    p_no_face: float = 0.08
-    p_two_faces: float = 0.15
-    context_noise: float = 0.25  # std (reference units) of context around the label in-distribution
-    label_noise: float = 0.25  # annotator noise (FE units) before rounding to integers
+    context_noise: float = 0.35  # std (reference units) of the context mood around the latent, in distribution
+    noise_base: float = 0.3  # annotator noise (FindingEmo units) at ambiguity 0 ...
+    noise_per_ambiguity: float = 0.2  # ... growing by this per ambiguity step (0..6)
+    p_no_person: float = 0.1  # scenes without anyone (FindingEmo has few: most faces are just hard to see)
     seed: int = 0
 
 
+@dataclass
+class Person:
+    """One drawn person: where, how big, what the face shows, and how hard it is to read."""
+
+    cx: float
+    cy: float
+    height: float
+    valence: float
+    arousal: float
+    look: FaceLook
+    facing_away: bool = False
+
+
 def emotion_from_va(v: float, a: float) -> str:
-    """A plausible Plutchik label for a V-A point (reference units): angle picks the primary,
-    radius the intensity."""
+    """A plausible Plutchik label for a V-A point (reference units): angle picks the primary, radius the intensity."""
     ang = np.degrees(np.arctan2(a, v)) % 360
-    # counter-clockwise from positive valence / neutral arousal
-    order = ["Trust", "Joy", "Surprise", "Fear", "Anger", "Disgust", "Sadness", "Anticipation"]
+    order = ["Trust", "Joy", "Surprise", "Fear", "Anger", "Disgust", "Sadness", "Anticipation"]  # counter-clockwise
     primary = order[int(((ang + 22.5) % 360) // 45)]
     r = np.hypot(v, a)
-    intensity = 0 if r < 0.45 else (1 if r < 0.9 else 2)
-    return PLUTCHIK[primary][intensity]
+    return PLUTCHIK[primary][0 if r < 0.45 else (1 if r < 0.9 else 2)]
 
 
-def render_scene(
-    rng: np.random.Generator, v: float, a: float, ctx_v: float, ctx_a: float, size: int, n_faces: int
-) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """One square image: context from ``ctx_*``, main face from ``v, a`` (reference units)."""
-    img = draw_context(size, size, ctx_v, ctx_a, rng)
-    boxes = []
-    if n_faces >= 2:  # a smaller bystander with an unrelated expression, drawn first (behind)
-        fh = rng.uniform(0.28, 0.34) * size
+def sample_people(rng: np.random.Generator, latent: np.ndarray, ambiguity: int, size: int,
+                  p_no_person: float) -> list[Person]:  # fmt: skip
+    """The people of one scene; the first is the main person, whose face shows the (maybe mixed) latent mood."""
+    if rng.random() < p_no_person:
+        return []
+    d = ambiguity / 6.0
+    frac = float(np.exp(rng.uniform(np.log(0.09), np.log(0.55))) * (1 - 0.35 * d * rng.random()))
+    fh = frac * size
+    look = FaceLook(
+        yaw=float(rng.choice([-1, 1]) * rng.uniform(0.3, 0.6 + 0.4 * d)) if rng.random() < 0.15 + 0.5 * d else 0.0,
+        occlusion=float(rng.uniform(0.2, 0.45 + 0.55 * d)) if rng.random() < 0.08 + 0.4 * d else 0.0,
+        blur=float(rng.uniform(0.8, 1.5 + 5 * d) * fh / 60) if rng.random() < 0.1 + 0.5 * d else 0.0,
+    )  # fmt: skip
+    mix = rng.uniform(0, 0.7 * d)  # a mixed expression: part of another mood
+    shown = (1 - mix) * latent + mix * rng.uniform(-1, 1, 2)
+    main = Person(size / 2 + rng.uniform(-0.25, 0.25) * size, size / 2 + rng.uniform(-0.15, 0.2) * size, fh,
+                  float(shown[0]), float(shown[1]), look, facing_away=rng.random() < 0.04 + 0.12 * d)  # fmt: skip
+    people = [main]
+    for _ in range(int(rng.random() < 0.12 + 0.4 * d) + int(rng.random() < 0.25 * d)):  # bystanders
+        bh = fh * rng.uniform(0.55, 1.15)
         side = rng.choice([-1, 1])
-        cx = size / 2 + side * size * 0.33
-        boxes.append(
-            draw_face(
-                img,
-                cx,
-                rng.uniform(0.3, 0.7) * size,
-                fh,
-                rng.uniform(-1, 1),
-                rng.uniform(-1, 1),
-                FaceStyle.random(rng),
-                rng.uniform(-5, 5),
-            )
-        )
-    if n_faces >= 1:
-        fh = rng.uniform(0.42, 0.58) * size
-        cx = size / 2 + rng.uniform(-0.12, 0.12) * size
-        cy = size / 2 + rng.uniform(-0.08, 0.1) * size
-        boxes.insert(0, draw_face(img, cx, cy, fh, v, a, FaceStyle.random(rng), rng.uniform(-6, 6)))
+        people.append(Person(float(np.clip(main.cx + side * rng.uniform(0.8, 1.6) * fh, 0, size)),
+                             main.cy + rng.uniform(-0.3, 0.3) * fh, bh, float(rng.uniform(-1, 1)),
+                             float(rng.uniform(-1, 1)), FaceLook(blur=look.blur * rng.uniform(0, 1)),
+                             facing_away=rng.random() < 0.15))  # fmt: skip
+    return people
+
+
+def render_scene(rng: np.random.Generator, people: list[Person], context: np.ndarray,
+                 size: int) -> tuple[np.ndarray, list[tuple[int, int, int, int, bool]]]:  # fmt: skip
+    """One square image; returns it and each person's face box ``(x, y, w, h, visible)`` (main person first)."""
+    img = draw_context(size, size, float(context[0]), float(context[1]), rng)
+    boxes: list[tuple[int, int, int, int, bool]] = [(0, 0, 0, 0, False)] * len(people)
+    for i in sorted(range(len(people)), key=lambda k: people[k].height):  # smaller (farther) people first
+        p = people[i]
+        style = FaceStyle.random(rng)
+        if p.facing_away:  # the back of a head: a person, no face
+            style = FaceStyle(style.hair, style.hair, style.shirt, style.aspect)
+        x, y, w, h = draw_face(img, p.cx, p.cy, p.height, p.valence, p.arousal, style, rng.uniform(-8, 8), p.look)
+        boxes[i] = (x, y, w, h, not p.facing_away)
     img = cv2.GaussianBlur(img, (3, 3), rng.uniform(0.1, 0.8))
     return add_noise(img, rng, sigma=rng.uniform(2, 7), gain=rng.uniform(0.85, 1.15)), boxes
 
 
-def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool = True) -> pd.DataFrame:
-    """Write the data set under ``root`` and return its rows (with ``split`` and face boxes).
+def real_label_rows(annotations: str | Path | None = None) -> pd.DataFrame:
+    """``valence, arousal, ambiguity`` of the real annotations (findingemo-light's file by default)."""
+    df = read_annotations(annotations)
+    return df.loc[df["ambiguity"].between(0, 6), ["valence", "arousal", "ambiguity"]].reset_index(drop=True)
 
-    Layout: ``root/annotations_single.ann``, ``root/images/<image_path>``, ``root/splits.csv``,
+
+def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool = True,
+             label_rows: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
+    """Write the data set under ``root`` and return its rows (with ``split``, latent mood and face boxes).
+
+    Layout: ``root/annotations_single.ann``, ``root/images/<image_path>``, ``root/splits.csv`` (+ its meta),
     ``root/faces_truth.csv`` (drawn face boxes, for measuring detectors).
     """
     spec = spec or SyntheticSpec()
-    root = Path(root)
-    img_root = root / "images"
-    rng = np.random.default_rng(spec.seed)
-    rows, truth = [], []
-    t0 = datetime(2023, 3, 1, 9, 0, 0)
-    total = spec.n_images + spec.n_shifted
-    for i in tqdm(range(total), desc="synthetic FindingEmo", disable=not progress, unit="img"):
+    root, rng = Path(root), np.random.default_rng(spec.seed)
+    real = label_rows if label_rows is not None else real_label_rows()
+    picks = real.iloc[rng.integers(0, len(real), spec.n_images + spec.n_shifted)].to_numpy()
+    rows, truth, t0 = [], [], datetime(2023, 3, 1, 9, 0, 0)
+    for i in tqdm(range(len(picks)), desc="synthetic FindingEmo", disable=not progress, unit="img"):
         shifted = i >= spec.n_images
-        v, a = rng.uniform(-1, 1), rng.uniform(-1, 1)  # latent, reference units
-        u = rng.random()
-        n_faces = 0 if u < spec.p_no_face else (2 if u < spec.p_no_face + spec.p_two_faces else 1)
-        if shifted:
-            ctx_v, ctx_a = rng.uniform(-1, 1), rng.uniform(-1, 1)
-        else:
-            noise = spec.context_noise if n_faces else spec.context_noise / 2
-            ctx_v = float(np.clip(v + rng.normal(0, noise), -1, 1))
-            ctx_a = float(np.clip(a + rng.normal(0, noise), -1, 1))
-        img, boxes = render_scene(rng, v, a, ctx_v, ctx_a, spec.image_size, n_faces)
-        folder = RUN_SHIFTED if shifted else RUN_IN
-        rel = f"/{folder}/synthetic scene {i:05d}.jpg"
-        out = img_root / rel.lstrip("/")
+        vl, al, amb = (int(x) for x in picks[i])
+        sd = spec.noise_base + spec.noise_per_ambiguity * amb  # the annotator read the latent with this noise
+        latent_fe = np.clip(np.array([vl, al], float) + rng.normal(0, sd, 2), [-3, 0], [3, 6])
+        latent = FINDINGEMO.to_ref(latent_fe)
+        context = rng.uniform(-1, 1, 2) if shifted else np.clip(latent + rng.normal(0, spec.context_noise, 2), -1, 1)
+        people = sample_people(rng, latent, amb, spec.image_size, spec.p_no_person)
+        img, boxes = render_scene(rng, people, context, spec.image_size)
+        rel = f"/{RUN_SHIFTED if shifted else RUN_IN}/synthetic scene {i:05d}.jpg"
+        out = root / "images" / rel.lstrip("/")
         out.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(out), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        fe = FINDINGEMO.from_ref(np.array([v, a]))
-        val = int(np.clip(np.round(fe[0] + rng.normal(0, spec.label_noise)), -3, 3))
-        aro = int(np.clip(np.round(fe[1] + rng.normal(0, spec.label_noise)), 0, 6))
-        tags = ["NoPeople"] if n_faces == 0 else (["Group"] if n_faces > 1 else [])
-        rows.append(
-            {
-                "index": i,
-                "user": f"synth{int(rng.integers(1, 40)):02d}",
-                "image_path": rel,
-                "tags": tags,
-                "age": [] if n_faces == 0 else ["Adults"],
-                "valence": val,
-                "arousal": aro,
-                "emotion": emotion_from_va(v, a),
-                "dec_factors": ["FacialExpression"] if n_faces else ["Context"],
-                "ambiguity": int(rng.integers(0, 4)),
-                "datetime": (t0 + timedelta(seconds=37 * i)).strftime("%Y-%m-%d %H:%M:%S"),
-                "shifted": shifted,
-                "n_faces": n_faces,
-                "latent_valence": v,
-                "latent_arousal": a,
-            }
-        )
-        for k, (x, y, w, h) in enumerate(boxes):
-            truth.append({"image_path": rel, "face": k, "x": x, "y": y, "w": w, "h": h, "main": k == 0})
+        visible = sum(b[4] for b in boxes)
+        rows.append({
+            "index": i, "user": f"synth{int(rng.integers(1, 40)):02d}", "image_path": rel,
+            "tags": ["NoPeople"] if not people else (["Group"] if len(people) > 1 else []),
+            "age": [] if not people else ["Adults"], "valence": vl, "arousal": al,
+            "emotion": emotion_from_va(*latent), "ambiguity": amb,
+            "dec_factors": ["FacialExpression", "Context"] if visible else ["Context"],
+            "datetime": (t0 + timedelta(seconds=37 * i)).strftime("%Y-%m-%d %H:%M:%S"),
+            "shifted": shifted, "people": len(people), "faces_visible": visible,
+            "latent_valence": latent_fe[0], "latent_arousal": latent_fe[1],
+        })  # fmt: skip
+        for k, (x, y, w, h, vis) in enumerate(boxes):
+            truth.append({"image_path": rel, "face": k, "x": x, "y": y, "w": w, "h": h, "main": k == 0, "visible": vis})
     df = pd.DataFrame(rows)
     write_annotations(df, root / "annotations_single.ann")
     split = pd.Series("test_shifted", index=df.index, dtype=object)
@@ -150,8 +166,10 @@ def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool
     split.loc[ind] = make_split(df.loc[ind], seed=spec.seed)
     df["split"] = split
     save_split(df["image_path"], split, root / "splits.csv", annotation_fingerprint(df), spec.seed)
+    cols = ["image_path", "face", "x", "y", "w", "h", "main", "visible"]
     with atomic_path(root / "faces_truth.csv") as tmp:
-        pd.DataFrame(truth, columns=["image_path", "face", "x", "y", "w", "h", "main"]).to_csv(
-            tmp, index=False
-        )
+        pd.DataFrame(truth, columns=cols).to_csv(tmp, index=False)
+    with atomic_path(root / "latent.csv") as tmp:  # the drawn mood behind each label (benchmark statistics)
+        df[["image_path", "latent_valence", "latent_arousal", "ambiguity", "people", "faces_visible"]].to_csv(tmp, index=False)
+    log.info("Synthetic spec: %s", asdict(spec))
     return df

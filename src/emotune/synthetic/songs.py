@@ -10,6 +10,8 @@ import pandas as pd
 from emotune.data.deam import write_static_csvs
 from emotune.utils.io import atomic_path
 
+AUDIO_RATE = 16000  # the synthetic songs' sample rate (short loops, FLAC)
+
 GENRES = ["Rock", "Pop", "Electronic", "Classical", "Jazz", "Blues", "Folk", "Hip-Hop", "Ambient", "Country"]
 _WORDS_A = [
     "Amber",
@@ -142,10 +144,47 @@ def write_metadata(songs: pd.DataFrame, folder: str | Path) -> list[Path]:
     return out
 
 
-def write_deam_like(root: str | Path, n: int = 1802, seed: int = 0) -> pd.DataFrame:
-    """Write a DEAM-format catalogue under ``root`` in DEAM's folder layout; return the songs."""
+def _write_audio(args: tuple[str, float, float, int, str]) -> None:
+    from emotune.audio.io import encode_audio
+    from emotune.synthetic.music import synth_song
+
+    sid, v_ref, a_ref, seed, path = args
+    encode_audio(path, synth_song(v_ref, a_ref, seed=seed, sr=AUDIO_RATE), AUDIO_RATE)
+
+
+def write_audio(songs: pd.DataFrame, folder: Path, seed: int = 0, workers: int = 2, progress: bool = True) -> int:
+    """A short loop per song, synthesised from its V-A, as ``<folder>/<id>.flac`` (kept when already there)."""
+    from multiprocessing import get_context
+
+    from tqdm.auto import tqdm
+
+    from emotune.data.scales import DEAM_STATIC
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ref = DEAM_STATIC.to_ref(songs[["valence", "arousal"]].to_numpy(float))
+    jobs = [(sid, float(v), float(a), seed * 100_003 + int(sid), str(folder / f"{sid}.flac"))
+            for sid, (v, a) in zip(songs["song_id"], ref) if not (folder / f"{sid}.flac").is_file()]  # fmt: skip
+    if not jobs:
+        return 0
+    bar = tqdm(total=len(jobs), desc="synthetic songs (audio)", unit="song", disable=not progress)
+    if workers > 1:
+        with get_context("fork").Pool(workers) as pool:
+            for _ in pool.imap_unordered(_write_audio, jobs, chunksize=16):
+                bar.update()
+    else:
+        for job in jobs:
+            _write_audio(job)
+            bar.update()
+    bar.close()
+    return len(jobs)
+
+
+def write_deam_like(root: str | Path, n: int = 1802, seed: int = 0, audio: bool = True, progress: bool = True) -> pd.DataFrame:
+    """Write a DEAM-format catalogue under ``root`` in DEAM's folder layout (with audio); return the songs."""
     root = Path(root)
     songs = synthetic_songs(n, seed)
+    if audio:
+        write_audio(songs, root / "DEAM_audio" / "MEMD_audio", seed, progress=progress)
     ann = root / "DEAM_Annotations" / "annotations" / "annotations averaged per song" / "song_level"
     write_static_csvs(songs, ann)
     write_metadata(songs, root / "metadata")

@@ -1,7 +1,8 @@
 """Render a video of a drawn face whose expression follows a V-A keyframe trajectory.
 
 Keyframes CSV: ``t_s,valence,arousal`` in FindingEmo units (valence -3..3, arousal 0..6),
-linearly interpolated; an optional ``face`` column (1/0) marks stretches without a face. The
+linearly interpolated; an optional ``face`` column (1/0) marks stretches without a face, and optional
+``occlusion`` (0..1), ``blur`` (pixels at 360p) and ``yaw`` (-1..1) columns make the face hard to read. The
 per-frame ground truth is written beside the video as ``<stem>.va.csv`` (``t_s,valence,arousal,face``).
 """
 
@@ -16,7 +17,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from emotune.data.scales import FINDINGEMO
-from emotune.synthetic.drawing import FaceStyle, add_noise, draw_context, draw_face
+from emotune.synthetic.drawing import FaceLook, FaceStyle, add_noise, draw_context, draw_face
+
+LOOK_COLUMNS = ("occlusion", "blur", "yaw")  # optional keyframe columns: what makes the face hard to read
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import atomic_path
 
@@ -64,15 +67,18 @@ def read_keyframes(path: str | Path) -> pd.DataFrame:
 
 
 def trajectory(kf: pd.DataFrame, fps: float, duration_s: float | None = None) -> pd.DataFrame:
-    """Per-frame ``t_s, valence, arousal, face`` by linear interpolation (face: previous keyframe)."""
+    """Per-frame ``t_s, valence, arousal, face`` (+ the face's look) by linear interpolation of V-A; the face
+    and its look (``occlusion``, ``blur``, ``yaw``) hold from the previous keyframe."""
     dur = float(kf["t_s"].iloc[-1]) if duration_s is None else duration_s
     n = max(1, round(dur * fps))
     t = np.arange(n) / fps
     v = np.interp(t, kf["t_s"], kf["valence"])
     a = np.interp(t, kf["t_s"], kf["arousal"])
     idx = np.clip(np.searchsorted(kf["t_s"].to_numpy(), t, side="right") - 1, 0, len(kf) - 1)
-    face = kf["face"].to_numpy()[idx].astype(int)
-    return pd.DataFrame({"t_s": t, "valence": v, "arousal": a, "face": face})
+    out = pd.DataFrame({"t_s": t, "valence": v, "arousal": a, "face": kf["face"].to_numpy()[idx].astype(int)})
+    for col in LOOK_COLUMNS:
+        out[col] = kf[col].to_numpy(float)[idx] if col in kf.columns else 0.0
+    return out
 
 
 def render_video(
@@ -113,7 +119,8 @@ def render_video(
                 cx = spec.width / 2 + spec.head_motion * 0.08 * spec.width * np.sin(2 * np.pi * t / 7.0)
                 cy = spec.height / 2 + spec.head_motion * 0.04 * spec.height * np.sin(2 * np.pi * t / 3.1)
                 ang = spec.head_motion * 5 * np.sin(2 * np.pi * t / 5.3)
-                draw_face(frame, cx, cy, fh, v, a, style, ang)
+                look = FaceLook(yaw=row.yaw, occlusion=row.occlusion, blur=row.blur * spec.height / 360)
+                draw_face(frame, cx, cy, fh, v, a, style, ang, look)
             gain = 1.0 + spec.lighting * 0.15 * np.sin(2 * np.pi * row.t_s / 23.0)
             writer.write(add_noise(frame, rng, sigma=spec.noise, gain=gain))
         writer.release()

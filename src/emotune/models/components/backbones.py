@@ -35,8 +35,9 @@ class Backbone(nn.Module):
 
 
 def _timm_backbone(
-    name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None, load_pretrained: bool
-) -> Backbone:
+    name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None, load_pretrained: bool,
+    in_chans: int = 3,
+) -> Backbone:  # fmt: skip
     import timm
 
     if name not in timm.list_models() and name not in timm.list_pretrained():
@@ -45,7 +46,7 @@ def _timm_backbone(
             f"Unknown timm backbone {name!r}. Similar names: {', '.join(close) or 'none'}; "
             "see timm.list_models()."
         )
-    kwargs: dict[str, Any] = {"num_classes": 0}
+    kwargs: dict[str, Any] = {"num_classes": 0, "in_chans": int(in_chans)}
     if input_size and any(k in name for k in ("vit", "deit", "swin", "eva", "beit")):
         kwargs["img_size"] = input_size
     use_weights = bool(pretrained) and load_pretrained
@@ -133,6 +134,7 @@ def build_backbone(
     cache_dir: str | None = None,
     input_size: int | None = None,
     load_pretrained: bool = True,
+    in_chans: int = 3,
 ) -> Backbone:
     """Build a feature extractor by name.
 
@@ -143,8 +145,12 @@ def build_backbone(
         cache_dir: where the libraries look for (and would store) downloaded weights.
         input_size: override the input resolution (CNNs accept any; ViTs are built for it).
         load_pretrained: ``False`` skips weights entirely (loading from a checkpoint restores them).
+        in_chans: input channels (1 for spectrograms; timm only).
     """
     if source not in BACKBONE_SOURCES:
         raise ConfigError(f"Unknown backbone source {source!r}; valid: {', '.join(BACKBONE_SOURCES)}.")
-    build = _timm_backbone if source == "timm" else _open_clip_backbone
-    return build(name, pretrained, cache_dir, input_size, load_pretrained)
+    if source == "timm":
+        return _timm_backbone(name, pretrained, cache_dir, input_size, load_pretrained, in_chans)
+    if in_chans != 3:
+        raise ConfigError(f"model.backbone.in_chans={in_chans}: open_clip backbones take RGB images; use source=timm.")
+    return _open_clip_backbone(name, pretrained, cache_dir, input_size, load_pretrained)
