@@ -6,14 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotune.data.findingemo import (
-    EMOTION_TO_PRIMARY,
-    load_or_make_split,
-    make_split,
-    packaged_annotations_path,
-    read_annotations,
-    validate_images,
-)
+from emotune.data.findingemo import EMOTION_TO_PRIMARY, packaged_annotations_path, read_annotations
+from emotune.data.splits import annotation_fingerprint, load_or_make_split, make_split
+from emotune.data.validation import validate_images
 from emotune.utils.errors import DataError
 from emotune.utils.io import safe_join
 
@@ -73,8 +68,25 @@ def test_split_is_stratified_seeded_and_reused(tmp_path: Path) -> None:
         part = df[s1 == name]
         assert part["valence"].nunique() == 7 and part["arousal"].nunique() == 7, name
     f = tmp_path / "splits.csv"
-    saved = load_or_make_split(df, f, seed=5)
-    assert f.is_file() and (load_or_make_split(df, f, seed=99) == saved).all()
+    fp = annotation_fingerprint(df)
+    saved = load_or_make_split(df, f, fp, seed=5)
+    assert f.is_file() and (load_or_make_split(df, f, fp, seed=99) == saved).all()
+
+
+def test_a_split_from_another_annotation_set_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame({"image_path": [f"/x/{i}.jpg" for i in range(300)], "valence": rng.integers(-3, 4, 300),
+                      "arousal": rng.integers(0, 7, 300)})  # fmt: skip
+    b = a.copy()
+    b["valence"] = -b["valence"]  # the same images, other labels: another annotation set
+    f = tmp_path / "splits.csv"
+    load_or_make_split(a, f, annotation_fingerprint(a))
+    with pytest.raises(DataError, match="another annotation set"):
+        load_or_make_split(b, f, annotation_fingerprint(b))
+    (tmp_path / "splits.csv.meta.json").unlink()  # an older split without its sidecar: judged by its paths
+    c = pd.DataFrame({"image_path": [f"/y/{i}.jpg" for i in range(300)], "valence": 0, "arousal": 3})
+    with pytest.raises(DataError, match="another annotation set"):
+        load_or_make_split(c, f, annotation_fingerprint(c))
 
 
 def test_validation_counts_missing_and_unreadable(tmp_path: Path) -> None:

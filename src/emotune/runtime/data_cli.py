@@ -34,6 +34,11 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
 
     root = Path(args.root)
     fe_root, stamp = root / "findingemo", root / "BUILD.json"
+    if args.n_images < 40 or args.n_shifted < 0:
+        raise DataError(f"--n-images {args.n_images} --n-shifted {args.n_shifted}: need at least 40 images (and no "
+                        "negative count) for train/val/test splits.")  # fmt: skip
+    if args.n_songs < 20:
+        raise DataError(f"--n-songs {args.n_songs}: need at least 20 songs for the stations and the music splits.")
     spec = SyntheticSpec(n_images=args.n_images, n_shifted=args.n_shifted, seed=args.seed)
     wanted = {"spec": asdict(spec), "songs": args.n_songs, "version": SYNTHETIC_VERSION}
     if stamp.is_file() and not args.force and all(json.loads(stamp.read_text()).get(k) == v for k, v in wanted.items()):

@@ -121,6 +121,15 @@ def real_label_rows(annotations: str | Path | None = None) -> pd.DataFrame:
     return df.loc[df["ambiguity"].between(0, 6), ["valence", "arousal", "ambiguity"]].reset_index(drop=True)
 
 
+def sample_labels(rng: np.random.Generator, real: pd.DataFrame, n: int, spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` label triples ``(valence, arousal, ambiguity)`` drawn from the real joint distribution, and the latent
+    mood each reads (FindingEmo units): the label is the latent plus annotator noise that grows with ambiguity."""
+    picks = real.iloc[rng.integers(0, len(real), n)].to_numpy().astype(int)
+    sd = spec.noise_base + spec.noise_per_ambiguity * picks[:, 2]
+    latent = np.clip(picks[:, :2] + rng.normal(0, 1, (n, 2)) * sd[:, None], [-3, 0], [3, 6])
+    return picks, latent
+
+
 def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool = True,
              label_rows: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """Write the data set under ``root`` and return its rows (with ``split``, latent mood and face boxes).
@@ -131,13 +140,12 @@ def generate(root: str | Path, spec: SyntheticSpec | None = None, progress: bool
     spec = spec or SyntheticSpec()
     root, rng = Path(root), np.random.default_rng(spec.seed)
     real = label_rows if label_rows is not None else real_label_rows()
-    picks = real.iloc[rng.integers(0, len(real), spec.n_images + spec.n_shifted)].to_numpy()
+    picks, latents = sample_labels(rng, real, spec.n_images + spec.n_shifted, spec)
     rows, truth, t0 = [], [], datetime(2023, 3, 1, 9, 0, 0)
     for i in tqdm(range(len(picks)), desc="synthetic FindingEmo", disable=not progress, unit="img"):
         shifted = i >= spec.n_images
         vl, al, amb = (int(x) for x in picks[i])
-        sd = spec.noise_base + spec.noise_per_ambiguity * amb  # the annotator read the latent with this noise
-        latent_fe = np.clip(np.array([vl, al], float) + rng.normal(0, sd, 2), [-3, 0], [3, 6])
+        latent_fe = latents[i]
         latent = FINDINGEMO.to_ref(latent_fe)
         context = rng.uniform(-1, 1, 2) if shifted else np.clip(latent + rng.normal(0, spec.context_noise, 2), -1, 1)
         people = sample_people(rng, latent, amb, spec.image_size, spec.p_no_person)
