@@ -53,20 +53,49 @@ def test_playlist_mean_is_time_weighted() -> None:
     assert playlist_mean_va(pl) == pytest.approx([3.5, 6.5])
 
 
+def test_gate_errors_split_held_and_passed_frames() -> None:
+    from emotune.eval.metrics import gate_errors
+
+    t = np.arange(0, 10, 0.25)
+    gt = pd.DataFrame({"t_s": t, "valence": 0.0, "arousal": 3.0, "face": 1})  # truth: the origin (reference)
+    held = (t >= 5).astype(int)
+    tl = pd.DataFrame({"t_s": t, "fused_valence": np.where(held, 0.6, 0.1), "fused_arousal": 0.0, "held": held,
+                       "face_found": 1})  # fmt: skip
+    g = gate_errors(tl, gt)
+    assert g["held_frames"] == 20 and g["passed_frames"] == 20
+    assert g["held_mean_error"] == pytest.approx(0.6) and g["passed_mean_error"] == pytest.approx(0.1)
+
+
+def test_flat_report_has_the_issue_keys() -> None:
+    from emotune.eval.report import flat_report
+
+    result = {"stabilizers": [], "guide": [], "session": [], "phases": [],
+              "gate": [{"scenario": "a", "held_frames": 10, "passed_frames": 30, "held_mean_error": 0.4,
+                        "passed_mean_error": 0.1, "face_found_fraction": 0.5}]}  # fmt: skip
+    flat = flat_report(result)
+    assert flat["gate_held_mean_error"] == pytest.approx(0.4) and flat["gate_passed_mean_error"] == pytest.approx(0.1)
+    assert flat["gate_error_ratio"] == pytest.approx(4.0) and all(isinstance(v, float) for v in flat.values())
+
+
 @pytest.mark.slow
 def test_eval_report_runs_end_to_end(trained, tmp_path: Path) -> None:
     from emotune.eval.report import evaluate
+    from emotune.runtime.compose import compose_config
 
     demo = tmp_path / "demo"
     demo.mkdir()
     for phase in ("scene", "face", "fusion"):
         (demo / phase).symlink_to(trained[phase].parents[1])
-    res = evaluate(demo, tmp_path / "eval", only=["distressed", "no_face"])
+    cfg = compose_config("eval", [f"demo={demo}", f"out={tmp_path / 'eval'}", "only=[distressed,no_face,hard_face]",
+                                  "gate.scenarios=[no_face,hard_face]"], tmp_path / "eval")  # fmt: skip
+    res = evaluate(cfg)
     report = (tmp_path / "eval" / "report.md").read_text()
-    assert "## Stabilizers" in report and "Validate vs guide" in report
+    assert "## Stabilizers" in report and "Validate vs guide" in report and "uncertainty gate" in report
     stab = pd.DataFrame(res["stabilizers"])
     assert set(stab["stabilizer"]) == {"none", "ema", "kalman"}
     assert (stab["dwell_violations"] == 0).all() and (stab["repeats"] == 0).all()
     assert len(res["guide"]) == 2 and json.loads((tmp_path / "eval" / "eval.json").read_text())["guide"]
+    flat = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert "gate_held_mean_error" in flat and "gate_passed_mean_error" in flat
     for png in ("stabilizers_no_face.png", "guide_vs_validate.png", "phases.png"):
         assert (tmp_path / "eval" / png).stat().st_size > 10_000

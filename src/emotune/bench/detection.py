@@ -54,12 +54,10 @@ def synthetic_rates(detector: FaceDetector, root: Path, split: str = "test", lim
 
 def photo_rates(detector: FaceDetector, photos_dir: Path) -> dict[str, float] | None:
     """Recall and false positives per 10 images on the real photographs present (``None`` when none are)."""
-    from emotune.detect.photos import load_photos, score
+    from emotune.detect.photos import load_photos, score_detector
 
     photos = load_photos(photos_dir)
-    if not photos:
-        return None
-    return score([detector.detect(img) for _, img in photos], [p for p, _ in photos])
+    return score_detector(detector, photos) if photos else None
 
 
 def clip_frames(video: Path, fps: float, max_side: int = 640) -> tuple[list[np.ndarray], np.ndarray | None]:

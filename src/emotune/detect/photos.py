@@ -159,6 +159,11 @@ def fetch(dest: str | Path, pip_args: list[str] | None = None) -> list[str]:
     return written
 
 
+def score_detector(detector: object, photos: list[tuple[Photo, np.ndarray]]) -> dict[str, float]:
+    """:func:`score` of ``detector.detect`` on the photographs present."""
+    return score([detector.detect(img) for _, img in photos], [p for p, _ in photos], [img.shape[:2] for _, img in photos])
+
+
 def load_photos(folder: str | Path) -> list[tuple[Photo, np.ndarray]]:
     """The photographs present in ``folder`` (hash-checked), decoded as BGR."""
     out = []
@@ -173,12 +178,18 @@ def load_photos(folder: str | Path) -> list[tuple[Photo, np.ndarray]]:
     return out
 
 
-def score(detections: list[np.ndarray], photos: list[Photo]) -> dict[str, float]:
-    """Recall over marked faces and false positives per image (a detection's centre inside a marked box finds it)."""
+def score(detections: list[np.ndarray], photos: list[Photo], sizes: list[tuple[int, int]] | None = None) -> dict[str, float]:
+    """Recall over marked faces and false positives per image: a detection whose centre lies inside a marked box
+    finds it. Boxes reaching past the border (a face cut by it) are first clipped to the image (``sizes``: h, w)."""
     found = faces = fp = 0
-    for dets, p in zip(detections, photos):
+    for i, (dets, p) in enumerate(zip(detections, photos)):
         marked = np.asarray(p.faces, float).reshape(-1, 4)
         hit = np.zeros(len(marked), bool)
+        dets = np.asarray(dets, float).reshape(-1, 5).copy()
+        if sizes is not None:
+            h, w = sizes[i]
+            dets[:, [0, 2]] = dets[:, [0, 2]].clip(0, w)
+            dets[:, [1, 3]] = dets[:, [1, 3]].clip(0, h)
         for d in dets:
             cx, cy = (d[0] + d[2]) / 2, (d[1] + d[3]) / 2
             inside = (marked[:, 0] <= cx) & (cx <= marked[:, 2]) & (marked[:, 1] <= cy) & (cy <= marked[:, 3])
