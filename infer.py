@@ -15,6 +15,7 @@ from emotune.runtime.entry import run_infer
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
 def main(cfg: DictConfig) -> None:
+    """Hydra entry point: compose conf/infer.yaml and run."""
     run_infer(cfg)
 
 

@@ -15,6 +15,7 @@ from emotune.runtime.entry import run_train
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point: compose conf/train.yaml and run; returns the optimised metric."""
     return run_train(cfg)
 
 

@@ -36,13 +36,21 @@ TINY_MC = ["model.mc_samples=4"]
 
 def tiny(phase: str) -> list[str]:
     """``TINY`` plus what the phase's model takes."""
-    return [*TINY, *(TINY_MC if phase in ("scene", "face") else [])]
+    return [*TINY, *(TINY_MC if phase in ("scene", "face", "music") else [])]
 
 
 def infer_overrides(trained: dict[str, Path], video: object, *extra: str) -> list[str]:
     """``infer.yaml`` overrides for a quick run on the tiny checkpoints (T = 4, 2 s dwell, memory 2)."""
-    return [f"video={video}", f"ckpt.dir={trained['dir']}", "progress=false", "extras.print_config=false",
-            "perceive.mc_samples=4", "matcher.min_dwell_s=2", "matcher.memory=2", *extra]  # fmt: skip
+    return [
+        f"video={video}",
+        f"ckpt.dir={trained['dir']}",
+        "progress=false",
+        "extras.print_config=false",
+        "perceive.mc_samples=4",
+        "matcher.min_dwell_s=2",
+        "matcher.memory=2",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -86,12 +94,12 @@ def make_cfg(tmp_path: Path, synth_root: Path) -> Callable[..., DictConfig]:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[str, Path]:
-    """Scene, face and fusion checkpoints trained for a couple of steps on the tiny data."""
+    """Scene, face, fusion and music checkpoints trained for a couple of steps on the tiny data."""
     from emotune.runtime.train import train
 
     out: dict[str, Path] = {}
     base = tmp_path_factory.mktemp("ckpts")
-    for phase in ("scene", "face", "fusion"):
+    for phase in ("scene", "face", "fusion", "music"):
         extra = []
         if phase == "fusion":
             extra = [f"model.scene_ckpt={out['scene']}", f"model.face_ckpt={out['face']}"]
@@ -123,8 +131,19 @@ def song_catalog(n: int = 300, seed: int = 0, duration: float | None = 45.0, lon
     dur = np.full(n, np.nan if duration is None else duration)
     if long_every:
         dur[::long_every] = 600.0
-    df = pd.DataFrame({"song_id": [str(i) for i in range(n)], "valence": va[:, 0], "arousal": va[:, 1],
-                       "duration_s": dur, "title": "", "artist": "", "album": "", "genre": "", "path": ""})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "song_id": [str(i) for i in range(n)],
+            "valence": va[:, 0],
+            "arousal": va[:, 1],
+            "duration_s": dur,
+            "title": "",
+            "artist": "",
+            "album": "",
+            "genre": "",
+            "path": "",
+        }
+    )
     return Catalog(df, DEAM_STATIC)
 
 

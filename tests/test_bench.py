@@ -34,14 +34,34 @@ def test_bench_end_to_end(trained, synth_root: Path, tmp_path: Path) -> None:
     demo.mkdir()
     for phase in ("scene", "face", "fusion"):
         (demo / phase).symlink_to(trained[phase].parents[1])
-    cfg = compose_config("bench", [f"demo={demo}", f"video={synth_root / 'videos' / 'clip.mp4'}",
-                                   f"out={tmp_path / 'bench'}", f"paths.synthetic_dir={synth_root}",
-                                   "matcher.big_songs=40000", "feature_cache.images=16", "data_pipeline.images=32",
-                                   "feature_build.images=8", "detection.synthetic_images=20"], tmp_path / "bench")  # fmt: skip
+    cfg = compose_config(
+        "bench",
+        [
+            f"demo={demo}",
+            f"video={synth_root / 'videos' / 'clip.mp4'}",
+            f"out={tmp_path / 'bench'}",
+            f"paths.synthetic_dir={synth_root}",
+            "matcher.big_songs=40000",
+            "feature_cache.images=16",
+            "data_pipeline.images=32",
+            "feature_build.images=8",
+            "detection.synthetic_images=20",
+        ],
+        tmp_path / "bench",
+    )
     bench(cfg)
     res = json.loads((tmp_path / "bench" / "bench.json").read_text())
-    assert set(res) >= {"realtime", "mc_dropout", "matcher", "detection", "feature_cache", "data_pipeline",
-                        "feature_build", "music", "machine"}  # fmt: skip
+    assert set(res) >= {
+        "realtime",
+        "mc_dropout",
+        "matcher",
+        "detection",
+        "feature_cache",
+        "data_pipeline",
+        "feature_build",
+        "music",
+        "machine",
+    }
     assert res["mc_dropout"]["ViT-B/32 scene"]["speedup"] > 1  # T full passes cost more than one
     assert res["data_pipeline"]["workers_0_images_per_s"] > 0 and res["feature_build"]["mb_per_1000"] > 0
     md = (tmp_path / "bench" / "bench.md").read_text()

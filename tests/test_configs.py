@@ -32,16 +32,42 @@ def experiment_phase(name: str) -> str:
 
 
 def test_groups_are_not_empty() -> None:
-    for group in ("phase", "model", "model/backbone", "data", "detector", "trainer", "callbacks", "logger",
-                  "experiment", "debug", "perceive", "stabilizer", "matcher", "catalog", "hparams_search"):  # fmt: skip
+    for group in (
+        "phase",
+        "model",
+        "model/backbone",
+        "data",
+        "detector",
+        "trainer",
+        "callbacks",
+        "logger",
+        "experiment",
+        "debug",
+        "perceive",
+        "stabilizer",
+        "matcher",
+        "catalog",
+        "hparams_search",
+    ):
         assert options(group), group
 
 
 def test_every_train_option_composes_and_builds(synth_root: Path, tmp_path: Path) -> None:
     base = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}"]
     built = 0
-    for group in ("phase", "data", "detector", "model/backbone", "trainer", "callbacks", "logger", "debug", "extras",
-                  "hparams_search", "experiment"):  # fmt: skip
+    for group in (
+        "phase",
+        "data",
+        "detector",
+        "model/backbone",
+        "trainer",
+        "callbacks",
+        "logger",
+        "debug",
+        "extras",
+        "hparams_search",
+        "experiment",
+    ):
         for opt in options(group):
             phase = experiment_phase(opt) if group == "experiment" else "face" if group == "detector" else "scene"
             if group == "phase":

@@ -68,9 +68,7 @@ def test_missing_deam_folder_and_files(tmp_path: Path) -> None:
 
 def test_user_csv_catalog_cleaning(tmp_path: Path) -> None:
     p = tmp_path / "lib.csv"
-    p.write_text(
-        "song_id,valence,arousal,title,path\na,5,5,A,songs/a.mp3\nb,,4,B,\nc,12,3,C,\na,6,6,A2,\nd,0.5,2,D,\n"
-    )
+    p.write_text("song_id,valence,arousal,title,path\na,5,5,A,songs/a.mp3\nb,,4,B,\nc,12,3,C,\na,6,6,A2,\nd,0.5,2,D,\n")
     cat = read_csv_catalog(p)
     assert cat.songs["song_id"].tolist() == ["a"] and cat.dropped == {
         "nan": 1,

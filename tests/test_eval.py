@@ -59,8 +59,9 @@ def test_gate_errors_split_held_and_passed_frames() -> None:
     t = np.arange(0, 10, 0.25)
     gt = pd.DataFrame({"t_s": t, "valence": 0.0, "arousal": 3.0, "face": 1})  # truth: the origin (reference)
     held = (t >= 5).astype(int)
-    tl = pd.DataFrame({"t_s": t, "fused_valence": np.where(held, 0.6, 0.1), "fused_arousal": 0.0, "held": held,
-                       "face_found": 1})  # fmt: skip
+    tl = pd.DataFrame(
+        {"t_s": t, "fused_valence": np.where(held, 0.6, 0.1), "fused_arousal": 0.0, "held": held, "face_found": 1}
+    )
     g = gate_errors(tl, gt)
     assert g["held_frames"] == 20 and g["passed_frames"] == 20
     assert g["held_mean_error"] == pytest.approx(0.6) and g["passed_mean_error"] == pytest.approx(0.1)
@@ -69,9 +70,22 @@ def test_gate_errors_split_held_and_passed_frames() -> None:
 def test_flat_report_has_the_issue_keys() -> None:
     from emotune.eval.report import flat_report
 
-    result = {"stabilizers": [], "guide": [], "session": [], "phases": [],
-              "gate": [{"scenario": "a", "held_frames": 10, "passed_frames": 30, "held_mean_error": 0.4,
-                        "passed_mean_error": 0.1, "face_found_fraction": 0.5}]}  # fmt: skip
+    result = {
+        "stabilizers": [],
+        "guide": [],
+        "session": [],
+        "phases": [],
+        "gate": [
+            {
+                "scenario": "a",
+                "held_frames": 10,
+                "passed_frames": 30,
+                "held_mean_error": 0.4,
+                "passed_mean_error": 0.1,
+                "face_found_fraction": 0.5,
+            }
+        ],
+    }
     flat = flat_report(result)
     assert flat["gate_held_mean_error"] == pytest.approx(0.4) and flat["gate_passed_mean_error"] == pytest.approx(0.1)
     assert flat["gate_error_ratio"] == pytest.approx(4.0) and all(isinstance(v, float) for v in flat.values())
@@ -86,8 +100,16 @@ def test_eval_report_runs_end_to_end(trained, tmp_path: Path) -> None:
     demo.mkdir()
     for phase in ("scene", "face", "fusion"):
         (demo / phase).symlink_to(trained[phase].parents[1])
-    cfg = compose_config("eval", [f"demo={demo}", f"out={tmp_path / 'eval'}", "only=[distressed,no_face,hard_face]",
-                                  "gate.scenarios=[no_face,hard_face]"], tmp_path / "eval")  # fmt: skip
+    cfg = compose_config(
+        "eval",
+        [
+            f"demo={demo}",
+            f"out={tmp_path / 'eval'}",
+            "only=[distressed,no_face,hard_face]",
+            "gate.scenarios=[no_face,hard_face]",
+        ],
+        tmp_path / "eval",
+    )
     res = evaluate(cfg)
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "## Stabilizers" in report and "Validate vs guide" in report and "uncertainty gate" in report

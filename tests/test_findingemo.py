@@ -75,8 +75,13 @@ def test_split_is_stratified_seeded_and_reused(tmp_path: Path) -> None:
 
 def test_a_split_from_another_annotation_set_is_refused(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    a = pd.DataFrame({"image_path": [f"/x/{i}.jpg" for i in range(300)], "valence": rng.integers(-3, 4, 300),
-                      "arousal": rng.integers(0, 7, 300)})  # fmt: skip
+    a = pd.DataFrame(
+        {
+            "image_path": [f"/x/{i}.jpg" for i in range(300)],
+            "valence": rng.integers(-3, 4, 300),
+            "arousal": rng.integers(0, 7, 300),
+        }
+    )
     b = a.copy()
     b["valence"] = -b["valence"]  # the same images, other labels: another annotation set
     f = tmp_path / "splits.csv"
@@ -97,9 +102,7 @@ def test_validation_counts_missing_and_unreadable(tmp_path: Path) -> None:
     (tmp_path / "Run_1" / "broken.jpg").write_text("not an image")
     df = pd.DataFrame({"image_path": ["/Run_1/ok.jpg", "/Run_1/broken.jpg", "/Run_1/gone.jpg"]})
     usable, rep = validate_images(df, tmp_path, progress=False)
-    assert (rep.usable, rep.missing, rep.unreadable) == (1, 1, 1) and usable["image_path"].tolist() == [
-        "/Run_1/ok.jpg"
-    ]
+    assert (rep.usable, rep.missing, rep.unreadable) == (1, 1, 1) and usable["image_path"].tolist() == ["/Run_1/ok.jpg"]
 
 
 def test_paths_stay_inside_root(tmp_path: Path) -> None:

@@ -1,7 +1,5 @@
 """Guide mode as a listening session (iso start, bounded steps toward the goal, never stalls), with property tests."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -63,6 +61,7 @@ def test_iso_start_then_steps_of_at_most_guide_step() -> None:
 
 def test_a_calmer_listener_is_not_pulled_back() -> None:
     """Halfway through, the mood jumps most of the way to calm: the next target continues from there."""
+
     def mood(t: float) -> np.ndarray:
         return DISTRESSED if t < 60 else DISTRESSED + 0.8 * (CALM - DISTRESSED)
 
@@ -82,8 +81,14 @@ def test_long_songs_cannot_freeze_the_plan() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(200, 900), seed=st.integers(0, 10_000), duration=st.sampled_from([None, 45.0, 600.0]),
-       start=st.tuples(st.floats(-1, -0.05), st.floats(-1, 1)), drift=st.booleans(), dwell=st.floats(5, 30))  # fmt: skip
+@given(
+    n=st.integers(200, 900),
+    seed=st.integers(0, 10_000),
+    duration=st.sampled_from([None, 45.0, 600.0]),
+    start=st.tuples(st.floats(-1, -0.05), st.floats(-1, 1)),
+    drift=st.booleans(),
+    dwell=st.floats(5, 30),
+)
 def test_guide_properties(n, seed, duration, start, drift, dwell) -> None:
     """Random catalogues (long songs, unknown lengths) and steady or drifting moods: targets move
     monotonically toward the goal while the mood is steady, reach it within the planned songs when the
@@ -126,8 +131,19 @@ def stall_catalogue():
     va = DEAM_STATIC.from_ref(ref)
     dur = np.full(len(ref), 45.0)
     dur[0] = np.nan  # a full-length song of unknown duration (DEAM's 2001-2058)
-    df = pd.DataFrame({"song_id": [str(i) for i in range(len(ref))], "valence": va[:, 0], "arousal": va[:, 1],
-                       "duration_s": dur, "title": "", "artist": "", "album": "", "genre": "", "path": ""})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "song_id": [str(i) for i in range(len(ref))],
+            "valence": va[:, 0],
+            "arousal": va[:, 1],
+            "duration_s": dur,
+            "title": "",
+            "artist": "",
+            "album": "",
+            "genre": "",
+            "path": "",
+        }
+    )
     return Catalog(df, DEAM_STATIC)
 
 

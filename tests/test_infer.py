@@ -76,9 +76,7 @@ def test_infer_writes_every_output(make_cfg, trained, synth_root: Path) -> None:
 
 def test_webcam_path_with_fake_capture(make_cfg, trained, synth_root: Path) -> None:
     cfg = infer_cfg(make_cfg, trained, 0)
-    assert (
-        infer(cfg, capture_factory=FakeWebcam.make(6, fps=4.0, shape=(120, 160, 3)))["frames_analysed"] == 6
-    )
+    assert infer(cfg, capture_factory=FakeWebcam.make(6, fps=4.0, shape=(120, 160, 3)))["frames_analysed"] == 6
     with pytest.raises(MissingResourceError, match="Webcam video=0 did not open"):
         infer(cfg, capture_factory=FakeWebcam.make(6, opens=False))
 
@@ -259,14 +257,10 @@ def test_quantile_alignment_maps_label_quantiles_onto_the_catalogue() -> None:
     assert np.all(np.diff(mapped[:, 0]) >= 0)  # monotone: the order of moods is kept
 
 
-@pytest.mark.skipif(
-    not (ROOT.parent / "shared" / "data" / "deam").is_dir(), reason="real DEAM CSVs not at hand"
-)
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "deam").is_dir(), reason="real DEAM CSVs not at hand")
 def test_infer_on_the_real_deam_catalogue(make_cfg, trained, synth_root: Path) -> None:
     deam = ROOT.parent / "shared" / "data" / "deam"
-    cfg = infer_cfg(
-        make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=deam", f"catalog.root={deam}"
-    )
+    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=deam", f"catalog.root={deam}")
     summary = infer(cfg)
     assert summary["catalog"]["songs"] == 1802 and summary["catalog"]["scale"] == "deam_static"
     assert all(1 <= s["valence"] <= 9 and 1 <= s["arousal"] <= 9 for s in summary["songs"])
@@ -291,7 +285,5 @@ def test_live_window_without_gui_warns_and_goes_on(
 
     monkeypatch.setattr(cv2, "imshow", no_gui)
     cfg = infer_cfg(make_cfg, trained, 0, "display=true")
-    assert (
-        infer(cfg, capture_factory=FakeWebcam.make(40))["frames_analysed"] == 20
-    )  # 5 s at 4 fps, all analysed
+    assert infer(cfg, capture_factory=FakeWebcam.make(40))["frames_analysed"] == 20  # 5 s at 4 fps, all analysed
     assert "no GUI" in caplog.text

@@ -39,8 +39,9 @@ def test_kalman_trusts_confident_frames_more() -> None:
 
 
 value = st.one_of(st.floats(-5, 5), st.just(float("nan")), st.just(float("inf")))
-frames = st.lists(st.tuples(value, value, st.one_of(st.floats(0, 4), st.just(float("nan"))), st.booleans()),
-                  min_size=1, max_size=120)  # fmt: skip
+frames = st.lists(
+    st.tuples(value, value, st.one_of(st.floats(0, 4), st.just(float("nan"))), st.booleans()), min_size=1, max_size=120
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -53,14 +54,22 @@ def test_stabilizers_never_nan_and_stay_in_range(seq: list) -> None:
 
 
 def matcher(cat=None, **kw) -> SongMatcher:
-    stations = {"n_components": kw.pop("n_components", 4), "k": kw.pop("k", 10),
-                "posterior_threshold": kw.pop("posterior_threshold", 0.55)}  # fmt: skip
+    stations = {
+        "n_components": kw.pop("n_components", 4),
+        "k": kw.pop("k", 10),
+        "posterior_threshold": kw.pop("posterior_threshold", 0.55),
+    }
     return SongMatcher(cat or song_catalog(), stations=stations, **kw)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=5, max_size=300),
-       st.floats(0, 40), st.integers(0, 8), st.sampled_from(["validate", "guide"]), st.floats(0.05, 2.0))  # fmt: skip
+@given(
+    st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=5, max_size=300),
+    st.floats(0, 40),
+    st.integers(0, 8),
+    st.sampled_from(["validate", "guide"]),
+    st.floats(0.05, 2.0),
+)
 def test_matcher_never_breaks_dwell_or_memory(states: list, dwell: float, memory: int, mode: str, dt: float) -> None:
     m = matcher(min_dwell_s=dwell, memory=memory, mode=mode, k=3, guide={"max_play_s": max(45.0, dwell)})
     t = 0.0
@@ -107,14 +116,19 @@ def test_bic_picks_stations_and_cache_roundtrips(tmp_path) -> None:
     np.testing.assert_allclose(pa, b.stations.gmm.predict_proba(b.points[:20]), atol=1e-9)
 
 
-@pytest.mark.parametrize("kw, key", [
-    ({"memory": 5, "cat": song_catalog(5)}, r"matcher\.memory"), ({"min_dwell_s": -1}, r"matcher\.min_dwell_s"),
-    ({"mode": "shuffle"}, r"matcher\.mode"), ({"k": 0}, r"matcher\.stations\.k"),
-    ({"mode": "guide", "guide": {"step": 0}}, r"matcher\.guide\.step"),
-    ({"mode": "guide", "min_dwell_s": 30, "guide": {"max_play_s": 20}}, r"matcher\.guide\.max_play_s"),
-    ({"max_play_s": 10, "min_dwell_s": 20}, r"matcher\.max_play_s"),
-    ({"mode": "guide", "guide": {"calm_goal": [3, 0]}}, r"matcher\.guide\.calm_goal"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw, key",
+    [
+        ({"memory": 5, "cat": song_catalog(5)}, r"matcher\.memory"),
+        ({"min_dwell_s": -1}, r"matcher\.min_dwell_s"),
+        ({"mode": "shuffle"}, r"matcher\.mode"),
+        ({"k": 0}, r"matcher\.stations\.k"),
+        ({"mode": "guide", "guide": {"step": 0}}, r"matcher\.guide\.step"),
+        ({"mode": "guide", "min_dwell_s": 30, "guide": {"max_play_s": 20}}, r"matcher\.guide\.max_play_s"),
+        ({"max_play_s": 10, "min_dwell_s": 20}, r"matcher\.max_play_s"),
+        ({"mode": "guide", "guide": {"calm_goal": [3, 0]}}, r"matcher\.guide\.calm_goal"),
+    ],
+)
 def test_matcher_config_errors(kw: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         matcher(**kw)

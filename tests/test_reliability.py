@@ -163,9 +163,7 @@ def test_unreadable_part_way_finishes_and_marks_truncated(make_cfg, trained, syn
     from emotune.runtime.infer import infer
 
     cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4"), config_name="infer")
-    summary = infer(
-        cfg, capture_factory=lambda p: WrappedCapture(p, fail_after=25)
-    )  # 2.5 s of a 6 s clip at 10 fps
+    summary = infer(cfg, capture_factory=lambda p: WrappedCapture(p, fail_after=25))  # 2.5 s of a 6 s clip at 10 fps
     assert summary["truncated"] is True and 8 <= summary["frames_analysed"] <= 11
     s = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
     assert s["truncated"] is True and s["songs"] and s["songs"][-1]["end_s"] <= 3.0
@@ -191,9 +189,7 @@ def test_nonsense_fps_falls_back_to_timestamps(make_cfg, trained, synth_root: Pa
 def test_grayscale_and_huge_frames(make_cfg, trained, synth_root: Path, transform, name: str) -> None:
     from emotune.runtime.infer import infer
 
-    cfg = make_cfg(
-        *infer_overrides(trained, synth_root / "videos" / "clip.mp4", "max_frames=6"), config_name="infer"
-    )
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", "max_frames=6"), config_name="infer")
     seen = []
     summary = infer(cfg, capture_factory=lambda p: WrappedCapture(p, transform=transform))
     assert summary["frames_analysed"] == 6, name
@@ -237,9 +233,7 @@ def test_face_choice_several_tiny_and_partly_outside() -> None:
     assert choose_face(np.zeros((0, 5), np.float32)) is None
     img = np.zeros((100, 160, 3), np.uint8)
     crop = crop_face(img, np.array([140, -20, 170, 30, 1.0]), margin=0.25)  # off the right and top edges
-    assert (
-        crop.shape[0] == crop.shape[1] and abs(crop.shape[0] - 50 * 1.5) <= 1
-    )  # square, padded at the edges
+    assert crop.shape[0] == crop.shape[1] and abs(crop.shape[0] - 50 * 1.5) <= 1  # square, padded at the edges
     big = np.full((720, 1280, 3), 128, np.uint8)
     draw_face(big, 640, 360, 12, 0.5, 0.5, FaceStyle.random(np.random.default_rng(0)), 0.0)  # a 12 px face
     assert len(HaarFaceDetector().detect(big)) == 0  # below min_size_frac: the scene path takes over
@@ -250,9 +244,7 @@ def test_no_face_at_all_runs_on_the_scene_path(make_cfg, trained, tmp_path: Path
     from emotune.synthetic.video import VideoSpec, render_video
 
     kf = pd.DataFrame({"t_s": [0, 3], "valence": [1, -1], "arousal": [3, 4], "face": [0, 0]})
-    clip, _ = render_video(
-        kf, tmp_path / "noface.mp4", VideoSpec(fps=8, width=192, height=108), progress=False
-    )
+    clip, _ = render_video(kf, tmp_path / "noface.mp4", VideoSpec(fps=8, width=192, height=108), progress=False)
     cfg = make_cfg(*infer_overrides(trained, clip), config_name="infer")
     summary = infer(cfg)
     tl = pd.read_csv(Path(cfg.paths.output_dir) / "timeline.csv")
@@ -277,9 +269,7 @@ def _pickled_checkpoint(src: Path, dst: Path) -> Path:
         ("missing", "Checkpoint not found"),
     ],
 )
-def test_bad_checkpoints(
-    make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str, needle: str
-) -> None:
+def test_bad_checkpoints(make_cfg, trained, synth_root: Path, tmp_path: Path, capsys, case: str, needle: str) -> None:
     bad = {
         "garbage": tmp_path / "garbage.ckpt",
         "other_phase": trained["scene"],
@@ -360,9 +350,13 @@ def test_every_kind_of_non_checkpoint_file_gives_the_checkpoint_error(trained, t
         assert "\n" not in msg and path.name in msg, (name, msg)
 
 
-def test_foreign_checkpoint_through_the_entry_point(make_cfg, trained, synth_root: Path, tmp_path: Path, capsys) -> None:
+def test_foreign_checkpoint_through_the_entry_point(
+    make_cfg, trained, synth_root: Path, tmp_path: Path, capsys
+) -> None:
     bad = _foreign_files(tmp_path, trained)["arrays.npz"]
-    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", f"ckpt.face={bad}"), config_name="infer")
+    cfg = make_cfg(
+        *infer_overrides(trained, synth_root / "videos" / "clip.mp4", f"ckpt.face={bad}"), config_name="infer"
+    )
     expect_user_error(capsys, run_infer, cfg, "not a readable PyTorch checkpoint", bad.name)
     assert no_outputs(Path(cfg.paths.output_dir))
 
@@ -416,9 +410,7 @@ def test_bad_catalogues(
     assert no_outputs(Path(cfg.paths.output_dir))
 
 
-def test_catalogue_rows_dropped_and_counted_and_small_k(
-    make_cfg, trained, synth_root: Path, tmp_path: Path
-) -> None:
+def test_catalogue_rows_dropped_and_counted_and_small_k(make_cfg, trained, synth_root: Path, tmp_path: Path) -> None:
     from emotune.runtime.infer import infer
 
     rows = [(i, 2 + i % 6, 3 + i % 5) for i in range(8)] + [(3, 5, 5), (90, "nan", 4), (91, 5, 11)]
@@ -498,9 +490,7 @@ def test_empty_split_is_a_clear_error(make_cfg, synth_root: Path, tmp_path: Path
 def test_bad_infer_config_stops_before_work(
     make_cfg, trained, synth_root: Path, capsys, override: str, needles: list[str]
 ) -> None:
-    cfg = make_cfg(
-        *infer_overrides(trained, synth_root / "videos" / "clip.mp4", override), config_name="infer"
-    )
+    cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", override), config_name="infer")
     expect_user_error(capsys, run_infer, cfg, *needles)
     assert no_outputs(Path(cfg.paths.output_dir))
 
@@ -544,9 +534,18 @@ def test_killed_training_resumes_to_the_same_epochs(synth_root: Path, tmp_path: 
     """SIGKILL at the start of epoch 3 (epochs 1-2 and their last.ckpt done); resume=true finishes 5 epochs, none
     repeated, nothing half-written left behind."""
     run = tmp_path / "run"
-    cmd = [sys.executable, str(ROOT / "train.py"), "phase=scene", f"paths.synthetic_dir={synth_root}",
-           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}", "test=false",
-           *[o for o in TINY if "max_epochs" not in o], "trainer.max_epochs=5", "~callbacks.early_stopping"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "phase=scene",
+        f"paths.synthetic_dir={synth_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={run}",
+        "test=false",
+        *[o for o in TINY if "max_epochs" not in o],
+        "trainer.max_epochs=5",
+        "~callbacks.early_stopping",
+    ]
     kill = ["+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=2"]
     killed = subprocess.run([*cmd, *kill], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
@@ -598,9 +597,7 @@ def test_face_cache_invalidated_when_an_image_changes(synth_root: Path, tmp_path
     assert again[first] == [] and all(again[p] == boxes[p] for p in paths if p != first)
 
 
-def test_feature_cache_keys_follow_backbone_preprocessing_and_image(
-    make_cfg, synth_root: Path, tmp_path: Path
-) -> None:
+def test_feature_cache_keys_follow_backbone_preprocessing_and_image(make_cfg, synth_root: Path, tmp_path: Path) -> None:
     import hydra
 
     files = set()

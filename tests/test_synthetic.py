@@ -54,8 +54,19 @@ def _faces(rng: np.random.Generator, look, n: int = 24, height: float = 48.0) ->
     imgs, boxes = [], []
     for _ in range(n):
         img = draw_context(160, 160, rng.uniform(-1, 1), rng.uniform(-1, 1), rng)
-        boxes.append(draw_face(img, 80 + rng.uniform(-10, 10), 80, height, rng.uniform(-1, 1), rng.uniform(-1, 1),
-                               FaceStyle.random(rng), rng.uniform(-6, 6), look))  # fmt: skip
+        boxes.append(
+            draw_face(
+                img,
+                80 + rng.uniform(-10, 10),
+                80,
+                height,
+                rng.uniform(-1, 1),
+                rng.uniform(-1, 1),
+                FaceStyle.random(rng),
+                rng.uniform(-6, 6),
+                look,
+            )
+        )
         imgs.append(add_noise(img, rng, 4))
     return imgs, boxes
 
@@ -64,7 +75,9 @@ def _hit_rate(detector, imgs: list, boxes: list) -> float:
     hits = 0
     for img, (x, y, w, h) in zip(imgs, boxes):
         d = detector.detect(img)
-        hits += any(abs((b[0] + b[2]) / 2 - (x + w / 2)) < w / 2 and abs((b[1] + b[3]) / 2 - (y + h / 2)) < h / 2 for b in d)
+        hits += any(
+            abs((b[0] + b[2]) / 2 - (x + w / 2)) < w / 2 and abs((b[1] + b[3]) / 2 - (y + h / 2)) < h / 2 for b in d
+        )
     return hits / len(imgs)
 
 

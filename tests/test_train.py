@@ -70,12 +70,13 @@ def test_fusion_reports_every_method(trained) -> None:
     fusion = load_phase_module(trained["fusion"], "fusion")  # fusion checkpoint alone rebuilds both paths
     assert fusion.scene.data_config and fusion.face.data_config
     sd = ckpt["state_dict"]
-    assert sd["fused_var_scale"].shape == (4, 2) and torch.isfinite(sd["fused_var_scale"]).all()
+    assert sd["variance.coef"].shape == (4, 2, 4) and torch.isfinite(sd["variance.coef"]).all()
+    assert sd["measurement.slope"].shape == (2, 2) and (sd["measurement.slope"] > 0).all()
     prior, extra = sd["conflict"].tolist()  # fitted on val, on the grid
     assert 0 < prior < 1 and extra > 0
     for path in ("scene", "face"):  # each path calibrated its own variance on val
-        scale = read_checkpoint(trained[path])["state_dict"]["var_scale"]
-        assert scale.shape == (2,) and not torch.equal(scale, torch.ones(2))
+        coef = read_checkpoint(trained[path])["state_dict"]["var_coef"]
+        assert coef.shape == (2, 3) and not torch.equal(coef, torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
 
 
 def test_checkpoint_loads_weights_only_and_phase_is_checked(trained) -> None:
@@ -102,33 +103,55 @@ def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None
     from emotune.pipeline.perceive import Perceiver
 
     face = load_phase_module(trained["face"], "face")
-    assert read_checkpoint(trained["face"])["hyper_parameters"]["face_margin"] == pytest.approx(0.1)
+    assert read_checkpoint(trained["face"])["hyper_parameters"]["face_margin"] == pytest.approx(-0.1)
     assert "face_margin" not in read_checkpoint(trained["scene"])["hyper_parameters"]
     fusion = load_phase_module(trained["fusion"], "fusion")
-    assert fusion.face_margin == pytest.approx(0.1) and fusion.data_configs["face"]["face_margin"] == pytest.approx(0.1)
+    assert fusion.face_margin == pytest.approx(-0.1) and fusion.data_configs["face"]["face_margin"] == pytest.approx(-0.1)
     scene = load_phase_module(trained["scene"], "scene")
-    assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(0.1)  # the checkpoint's
+    assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(-0.1)  # the checkpoint's
     assert Perceiver(TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)  # override
 
 
-def test_variance_calibration_and_conflict_model() -> None:
-    """Both paths claim the same tiny variance; the scene path is often badly wrong (a misleading context).
-    Calibrated, the conflict-aware fusion follows the face path where the two disagree and its sigma grows."""
-    from emotune.models.components.fusion import conflict_aware, fit_conflict_model, inverse_variance
+def test_measurement_model_conflicts_and_variance() -> None:
+    """Two shrunk paths (each reads 0.6 * label + noise). Calibrated on held-out rows where they agree (as val
+    does), inverse-variance fusion undoes the shrinkage and beats either path; on rows where the scene reads
+    another image's context (as test_shifted does), the conflict-aware fusion follows the face, and its
+    variance grows back to the face path's own."""
+    from emotune.models.components.fusion import (
+        MeasurementModel,
+        VarianceModel,
+        conflict_aware,
+        disagreement,
+        fit_conflict_model,
+        inverse_variance,
+    )
 
     g = torch.Generator().manual_seed(0)
-    n = 2000
+    n = 4000
     y = torch.rand(n, 2, generator=g) * 2 - 1
-    m_f = y + 0.1 * torch.randn(n, 2, generator=g)
-    m_s = y + 0.1 * torch.randn(n, 2, generator=g)
-    lie = torch.rand(n, generator=g) < 0.2
-    m_s[lie] = torch.rand(int(lie.sum()), 2, generator=g) * 2 - 1  # the scene says something else
-    v = torch.full((n, 2), 0.01)
+    m_f = 0.6 * y + 0.15 * torch.randn(n, 2, generator=g)
+    m_s = 0.6 * y + 0.15 * torch.randn(n, 2, generator=g)
+    lie = (torch.rand(n, generator=g) < 0.3) & (torch.arange(n) >= n // 2)  # held-out rows agree; later ones not
+    m_s[lie] = 0.6 * (torch.rand(int(lie.sum()), 2, generator=g) * 2 - 1)  # the scene says something else
+    v = torch.full((n, 2), 0.02)
     hf = torch.ones(n, dtype=torch.bool)
-    prior, extra = fit_conflict_model(m_s[:1000], v[:1000], m_f[:1000], v[:1000], y[:1000], conflict_share=0.2)
-    ivw_m, _ = inverse_variance(m_s, v, m_f, v, hf)
-    rob_m, rob_v = conflict_aware(m_s, v, m_f, v, hf, prior, extra)
-    err_ivw, err_rob = (ivw_m - y)[lie].abs().mean(), (rob_m - y)[lie].abs().mean()
-    assert err_rob < 0.5 * err_ivw  # the misleading scene lost its say
-    assert (rob_m - y)[~lie].abs().mean() < 1.2 * (ivw_m - y)[~lie].abs().mean()  # agreeing paths still average
-    assert rob_v[lie].mean() > 1.5 * rob_v[~lie].mean()  # sigma grows back to the face path's own where they conflict
+    fit, ev = slice(0, 2000), slice(2000, n)
+    mm = MeasurementModel()
+    mm.fit(m_s[fit], v[fit], m_f[fit], v[fit], hf[fit], y[fit])
+    assert torch.allclose(mm.slope[1], torch.full((2,), 0.6), atol=0.05)  # the face path's shrinkage found
+    prior, extra = fit_conflict_model(mm, m_s[fit], v[fit], m_f[fit], v[fit], y[fit], conflict_share=0.2)
+    ivw_m, ivw_v = inverse_variance(mm, m_s, v, m_f, v, hf)
+    rob_m, rob_v = conflict_aware(mm, m_s, v, m_f, v, hf, prior, extra)
+    honest = ev.start + torch.nonzero(~lie[ev]).squeeze(1)
+    liars = ev.start + torch.nonzero(lie[ev]).squeeze(1)
+    err_face = (m_f / 0.6 - y).abs()  # the face path alone, de-shrunk
+    assert (ivw_m - y)[honest].abs().mean() < err_face[honest].mean()  # two agreeing paths beat one
+    assert (rob_m - y)[liars].abs().mean() < 0.6 * (ivw_m - y)[liars].abs().mean()  # the misleading scene lost its say
+    vm = VarianceModel(1)
+    conflict = disagreement(mm, m_s, v, m_f, v, hf)
+    vm.fit(0, rob_m[fit], rob_v[fit], hf[fit], conflict[fit], y[fit])
+    fitted = vm(0, rob_v, hf, conflict)
+    assert rob_v[liars].mean() > 1.2 * rob_v[honest].mean()  # one path left: less certain than two that agree
+    ratio = ((rob_m - y)[fit] ** 2 / fitted[fit]).mean()
+    assert 0.8 < ratio < 1.25  # calibrated where it was fitted
+    assert (ivw_m - y)[honest].abs().mean() < 0.9 * err_face[honest].mean()

@@ -14,6 +14,6 @@ class KillAtEpochStart(Callback):
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: ANN001 (Lightning's hook signature)
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)

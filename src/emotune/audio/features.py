@@ -7,8 +7,15 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-DEFAULT_FEATURES = {"sample_rate": 16000, "n_fft": 1024, "hop_length": 256, "n_mels": 64, "excerpt_s": 6.0,
-                    "fmin": 30.0, "fmax": 8000.0}  # fmt: skip
+DEFAULT_FEATURES = {
+    "sample_rate": 16000,
+    "n_fft": 1024,
+    "hop_length": 256,
+    "n_mels": 64,
+    "excerpt_s": 6.0,
+    "fmin": 30.0,
+    "fmax": 8000.0,
+}
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -37,8 +44,9 @@ def log_mel(audio: np.ndarray | torch.Tensor, cfg: dict) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(audio, np.float32))
     window = torch.hann_window(int(cfg["n_fft"]))
     spec = torch.stft(x, int(cfg["n_fft"]), int(cfg["hop_length"]), window=window, return_complex=True).abs() ** 2
-    fb = mel_filterbank(int(cfg["sample_rate"]), int(cfg["n_fft"]), int(cfg["n_mels"]), float(cfg["fmin"]),
-                        float(cfg["fmax"]))  # fmt: skip
+    fb = mel_filterbank(
+        int(cfg["sample_rate"]), int(cfg["n_fft"]), int(cfg["n_mels"]), float(cfg["fmin"]), float(cfg["fmax"])
+    )
     mel = fb @ spec
     return ((torch.log10(mel + 1e-6) + 3.0) / 3.0).unsqueeze(0)  # log10 power: -6..+3 -> about -1..2
 

@@ -11,11 +11,17 @@ from emotune.utils.errors import DataError
 from emotune.utils.io import atomic_path
 
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".flac", ".wav", ".m4a")
-_ENCODERS = {".mp3": ("libmp3lame", "mp3"), ".m4a": ("aac", "mp4"), ".wav": ("pcm_s16le", "wav"),
-             ".flac": ("flac", "flac")}  # fmt: skip
+_ENCODERS = {
+    ".mp3": ("libmp3lame", "mp3"),
+    ".m4a": ("aac", "mp4"),
+    ".wav": ("pcm_s16le", "wav"),
+    ".flac": ("flac", "flac"),
+}
 
 
-def decode_audio(path: str | Path, sr: int = 22050, offset_s: float = 0.0, duration_s: float | None = None) -> np.ndarray:
+def decode_audio(
+    path: str | Path, sr: int = 22050, offset_s: float = 0.0, duration_s: float | None = None
+) -> np.ndarray:
     """Mono float32 samples at ``sr`` from ``offset_s`` for ``duration_s`` seconds (to the end when ``None``).
 
     Raises :class:`DataError` when the file has no decodable audio stream.
@@ -65,13 +71,16 @@ def encode_audio(path: str | Path, samples: np.ndarray, sr: int, bitrate: int = 
     return path
 
 
-def write_samples(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, x: np.ndarray,
-                  sr: int) -> None:  # fmt: skip
+def write_samples(
+    container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, x: np.ndarray, sr: int
+) -> None:
     """Encode ``(n, channels)`` float samples into an open audio stream (then flush it)."""
     layout = "mono" if x.shape[1] == 1 else "stereo"
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format="fltp", layout=layout)
     frame.sample_rate = sr
-    resampler = av.AudioResampler(format=stream.format.name, layout=layout, rate=sr, frame_size=stream.frame_size or None)
+    resampler = av.AudioResampler(
+        format=stream.format.name, layout=layout, rate=sr, frame_size=stream.frame_size or None
+    )
     for f in resampler.resample(frame) + resampler.resample(None):
         for packet in stream.encode(f):
             container.mux(packet)

@@ -47,21 +47,22 @@ def _fit(audio: np.ndarray, n: int) -> np.ndarray:
     return np.tile(audio, int(np.ceil(n / max(len(audio), 1))))[:n]
 
 
-def build_soundtrack(songs: Sequence[dict[str, Any]], total_s: float, settings: SoundtrackSettings,
-                     clip_audio: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
+def build_soundtrack(
+    songs: Sequence[dict[str, Any]], total_s: float, settings: SoundtrackSettings, clip_audio: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
     """``(samples (n,), report)``: ``total_s`` seconds at ``settings.sample_rate``.
 
     Each song plays from its file's start for ``end_s - start_s`` seconds, fading in over the previous song's
     last ``crossfade_s`` (so switches land on the playlist's times, centred on them).
     """
     sr = settings.sample_rate
-    n = int(round(total_s * sr))
+    n = round(total_s * sr)
     track = np.zeros(n, np.float32)
     half = int(settings.crossfade_s * sr / 2)
     silent, used = [], []
     cache: dict[str, np.ndarray | None] = {}
     for i, s in enumerate(songs):
-        a, b = int(round(s["start_s"] * sr)), int(round(s["end_s"] * sr))
+        a, b = round(s["start_s"] * sr), round(s["end_s"] * sr)
         a0 = max(0, a - (half if i > 0 else 0))  # fade in around the switch
         b1 = min(n, b + (half if i < len(songs) - 1 else 0))
         path = s.get("path") or ""
@@ -87,8 +88,13 @@ def build_soundtrack(songs: Sequence[dict[str, Any]], total_s: float, settings: 
     peak = float(np.abs(track).max()) if n else 0.0
     if peak > 0.99:
         track *= 0.99 / peak  # no clipping
-    report = {"songs_with_audio": len(used), "songs_silent": silent, "sample_rate": sr,
-              "seconds": round(n / sr, 3), "clip_audio": clip_audio is not None and settings.clip_gain > 0}  # fmt: skip
+    report = {
+        "songs_with_audio": len(used),
+        "songs_silent": silent,
+        "sample_rate": sr,
+        "seconds": round(n / sr, 3),
+        "clip_audio": clip_audio is not None and settings.clip_gain > 0,
+    }
     return track, report
 
 

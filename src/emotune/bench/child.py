@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
+    """Run one infer() with the given overrides and write its summary and peak memory."""
     result, run_dir, overrides = Path(argv[0]), Path(argv[1]), argv[2:]
     from emotune.runtime.compose import compose_config
     from emotune.runtime.infer import infer

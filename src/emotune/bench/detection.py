@@ -34,7 +34,9 @@ def build_detector(name: str, out: Path, *overrides: str) -> FaceDetector | str:
         return str(cause).splitlines()[0]
 
 
-def synthetic_rates(detector: FaceDetector, root: Path, split: str = "test", limit: int | None = None) -> dict[str, float]:
+def synthetic_rates(
+    detector: FaceDetector, root: Path, split: str = "test", limit: int | None = None
+) -> dict[str, float]:
     """How often the chosen face hits the drawn main face on a synthetic split, and false positives on its
     images without a face (the set's ``faces_truth.csv``)."""
     from emotune.detect.cache import detection_rate

@@ -34,8 +34,9 @@ def train_experiment(experiment: str, run_dir: Path, *extra: str) -> dict[str, A
     """``train.py phase=scene experiment=<experiment>`` in-process; returns what ``train()`` built."""
     from emotune.runtime.train import train
 
-    cfg = compose_config("train", ["phase=scene", f"experiment={experiment}", f"paths.cache_dir={run_dir / 'cache'}",
-                                   *extra], run_dir)  # fmt: skip
+    cfg = compose_config(
+        "train", ["phase=scene", f"experiment={experiment}", f"paths.cache_dir={run_dir / 'cache'}", *extra], run_dir
+    )
     return train(cfg)[1]
 
 
@@ -67,11 +68,17 @@ def realtime(cfg: DictConfig, vit_ckpt: Path) -> dict[str, Any]:
     for name, s in runs.items():
         stages = s["stage_seconds"]
         backbone = sum(stages.get(k, 0.0) for k in BACKBONE_STAGES)
-        res[name] = {"realtime_factor": s["realtime_factor"], "processing_seconds": s["processing_seconds"],
-                     "video_seconds": s["video_seconds"], "frames_analysed": s["frames_analysed"],
-                     "stage_seconds": stages, "outside_backbone_pct": 100 * (1 - backbone / s["processing_seconds"]),
-                     "peak_rss_mb": s["peak_rss_mb"], "face_found_fraction": s["face_found_fraction"],
-                     "detector": s.get("detector")}  # fmt: skip
+        res[name] = {
+            "realtime_factor": s["realtime_factor"],
+            "processing_seconds": s["processing_seconds"],
+            "video_seconds": s["video_seconds"],
+            "frames_analysed": s["frames_analysed"],
+            "stage_seconds": stages,
+            "outside_backbone_pct": 100 * (1 - backbone / s["processing_seconds"]),
+            "peak_rss_mb": s["peak_rss_mb"],
+            "face_found_fraction": s["face_found_fraction"],
+            "detector": s.get("detector"),
+        }
     return res
 
 
@@ -105,8 +112,15 @@ def mc_dropout(cfg: DictConfig, vit_ckpt: Path) -> dict[str, Any]:
                 m.eval()
 
         t1, th, tn = timeit(single), timeit(head_only), timeit(naive, 2.0)
-        res[name] = {"single_ms": 1e3 * t1, "head_only_ms": 1e3 * th, "naive_ms": 1e3 * tn, "speedup": tn / th,
-                     "overhead_pct": 100 * (th / t1 - 1), "batch": batch, "T": T}  # fmt: skip
+        res[name] = {
+            "single_ms": 1e3 * t1,
+            "head_only_ms": 1e3 * th,
+            "naive_ms": 1e3 * tn,
+            "speedup": tn / th,
+            "overhead_pct": 100 * (th / t1 - 1),
+            "batch": batch,
+            "T": T,
+        }
     return res
 
 
@@ -120,8 +134,13 @@ def matcher(cfg: DictConfig, catalog: Any) -> dict[str, Any]:
     n = int(cfg.matcher.big_songs)
     centres = ([-0.5, -0.5], [0.5, 0.5], [-0.4, 0.5], [0.5, -0.3])
     va = np.clip(np.concatenate([rng.normal(c, 0.25, (n // 4, 2)) for c in centres]), -1, 1)
-    big = Catalog(pd.DataFrame({"song_id": np.arange(len(va)).astype(str), "valence": va[:, 0], "arousal": va[:, 1],
-                                "duration_s": 45.0}), REFERENCE, name="synthetic-1e6")  # fmt: skip
+    big = Catalog(
+        pd.DataFrame(
+            {"song_id": np.arange(len(va)).astype(str), "valence": va[:, 0], "arousal": va[:, 1], "duration_s": 45.0}
+        ),
+        REFERENCE,
+        name="synthetic-1e6",
+    )
     targets = rng.uniform(-1, 1, (int(cfg.matcher.queries), 2))
     res = {}
     for name, cat in ((f"{len(catalog)} songs", catalog), (f"{len(big):,} songs", big)):
@@ -134,7 +153,7 @@ def matcher(cfg: DictConfig, catalog: Any) -> dict[str, Any]:
         q = targets if len(cat) < 1e5 else targets[: len(targets) // 4]
         t0 = time.perf_counter()
         for tgt in q:
-            st.query(tgt, lambda r, ids=ids: ids[r] not in exclude)
+            st.query(tgt, lambda r, ids=ids, exclude=exclude: ids[r] not in exclude)
         per = (time.perf_counter() - t0) / len(q)
         res[name] = {"songs": len(cat), "stations": len(st), "query_us": 1e6 * per, "build_s": build}
     return res
@@ -148,12 +167,18 @@ def feature_cache(cfg: DictConfig) -> dict[str, Any]:
     n = int(cfg.feature_cache.images)
     for name, cache in (("feature cache", "true"), ("no cache", "false")):
         run = Path(cfg.out) / f"cache_{name.replace(' ', '_')}"
-        objs = train_experiment(cfg.feature_cache.experiment, run, f"model.feature_cache={cache}",
-                                f"data.limit_per_split={n}")  # fmt: skip
+        objs = train_experiment(
+            cfg.feature_cache.experiment, run, f"model.feature_cache={cache}", f"data.limit_per_split={n}"
+        )
         res[name] = next(c for c in objs["trainer"].callbacks if isinstance(c, EpochTimer)).seconds
     cached, uncached = res["feature cache"][1], float(np.mean(res["no cache"]))
-    return {"images": n, "epoch_seconds": res, "cached_epoch_s": cached, "uncached_epoch_s": uncached,
-            "speedup": uncached / cached}  # fmt: skip
+    return {
+        "images": n,
+        "epoch_seconds": res,
+        "cached_epoch_s": cached,
+        "uncached_epoch_s": uncached,
+        "speedup": uncached / cached,
+    }
 
 
 def data_pipeline(cfg: DictConfig) -> dict[str, Any]:
@@ -173,12 +198,19 @@ def data_pipeline(cfg: DictConfig) -> dict[str, Any]:
             img = np.clip(base.astype(np.int16) + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
             cv2.imwrite(str(Path(tmp) / f"{i}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
             rows.append({"image_path": f"/{i}.jpg", "valence": 0, "arousal": 3})
-        data_cfg = {"input_size": 224, "mean": [0.48, 0.46, 0.41], "std": [0.27, 0.26, 0.28], "interpolation": "bicubic"}
+        data_cfg = {
+            "input_size": 224,
+            "mean": [0.48, 0.46, 0.41],
+            "std": [0.27, 0.26, 0.28],
+            "interpolation": "bicubic",
+        }
         tf = build_transform(data_cfg, train=True)
         ds = VADataset(pd.DataFrame(rows), Path(tmp), "scene", {}, tf, None, 0.0, "largest", in_memory=False)
         res["jpeg_kb"] = round(np.mean([f.stat().st_size for f in Path(tmp).glob("*.jpg")]) / 1024, 1)
         for w in s.workers:
-            loader = torch.utils.data.DataLoader(ds, batch_size=int(s.batch_size), num_workers=int(w), collate_fn=collate)
+            loader = torch.utils.data.DataLoader(
+                ds, batch_size=int(s.batch_size), num_workers=int(w), collate_fn=collate
+            )
             t0 = time.perf_counter()
             n = sum(len(b["va"]) for b in loader)
             res[f"workers_{w}_images_per_s"] = n / (time.perf_counter() - t0)
@@ -198,13 +230,20 @@ def feature_build(cfg: DictConfig, vit_ckpt: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         for i in range(0, n, bs):
             x = torch.rand(min(bs, n - i), 3, size, size)
-            cache.features(x, [f"/Run_2/query/image {j}.jpg|12345:1700000000000000000|scene" for j in range(i, i + len(x))],
-                           m.backbone)  # fmt: skip
+            cache.features(
+                x,
+                [f"/Run_2/query/image {j}.jpg|12345:1700000000000000000|scene" for j in range(i, i + len(x))],
+                m.backbone,
+            )
         seconds = time.perf_counter() - t0
         cache.save()
         mb = cache.path.stat().st_size / 2**20
-    return {"images": n, "seconds_per_1000": 1000 * seconds / n, "mb_per_1000": 1000 * mb / n,
-            "features": int(m.backbone.num_features)}  # fmt: skip
+    return {
+        "images": n,
+        "seconds_per_1000": 1000 * seconds / n,
+        "mb_per_1000": 1000 * mb / n,
+        "features": int(m.backbone.num_features),
+    }
 
 
 def music(cfg: DictConfig) -> dict[str, Any]:
@@ -221,13 +260,19 @@ def music(cfg: DictConfig) -> dict[str, Any]:
         rng = np.random.default_rng(0)
         for i in range(int(cfg.music.songs)):
             sr = 22050
-            audio = synth_song(rng.uniform(-1, 1), rng.uniform(-1, 1), seed=i, sr=sr, seconds=float(cfg.music.excerpt_s))
+            audio = synth_song(
+                rng.uniform(-1, 1), rng.uniform(-1, 1), seed=i, sr=sr, seconds=float(cfg.music.excerpt_s)
+            )
             encode_audio(Path(tmp) / f"song {i:02d}.mp3", audio, sr)
         t0 = time.perf_counter()
         report = label_folder(Path(tmp), Path(tmp) / "songs.csv", ckpt, progress=False)
         seconds = time.perf_counter() - t0
-    return {"songs": report["labelled"], "excerpt_s": float(cfg.music.excerpt_s), "seconds": seconds,
-            "songs_per_s": report["labelled"] / seconds}  # fmt: skip
+    return {
+        "songs": report["labelled"],
+        "excerpt_s": float(cfg.music.excerpt_s),
+        "seconds": seconds,
+        "songs_per_s": report["labelled"] / seconds,
+    }
 
 
 def detection(cfg: DictConfig) -> dict[str, Any]:

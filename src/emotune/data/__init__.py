@@ -1,0 +1,1 @@
+"""Data: FindingEmo and DEAM readers, the datamodules, scales, splits, validation."""

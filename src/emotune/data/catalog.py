@@ -95,7 +95,9 @@ def clean_catalog(df: pd.DataFrame, scale: VAScale, source: str) -> tuple[pd.Dat
     return df, dropped
 
 
-def filter_catalog(catalog: Catalog, genre: str | list[str] | None = None, artist: str | list[str] | None = None) -> Catalog:
+def filter_catalog(
+    catalog: Catalog, genre: str | list[str] | None = None, artist: str | list[str] | None = None
+) -> Catalog:
     """``catalog`` restricted by metadata (``filters.genre`` / ``filters.artist``); unchanged without filters."""
     return catalog.filter(genre, artist) if genre or artist else catalog
 
@@ -118,8 +120,9 @@ def read_csv_catalog(path: str | Path, scale: str | None = None, audio_root: str
         raise MissingResourceError(f"Catalogue CSV not found: {path}. Set `catalog.path=FILE`.")
     first = path.open(encoding="utf-8", errors="replace").readline()
     declared = first[len(SCALE_COMMENT) :].strip() if first.startswith(SCALE_COMMENT) else None
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None,
-                     skiprows=1 if declared else 0)  # fmt: skip
+    df = pd.read_csv(
+        path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None, skiprows=1 if declared else 0
+    )
     df.columns = [c.strip().lower() for c in df.columns]
     missing = [c for c in ("song_id", "valence", "arousal") if c not in df.columns]
     if missing:
@@ -136,8 +139,7 @@ def write_csv_catalog(cat: Catalog, path: str | Path, extra_columns: tuple[str, 
     from emotune.utils.io import atomic_path
 
     cols = ["song_id", "valence", "arousal", *OPTIONAL_COLUMNS, *extra_columns]
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(f"{SCALE_COMMENT}{cat.scale.name}\n")
-            cat.songs[[c for c in cols if c in cat.songs.columns]].to_csv(f, index=False)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(f"{SCALE_COMMENT}{cat.scale.name}\n")
+        cat.songs[[c for c in cols if c in cat.songs.columns]].to_csv(f, index=False)
     return Path(path)

@@ -67,9 +67,7 @@ def read_static(path: str | Path) -> pd.DataFrame:
     need = {"songid": "song_id", "valencemean": "valence", "arousalmean": "arousal"}
     missing = [n for n in need if n not in cols]
     if missing:
-        raise DataError(
-            f"{path}: not a DEAM static annotation file (no {', '.join(need[m] for m in missing)} column)."
-        )
+        raise DataError(f"{path}: not a DEAM static annotation file (no {', '.join(need[m] for m in missing)} column).")
     out = pd.DataFrame({new: df[cols[old]] for old, new in need.items()})
     for old, new in (("valencestd", "valence_std"), ("arousalstd", "arousal_std")):
         out[new] = pd.to_numeric(df[cols[old]], errors="coerce") if old in cols else np.nan
@@ -130,9 +128,7 @@ def load_deam(root: str | Path) -> Catalog:
     """
     root = Path(root)
     if not root.is_dir():
-        raise MissingResourceError(
-            f"DEAM folder not found: {root}. Set `catalog.root=DIR` to a DEAM download."
-        )
+        raise MissingResourceError(f"DEAM folder not found: {root}. Set `catalog.root=DIR` to a DEAM download.")
     parts, found = [], []
     for name in STATIC_FILES:
         p = find_file(root, name)

@@ -10,7 +10,6 @@ and ``tags``/``age``/``dec_factors`` are comma-joined (quoted) lists. ``image_pa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from emotune.data.scales import FINDINGEMO
 from emotune.utils.errors import DataError, MissingResourceError
-from emotune.utils.io import atomic_path, safe_join
+from emotune.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,6 @@ PLUTCHIK: dict[str, tuple[str, str, str]] = {
 EMOTION_TO_PRIMARY: dict[str, str] = {lab: p for p, labs in PLUTCHIK.items() for lab in labs}
 EMOTIONS: tuple[str, ...] = tuple(EMOTION_TO_PRIMARY)
 PRIMARIES: tuple[str, ...] = tuple(PLUTCHIK)
-
 
 
 def packaged_annotations_path() -> Path:
@@ -141,9 +139,7 @@ def read_annotations(path: str | Path | None = None, strict: bool = False) -> pd
     raw.columns = [c.strip() for c in raw.columns]
     missing = [c for c in ("image_path", "valence", "arousal") if c not in raw.columns]
     if missing:
-        raise DataError(
-            f"{path} lacks the column(s) {missing}; expected header: {','.join(ANNOTATION_COLUMNS)}."
-        )
+        raise DataError(f"{path} lacks the column(s) {missing}; expected header: {','.join(ANNOTATION_COLUMNS)}.")
     df = pd.DataFrame({"image_path": raw["image_path"].str.strip()})
     for col in ("valence", "arousal", "ambiguity", "index"):
         df[col] = pd.to_numeric(raw[col], errors="coerce") if col in raw.columns else np.nan

@@ -47,7 +47,13 @@ class MelDataset(Dataset):
     """Excerpts of cached log-mels: random crops when training, the first excerpt otherwise."""
 
     def __init__(self, mels: list[torch.Tensor], va: np.ndarray, keys: list[str], frames: int, train: bool) -> None:
-        self.mels, self.va, self.keys, self.frames, self.train = mels, torch.tensor(va, dtype=torch.float32), keys, frames, train
+        self.mels, self.va, self.keys, self.frames, self.train = (
+            mels,
+            torch.tensor(va, dtype=torch.float32),
+            keys,
+            frames,
+            train,
+        )
 
     def __len__(self) -> int:
         return len(self.mels)
@@ -60,8 +66,11 @@ class MelDataset(Dataset):
 
 def collate(items: list[dict]) -> dict[str, Any]:
     """Stack tensors; keep keys as a list."""
-    return {"audio": torch.stack([it["audio"] for it in items]), "va": torch.stack([it["va"] for it in items]),
-            "key": [it["key"] for it in items]}  # fmt: skip
+    return {
+        "audio": torch.stack([it["audio"] for it in items]),
+        "va": torch.stack([it["va"] for it in items]),
+        "key": [it["key"] for it in items],
+    }
 
 
 class MusicDataModule(L.LightningDataModule):
@@ -79,9 +88,17 @@ class MusicDataModule(L.LightningDataModule):
 
     test_split_names = ["test"]
 
-    def __init__(self, root: str, split_file: str | None = None, split_seed: int = 0, cache_dir: str | None = None,
-                 max_seconds: float = 30.0, batch_size: int = 32, num_workers: int = 0,
-                 limit_per_split: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: str,
+        split_file: str | None = None,
+        split_seed: int = 0,
+        cache_dir: str | None = None,
+        max_seconds: float = 30.0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        limit_per_split: int | None = None,
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
@@ -105,8 +122,10 @@ class MusicDataModule(L.LightningDataModule):
         self.stats.update({"songs": len(songs), "songs_without_audio": int((~has_audio).sum()), "dropped": cat.dropped})
         songs = songs[has_audio].reset_index(drop=True)
         if len(songs) < 10:
-            raise DataError(f"{self.root}: {len(songs)} songs with audio (MEMD_audio/<id>.mp3 or .flac ...); the music "
-                            "phase needs audio files beside the annotations. Build them with `make data`.")  # fmt: skip
+            raise DataError(
+                f"{self.root}: {len(songs)} songs with audio (MEMD_audio/<id>.mp3 or .flac ...); the music "
+                "phase needs audio files beside the annotations. Build them with `make data`."
+            )
         df = pd.DataFrame({"image_path": songs["song_id"], "valence": songs["valence"], "arousal": songs["arousal"]})
         songs["split"] = load_or_make_split(df, self.split_file, annotation_fingerprint(df), seed=self.split_seed)
         songs[["valence_ref", "arousal_ref"]] = cat.scale.to_ref(songs[["valence", "arousal"]].to_numpy(float))
@@ -155,8 +174,13 @@ class MusicDataModule(L.LightningDataModule):
                 rows = rows.iloc[: self.limit_per_split]
             if rows.empty:
                 raise DataError(f"Split {name!r} of the songs is empty in {self.split_file}; delete it to re-split.")
-            self.datasets[name] = MelDataset([mels[s] for s in rows["song_id"]], rows[["valence_ref", "arousal_ref"]].to_numpy(),
-                                             rows["song_id"].tolist(), frames, train=name == "train")  # fmt: skip
+            self.datasets[name] = MelDataset(
+                [mels[s] for s in rows["song_id"]],
+                rows[["valence_ref", "arousal_ref"]].to_numpy(),
+                rows["song_id"].tolist(),
+                frames,
+                train=name == "train",
+            )
         va = self.datasets["train"].va
         self._label_moments = (va.mean(0), va.var(0, unbiased=False).clamp_min(1e-6))
         self.stats["sizes"] = {k: len(v) for k, v in self.datasets.items()}
@@ -167,8 +191,14 @@ class MusicDataModule(L.LightningDataModule):
         return self._label_moments
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          collate_fn=collate, persistent_workers=self.num_workers > 0)  # fmt: skip
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled random excerpts."""

@@ -58,9 +58,7 @@ REFERENCE = VAScale("reference", (-1.0, 1.0), (-1.0, 1.0))
 
 SCALES: dict[str, VAScale] = {s.name: s for s in (FINDINGEMO, DEAM_STATIC, REFERENCE)}
 # Friendly aliases used in configs and CSV headers.
-SCALES.update(
-    {"fe": FINDINGEMO, "1-9": DEAM_STATIC, "deam": DEAM_STATIC, "ref": REFERENCE, "-1..1": REFERENCE}
-)
+SCALES.update({"fe": FINDINGEMO, "1-9": DEAM_STATIC, "deam": DEAM_STATIC, "ref": REFERENCE, "-1..1": REFERENCE})
 
 
 def get_scale(name: str) -> VAScale:

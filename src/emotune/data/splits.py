@@ -24,9 +24,7 @@ def annotation_fingerprint(df: pd.DataFrame) -> str:
     return hashlib.sha1("\n".join(rows).encode()).hexdigest()[:16]
 
 
-def make_split(
-    df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
-) -> pd.Series:
+def make_split(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0) -> pd.Series:
     """A seeded train/val/test assignment stratified on the (valence, arousal) cell.
 
     Each V-A cell is shuffled and dealt out in proportion, so every split covers the label range.
@@ -61,9 +59,12 @@ def save_split(paths: pd.Series, split: pd.Series, split_file: str | Path, finge
 
 
 def load_or_make_split(
-    df: pd.DataFrame, split_file: str | Path, fingerprint: str, seed: int = 0,
+    df: pd.DataFrame,
+    split_file: str | Path,
+    fingerprint: str,
+    seed: int = 0,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-) -> pd.Series:  # fmt: skip
+) -> pd.Series:
     """``df``'s split from ``split_file``, or a new seeded one saved there.
 
     Args:

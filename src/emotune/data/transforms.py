@@ -14,19 +14,20 @@ _INTERP = {
 }
 
 
-def build_transform(data_config: dict, train: bool = False) -> T.Compose:
-    """uint8 ``(3, H, W)`` RGB tensor -> normalised float tensor at ``input_size``."""
+def build_transform(data_config: dict, train: bool = False, color_jitter: float = 0.0) -> T.Compose:
+    """uint8 ``(3, H, W)`` RGB tensor -> normalised float tensor at ``input_size``; ``train`` adds random crops,
+    flips and colour jitter, stronger with ``color_jitter`` (0..1; 1: any hue, wide brightness and saturation, so
+    colour cannot stand in for shape)."""
     size = int(data_config["input_size"])
     interp = _INTERP.get(str(data_config.get("interpolation", "bilinear")), InterpolationMode.BILINEAR)
     norm = T.Normalize(mean=data_config["mean"], std=data_config["std"])
     if train:
         return T.Compose(
             [
-                T.RandomResizedCrop(
-                    size, scale=(0.75, 1.0), ratio=(0.9, 1.1), interpolation=interp, antialias=True
-                ),
+                T.RandomResizedCrop(size, scale=(0.75, 1.0), ratio=(0.9, 1.1), interpolation=interp, antialias=True),
                 T.RandomHorizontalFlip(),
-                T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.15),
+                T.ColorJitter(brightness=0.2 + 0.4 * color_jitter, contrast=0.2 + 0.3 * color_jitter,
+                          saturation=0.15 + 0.65 * color_jitter, hue=0.5 * color_jitter),
                 T.ToDtype(torch.float32, scale=True),
                 norm,
             ]

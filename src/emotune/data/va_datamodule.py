@@ -27,7 +27,7 @@ from emotune.data.transforms import build_transform
 from emotune.data.validation import read_validation
 from emotune.detect.cache import build_face_cache
 from emotune.detect.detectors import FaceDetector, choose_face, crop_face
-from emotune.utils.errors import ConfigError, DataError, check_choice
+from emotune.utils.errors import ConfigError, DataError, check_choice, check_range
 from emotune.utils.io import file_stamp, safe_join
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,13 @@ MIN_FACE_IMAGES = {"train": 16, "val": 4}  # fewer detected faces than this and 
 
 
 class VABatch(TypedDict, total=False):
+    """One batch of the FindingEmo-format data (keys present depend on the view)."""
+
     image: torch.Tensor  # (B, 3, H, W) normalised with the scene backbone's mean/std
     face: torch.Tensor  # (B, 3, h, w) face crop; zeros when no face was found
     has_face: torch.Tensor  # (B,) bool
     va: torch.Tensor  # (B, 2) float32 on [-1, 1]
+    ambiguity: torch.Tensor  # (B,) the annotator's ambiguity rating / 6 (0..1), -1 where unknown
     key: list[str]  # identity of each input (feature caches)
 
 
@@ -53,15 +56,27 @@ def load_rgb(path: Path) -> np.ndarray | None:
 class VADataset(Dataset):
     """Rows of one split. Decoded images can be held in memory (small sets, many epochs)."""
 
-    def __init__(self, rows: pd.DataFrame, image_root: Path, view: View, boxes: dict[str, list],
-                 image_tf: Any, face_tf: Any, face_margin: float, face_policy: str, in_memory: bool,
-                 face_size: int = 64) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rows: pd.DataFrame,
+        image_root: Path,
+        view: View,
+        boxes: dict[str, list],
+        image_tf: Any,
+        face_tf: Any,
+        face_margin: float,
+        face_policy: str,
+        in_memory: bool,
+        face_size: int = 64,
+    ) -> None:
         self.rows = rows.reset_index(drop=True)
         self.image_root, self.view = image_root, view
         self.image_tf, self.face_tf = image_tf, face_tf
         self.boxes, self.face_margin, self.face_policy = boxes, face_margin, face_policy
         va = FINDINGEMO.to_ref(self.rows[["valence", "arousal"]].to_numpy(np.float64))
         self.va = torch.tensor(va, dtype=torch.float32)
+        amb = self.rows["ambiguity"].to_numpy(np.float64) if "ambiguity" in self.rows else np.full(len(self.rows), -1.0)
+        self.ambiguity = torch.tensor(np.where(amb >= 0, amb / 6.0, -1.0), dtype=torch.float32)  # 0..1, -1: unknown
         self._mem: dict[int, np.ndarray] = {}
         self.in_memory, self.face_size = in_memory, face_size
         # Feature-cache keys name the image file's version (size, mtime) and, for crops, the margin and box:
@@ -85,7 +100,7 @@ class VADataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         rel = self.rows.at[i, "image_path"]
         img = self._image(i)
-        out: dict[str, Any] = {"va": self.va[i], "key": f"{rel}|{self.stamps[i]}|{self.view}"}
+        out: dict[str, Any] = {"va": self.va[i], "ambiguity": self.ambiguity[i], "key": f"{rel}|{self.stamps[i]}|{self.view}"}
         if self.view in ("scene", "both"):
             out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
         if self.view in ("face", "both"):
@@ -125,24 +140,42 @@ class VADataModule(L.LightningDataModule):
         cache_dir: face-detection cache folder.
         batch_size / num_workers: loader settings.
         augment: random crops, flips and colour jitter on the training split.
+        face_color_jitter: colour jitter of training face crops (0..1; 1: any hue, wide brightness and saturation),
+            so the background's colour at a crop's corners cannot stand in for the expression.
         in_memory: keep decoded images in memory (small sets, many epochs).
         limit_per_split: at most this many rows per split (quick checks).
     """
 
-    def __init__(self, root: str, view: View = "scene", annotations: str | None = None,
-                 image_root: str | None = None, split_file: str | None = None, split_seed: int = 0,
-                 train_split: str = "train", val_split: str = "val",
-                 test_splits: tuple[str, ...] | list[str] = ("test", "test_shifted"),
-                 detector: FaceDetector | None = None, face_policy: str = "largest", cache_dir: str | None = None,
-                 batch_size: int = 64, num_workers: int = 0, augment: bool = True, in_memory: bool = False,
-                 limit_per_split: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: str,
+        view: View = "scene",
+        annotations: str | None = None,
+        image_root: str | None = None,
+        split_file: str | None = None,
+        split_seed: int = 0,
+        train_split: str = "train",
+        val_split: str = "val",
+        test_splits: tuple[str, ...] | list[str] = ("test", "test_shifted"),
+        detector: FaceDetector | None = None,
+        face_policy: str = "largest",
+        cache_dir: str | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        augment: bool = True,
+        in_memory: bool = False,
+        limit_per_split: int | None = None,
+        face_color_jitter: float = 1.0,
+    ) -> None:
         super().__init__()
         check_choice("data.view", view, ("scene", "face", "both"))
         check_choice("data.face_policy", face_policy, ("largest", "confident"))
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
         if view != "scene" and detector is None:
-            raise ConfigError(f"data.view={view} needs a face detector; set `detector=mtcnn` (or haar, yunet, retinaface).")
+            raise ConfigError(
+                f"data.view={view} needs a face detector; set `detector=mtcnn` (or haar, yunet, retinaface)."
+            )
         self.root = Path(root)
         self.annotations = annotations
         self.image_root = Path(image_root) if image_root else self.root / "images"
@@ -154,6 +187,7 @@ class VADataModule(L.LightningDataModule):
         self.face_policy = face_policy
         self.batch_size, self.num_workers = batch_size, num_workers
         self.augment, self.in_memory, self.limit_per_split = augment, in_memory, limit_per_split
+        self.face_color_jitter = check_range("data.face_color_jitter", face_color_jitter, 0.0, 1.0)
         self.data_configs: dict[str, dict] = {}
         self.datasets: dict[str, VADataset] = {}
         self.test_split_names: list[str] = []
@@ -185,8 +219,12 @@ class VADataModule(L.LightningDataModule):
         else:
             exists = np.array([safe_join(self.image_root, p).is_file() for p in df["image_path"]])
             if (~exists).any():
-                log.warning("%d of %d images are missing under %s and are skipped.", int((~exists).sum()), len(df),
-                            self.image_root)  # fmt: skip
+                log.warning(
+                    "%d of %d images are missing under %s and are skipped.",
+                    int((~exists).sum()),
+                    len(df),
+                    self.image_root,
+                )
             df = df[exists].reset_index(drop=True)
             self.stats["missing_images"] = int((~exists).sum())
         if df.empty:
@@ -222,12 +260,21 @@ class VADataModule(L.LightningDataModule):
                 self._check_faces(df, has_face)
                 df = df[has_face].reset_index(drop=True)
         train_rows = df[df["split"] == ("train" if (df["split"] == "train").any() else self.train_split)]
-        va = torch.tensor(FINDINGEMO.to_ref(train_rows[["valence", "arousal"]].to_numpy(np.float64)), dtype=torch.float32)
+        va = torch.tensor(
+            FINDINGEMO.to_ref(train_rows[["valence", "arousal"]].to_numpy(np.float64)), dtype=torch.float32
+        )
         self._label_moments = (va.mean(0), va.var(0, unbiased=False).clamp_min(1e-6))
         image_cfg, face_cfg = self.data_configs.get("image"), self.data_configs.get("face")
         tf = {
-            "image": (build_transform(image_cfg, train=True), build_transform(image_cfg)) if image_cfg else (None, None),
-            "face": (build_transform(face_cfg, train=True), build_transform(face_cfg)) if face_cfg else (None, None),
+            "image": (build_transform(image_cfg, train=True), build_transform(image_cfg))
+            if image_cfg
+            else (None, None),
+            "face": (
+                build_transform(face_cfg, train=True, color_jitter=self.face_color_jitter),
+                build_transform(face_cfg),
+            )
+            if face_cfg
+            else (None, None),
         }
         for name in dict.fromkeys([self.train_split, self.val_split, *self.test_splits]):
             rows = df[df["split"] == name]
@@ -235,26 +282,40 @@ class VADataModule(L.LightningDataModule):
                 rows = rows.iloc[: self.limit_per_split]
             if rows.empty:
                 if name in (self.train_split, self.val_split):
-                    raise DataError(f"Split {name!r} is empty in {self.split_file}; delete the file to re-split, "
-                                    "or check the data.")  # fmt: skip
+                    raise DataError(
+                        f"Split {name!r} is empty in {self.split_file}; delete the file to re-split, or check the data."
+                    )
                 continue
             train = name == self.train_split and self.augment
             k = 0 if train else 1
             self.datasets[name] = VADataset(
-                rows, self.image_root, self.view, boxes, tf["image"][k], tf["face"][k], self.face_margin,
-                self.face_policy, self.in_memory, int(face_cfg["input_size"]) if face_cfg else 64,
-            )  # fmt: skip
+                rows,
+                self.image_root,
+                self.view,
+                boxes,
+                tf["image"][k],
+                tf["face"][k],
+                self.face_margin,
+                self.face_policy,
+                self.in_memory,
+                int(face_cfg["input_size"]) if face_cfg else 64,
+            )
         self.test_split_names = [s for s in self.test_splits if s in self.datasets]
         self.stats["sizes"] = {k: len(v) for k, v in self.datasets.items()}
         log.info("Data (%s view): %s", self.view, self.stats["sizes"])
 
     def _check_faces(self, df: pd.DataFrame, has_face: pd.Series) -> None:
         """The face phase needs detected faces in train and val; say which detector found how many."""
-        counts = {s: (int(has_face[df["split"] == s].sum()), int((df["split"] == s).sum()))
-                  for s in (self.train_split, self.val_split, *self.test_splits)}  # fmt: skip
+        counts = {
+            s: (int(has_face[df["split"] == s].sum()), int((df["split"] == s).sum()))
+            for s in (self.train_split, self.val_split, *self.test_splits)
+        }
         self.stats["faces_per_split"] = {s: {"with_face": f, "images": n} for s, (f, n) in counts.items()}
-        short = [s for s, need in ((self.train_split, MIN_FACE_IMAGES["train"]), (self.val_split, MIN_FACE_IMAGES["val"]))
-                 if counts[s][0] < need]  # fmt: skip
+        short = [
+            s
+            for s, need in ((self.train_split, MIN_FACE_IMAGES["train"]), (self.val_split, MIN_FACE_IMAGES["val"]))
+            if counts[s][0] < need
+        ]
         if short:
             found = ", ".join(f"{s} {f}/{n}" for s, (f, n) in counts.items())
             name = getattr(self.detector, "name", type(self.detector).__name__)
@@ -270,9 +331,15 @@ class VADataModule(L.LightningDataModule):
         return self._label_moments
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=collate, persistent_workers=self.num_workers > 0,
-                          drop_last=False)  # fmt: skip
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches."""

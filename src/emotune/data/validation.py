@@ -43,7 +43,9 @@ def _readable(path: Path) -> bool:
     return img is not None and img.size > 0
 
 
-def validate_images(df: pd.DataFrame, image_root: str | Path, progress: bool = True) -> tuple[pd.DataFrame, ImageReport]:
+def validate_images(
+    df: pd.DataFrame, image_root: str | Path, progress: bool = True
+) -> tuple[pd.DataFrame, ImageReport]:
     """Check that each row's image exists and decodes; return the usable rows and the counts."""
     from tqdm.auto import tqdm
 
@@ -62,8 +64,13 @@ def validate_images(df: pd.DataFrame, image_root: str | Path, progress: bool = T
     return df.loc[status == "ok"].reset_index(drop=True), ImageReport(len(df), *counts)
 
 
-def validate_download(root: str | Path, annotations: str | Path | None = None, image_root: str | Path | None = None,
-                      seed: int = 0, progress: bool = True) -> dict:  # fmt: skip
+def validate_download(
+    root: str | Path,
+    annotations: str | Path | None = None,
+    image_root: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Validate a download in ``root``: write ``manifest.csv`` (usable rows), ``validation.json`` (counts,
     annotation file, split sizes) and ``splits.csv``; return what ``validation.json`` holds."""
     root = Path(root)
@@ -71,8 +78,10 @@ def validate_download(root: str | Path, annotations: str | Path | None = None, i
     ann = resolve_annotations(annotations, root, image_root)
     df = read_annotations(ann)
     if not has_run_layout(image_root) and df["image_path"].str.startswith(("/Run_1/", "/Run_2/")).any():
-        raise DataError(f"{image_root} has no Run_1/ or Run_2/ folder: a FindingEmo download keeps its images there "
-                        "(paths like /Run_2/<query>/<file>.jpg). Point --root at the download folder.")  # fmt: skip
+        raise DataError(
+            f"{image_root} has no Run_1/ or Run_2/ folder: a FindingEmo download keeps its images there "
+            "(paths like /Run_2/<query>/<file>.jpg). Point --root at the download folder."
+        )
     usable, report = validate_images(df, image_root, progress)
     print(report.line())
     if usable.empty:

@@ -1,0 +1,1 @@
+"""Face detectors (MTCNN, Haar, YuNet, RetinaFace), tracking, caches, weights, real test photographs."""

@@ -58,8 +58,12 @@ def build_face_cache(
                 out[rel] = hit
             else:
                 todo.append((rel, p, stamp))
-        for chunk in tqdm(list(_chunks(todo, 64)), desc=f"detect faces ({detector.name})",
-                          disable=not progress or not todo, unit="batch"):  # fmt: skip
+        for chunk in tqdm(
+            list(_chunks(todo, 64)),
+            desc=f"detect faces ({detector.name})",
+            disable=not progress or not todo,
+            unit="batch",
+        ):
             images = [(rel, stamp, cv2.imread(str(p), cv2.IMREAD_COLOR)) for rel, p, stamp in chunk]
             images = [(rel, stamp, img) for rel, stamp, img in images if img is not None]  # unreadable: no entry
             for (rel, stamp, _), dets in zip(images, _detect_same_size(detector, [img for _, _, img in images])):
@@ -120,5 +124,10 @@ def detection_rate(boxes: dict[str, list], truth_csv: str | Path) -> dict[str, f
         t = main.loc[rel]
         cx, cy = (f[0] + f[2]) / 2, (f[1] + f[3]) / 2
         hits += abs(cx - (t.x + t.w / 2)) < t.w / 2 and abs(cy - (t.y + t.h / 2)) < t.h / 2
-    return {"images_with_face": n, "found": int(hits), "recall": hits / max(1, n), "images_without_face": no_face,
-            "false_positive_rate": false_pos / max(1, no_face)}  # fmt: skip
+    return {
+        "images_with_face": n,
+        "found": int(hits),
+        "recall": hits / max(1, n),
+        "images_without_face": no_face,
+        "false_positive_rate": false_pos / max(1, no_face),
+    }

@@ -23,8 +23,14 @@ class HaarFaceDetector:
 
     name = "haar"
 
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", scale_factor: float = 1.1,
-                 min_neighbors: int = 4, min_size_frac: float = 0.08, max_side: int = 480) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cascade: str = "haarcascade_frontalface_default.xml",
+        scale_factor: float = 1.1,
+        min_neighbors: int = 4,
+        min_size_frac: float = 0.08,
+        max_side: int = 480,
+    ) -> None:
         check_range("detector.scale_factor", scale_factor, 1.0, None, low_inclusive=False)
         check_range("detector.min_neighbors", min_neighbors, 0)
         check_range("detector.min_size_frac", min_size_frac, 0.0, 1.0)
@@ -78,12 +84,22 @@ class HaarFaceDetector:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         lo, hi = int(face_px * scale / tolerance), int(np.ceil(face_px * scale * tolerance))
         boxes, _, weights = self._cascade.detectMultiScale3(
-            gray, self.scale_factor, self.min_neighbors, minSize=(max(lo, 12), max(lo, 12)), maxSize=(hi, hi),
+            gray,
+            self.scale_factor,
+            self.min_neighbors,
+            minSize=(max(lo, 12), max(lo, 12)),
+            maxSize=(hi, hi),
             outputRejectLevels=True,
-        )  # fmt: skip
+        )
         return xywh_to_dets(boxes, weights, scale)
 
     def settings(self) -> dict:
         """Cache key."""
-        return {"name": self.name, "cascade": self.cascade, "scale_factor": self.scale_factor,
-                "min_neighbors": self.min_neighbors, "min_size_frac": self.min_size_frac, "max_side": self.max_side}  # fmt: skip
+        return {
+            "name": self.name,
+            "cascade": self.cascade,
+            "scale_factor": self.scale_factor,
+            "min_neighbors": self.min_neighbors,
+            "min_size_frac": self.min_size_frac,
+            "max_side": self.max_side,
+        }

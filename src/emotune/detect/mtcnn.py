@@ -24,8 +24,15 @@ class MTCNNDetector:
 
     name = "mtcnn"
 
-    def __init__(self, min_face_size: int = 24, thresholds: tuple[float, float, float] | list[float] = (0.6, 0.7, 0.7),
-                 factor: float = 0.709, score_threshold: float = 0.9, max_side: int = 640, device: str = "cpu") -> None:  # fmt: skip
+    def __init__(
+        self,
+        min_face_size: int = 24,
+        thresholds: tuple[float, float, float] | list[float] = (0.6, 0.7, 0.7),
+        factor: float = 0.709,
+        score_threshold: float = 0.9,
+        max_side: int = 640,
+        device: str = "cpu",
+    ) -> None:
         check_range("detector.min_face_size", min_face_size, 12)
         check_range("detector.factor", factor, 0.3, 0.95)
         check_range("detector.score_threshold", score_threshold, 0.0, 1.0)
@@ -40,8 +47,9 @@ class MTCNNDetector:
             ) from None
         self.min_face_size, self.thresholds, self.factor = int(min_face_size), [float(t) for t in thresholds], factor
         self.score_threshold, self.max_side, self.device = float(score_threshold), int(max_side), device
-        self._net = MTCNN(min_face_size=self.min_face_size, thresholds=self.thresholds, factor=factor,
-                          keep_all=True, device=device)  # fmt: skip
+        self._net = MTCNN(
+            min_face_size=self.min_face_size, thresholds=self.thresholds, factor=factor, keep_all=True, device=device
+        )
 
     def _run(self, rgb: np.ndarray | list[np.ndarray], min_face: float) -> list[np.ndarray]:
         """MTCNN on one RGB image or a list of same-size ones; detections above ``score_threshold``."""
@@ -54,12 +62,18 @@ class MTCNNDetector:
             if b is None or len(b) == 0:
                 out.append(empty_dets())
                 continue
-            dets = np.concatenate([np.asarray(b, np.float32).reshape(-1, 4), np.asarray(p, np.float32).reshape(-1, 1)], 1)
+            dets = np.concatenate(
+                [np.asarray(b, np.float32).reshape(-1, 4), np.asarray(p, np.float32).reshape(-1, 1)], 1
+            )
             out.append(dets[dets[:, 4] >= self.score_threshold])
         return out
 
     def _prepare(self, image_bgr: np.ndarray, max_side: float) -> tuple[np.ndarray, float]:
-        img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2RGB) if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        img = (
+            cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2RGB)
+            if image_bgr.ndim == 2
+            else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        )
         scale = min(1.0, max_side / max(img.shape[:2]))
         if scale < 1.0:
             img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -93,5 +107,11 @@ class MTCNNDetector:
 
     def settings(self) -> dict:
         """Cache key."""
-        return {"name": self.name, "min_face_size": self.min_face_size, "thresholds": self.thresholds,
-                "factor": self.factor, "score_threshold": self.score_threshold, "max_side": self.max_side}  # fmt: skip
+        return {
+            "name": self.name,
+            "min_face_size": self.min_face_size,
+            "thresholds": self.thresholds,
+            "factor": self.factor,
+            "score_threshold": self.score_threshold,
+            "max_side": self.max_side,
+        }

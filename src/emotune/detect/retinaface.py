@@ -26,8 +26,13 @@ class RetinaFaceDetector:
 
     name = "retinaface"
 
-    def __init__(self, weights: str | None, network: Literal["mobile0.25", "resnet50"] = "mobile0.25",
-                 conf_threshold: float = 0.8, device: str = "cpu") -> None:  # fmt: skip
+    def __init__(
+        self,
+        weights: str | None,
+        network: Literal["mobile0.25", "resnet50"] = "mobile0.25",
+        conf_threshold: float = 0.8,
+        device: str = "cpu",
+    ) -> None:
         check_choice("detector.network", network, ("mobile0.25", "resnet50"))
         check_range("detector.conf_threshold", conf_threshold, 0.0, 1.0)
         try:
@@ -63,5 +68,10 @@ class RetinaFaceDetector:
     def settings(self) -> dict:
         """Cache key."""
         w = Path(self.weights) if self.weights else None
-        return {"name": self.name, "network": self.network, "conf_threshold": self.conf_threshold,
-                "weights": w.name if w else None, "weights_size": w.stat().st_size if w else None}  # fmt: skip
+        return {
+            "name": self.name,
+            "network": self.network,
+            "conf_threshold": self.conf_threshold,
+            "weights": w.name if w else None,
+            "weights_size": w.stat().st_size if w else None,
+        }

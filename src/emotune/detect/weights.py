@@ -30,20 +30,26 @@ class WeightFile:
 
 KNOWN_WEIGHTS = {
     "yunet": WeightFile(
-        "YuNet face detector (OpenCV zoo, MIT)", "face_detection_yunet_2023mar.onnx",
+        "YuNet face detector (OpenCV zoo, MIT)",
+        "face_detection_yunet_2023mar.onnx",
         "https://huggingface.co/opencv/face_detection_yunet/resolve/main/face_detection_yunet_2023mar.onnx",
-        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", 232_589,
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        232_589,
     ),
     "retinaface_mobile0.25": WeightFile(
-        "RetinaFace mobile0.25 (Pytorch_Retinaface, MIT)", "mobilenet0.25_Final.pth",
+        "RetinaFace mobile0.25 (Pytorch_Retinaface, MIT)",
+        "mobilenet0.25_Final.pth",
         "https://huggingface.co/py-feat/retinaface/resolve/main/mobilenet0.25_Final.pth",
-        "2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220", 1_789_735,
+        "2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220",
+        1_789_735,
     ),
     "retinaface_resnet50": WeightFile(
-        "RetinaFace resnet50 (Pytorch_Retinaface, MIT)", "Resnet50_Final.pth",
-        "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth", None,
+        "RetinaFace resnet50 (Pytorch_Retinaface, MIT)",
+        "Resnet50_Final.pth",
+        "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth",
+        None,
     ),
-}  # fmt: skip
+}
 
 
 def sha256_of(path: Path) -> str:
@@ -88,7 +94,7 @@ def ensure_weights(path: str | Path, spec: WeightFile, key: str) -> Path:
         log.warning("Downloading %s to %s", spec.what, path)
         with atomic_path(path) as tmp:
             try:
-                urllib.request.urlretrieve(spec.url, tmp)  # noqa: S310 (a pinned https URL)
+                urllib.request.urlretrieve(spec.url, tmp)
             except OSError as exc:
                 raise MissingResourceError(f"Could not download {spec.url} ({exc}); {how} by hand to {path}.") from None
             got = sha256_of(tmp)

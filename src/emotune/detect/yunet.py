@@ -46,5 +46,10 @@ class YuNetFaceDetector:
 
     def settings(self) -> dict:
         """Cache key."""
-        return {"name": self.name, "model": Path(self.model_path).name, "size": Path(self.model_path).stat().st_size,
-                "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold}  # fmt: skip
+        return {
+            "name": self.name,
+            "model": Path(self.model_path).name,
+            "size": Path(self.model_path).stat().st_size,
+            "score_threshold": self.score_threshold,
+            "nms_threshold": self.nms_threshold,
+        }

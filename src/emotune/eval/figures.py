@@ -45,9 +45,7 @@ def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path
         ax.plot(t, truth[:, d], "--", color="black", lw=1.5, label="ground truth")
         for name, tl in timelines.items():
             ax.plot(tl["t_s"], tl[f"stab_{dim}"], color=COLORS.get(name), lw=1.6, label=name)
-        ax.fill_between(
-            t, -1.05, 1.05, where=no_face, color="red", alpha=0.08, step="mid", label="no face found"
-        )
+        ax.fill_between(t, -1.05, 1.05, where=no_face, color="red", alpha=0.08, step="mid", label="no face found")
         ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel(f"{dim} (ref)")
     axes[0].set_title(title)
@@ -127,8 +125,9 @@ def phase_bars(phases: pd.DataFrame, path: Path) -> Path:
         sub = phases[phases["split"] == split].set_index("path")
         for r, (metric, label) in enumerate((("ccc", "CCC"), ("sigma_err_spearman", "Spearman(sigma, |error|)"))):
             ax = axes[r, c]
-            sub[[f"v_{metric}", f"a_{metric}"]].rename(columns={f"v_{metric}": "valence", f"a_{metric}": "arousal"}).plot.barh(
-                ax=ax, legend=(r == 0 and c == 0))  # fmt: skip
+            sub[[f"v_{metric}", f"a_{metric}"]].rename(
+                columns={f"v_{metric}": "valence", f"a_{metric}": "arousal"}
+            ).plot.barh(ax=ax, legend=(r == 0 and c == 0))
             ax.axvline(0, color="black", lw=0.5)
             ax.set_title(f"{split}: {label}", fontsize=9)
             ax.set_ylabel("")

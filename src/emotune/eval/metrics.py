@@ -43,9 +43,7 @@ def jitter(t: np.ndarray, x: np.ndarray, mask: np.ndarray | None = None) -> floa
     return float(speed[keep].mean()) if keep.any() else float("nan")
 
 
-def step_changes(
-    keyframes: pd.DataFrame, max_ramp_s: float = 1.0, min_jump: float = 0.3
-) -> list[tuple[float, int]]:
+def step_changes(keyframes: pd.DataFrame, max_ramp_s: float = 1.0, min_jump: float = 0.3) -> list[tuple[float, int]]:
     """``(time, dim)`` of each scripted step: keyframes at most ``max_ramp_s`` apart that move one axis by
     at least ``min_jump`` reference units (``dim`` is the axis that moves most)."""
     ref = FINDINGEMO.to_ref(keyframes[["valence", "arousal"]].to_numpy())
@@ -88,6 +86,7 @@ def lag_to_63(
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation, NaN when either side is constant or too short."""
     if len(a) < 3 or np.std(a) < 1e-9 or np.std(b) < 1e-9:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
@@ -147,7 +146,10 @@ def gate_errors(tl: pd.DataFrame, gt: pd.DataFrame) -> dict[str, float]:
     t = tl["t_s"].to_numpy(float)
     err = np.linalg.norm(tl[["fused_valence", "fused_arousal"]].to_numpy(float) - truth_at(gt, t), axis=1)
     held = tl["held"].to_numpy().astype(bool)
-    return {"held_frames": int(held.sum()), "passed_frames": int((~held).sum()),
-            "held_mean_error": float(err[held].mean()) if held.any() else float("nan"),
-            "passed_mean_error": float(err[~held].mean()) if (~held).any() else float("nan"),
-            "face_found_fraction": float(tl["face_found"].mean())}  # fmt: skip
+    return {
+        "held_frames": int(held.sum()),
+        "passed_frames": int((~held).sum()),
+        "held_mean_error": float(err[held].mean()) if held.any() else float("nan"),
+        "passed_mean_error": float(err[~held].mean()) if (~held).any() else float("nan"),
+        "face_found_fraction": float(tl["face_found"].mean()),
+    }

@@ -11,13 +11,21 @@ import numpy as np
 import pandas as pd
 
 # Published frozen CLIP ViT-B/32 + head on FindingEmo (about 13.1k/2.8k/2.8k), on [-1, 1] (valence/3, (arousal-3)/3).
-PUBLISHED_BASELINE = {"valence_mae_ref": 0.375, "arousal_mae_ref": 0.435, "valence_spearman": 0.66,
-                      "arousal_spearman": 0.22}  # fmt: skip
+PUBLISHED_BASELINE = {
+    "valence_mae_ref": 0.375,
+    "arousal_mae_ref": 0.435,
+    "valence_spearman": 0.66,
+    "arousal_spearman": 0.22,
+}
 PATHS = [  # (label, run, metric prefix)
-    ("constant (train mean)", "fusion", "constant/"), ("scene", "scene", ""), ("face", "face", ""),
-    ("fusion: robust (conflict-aware)", "fusion", "robust/"), ("fusion: inverse-variance", "fusion", "ivw/"),
-    ("fusion: learned linear", "fusion", "learned/"), ("fusion: fixed 0.6/0.4", "fusion", "fixed/"),
-]  # fmt: skip
+    ("constant (train mean)", "fusion", "constant/"),
+    ("scene", "scene", ""),
+    ("face", "face", ""),
+    ("fusion: robust (conflict-aware)", "fusion", "robust/"),
+    ("fusion: inverse-variance", "fusion", "ivw/"),
+    ("fusion: learned linear", "fusion", "learned/"),
+    ("fusion: fixed 0.6/0.4", "fusion", "fixed/"),
+]
 METRICS = ("ccc", "mae_ref", "spearman", "sigma_err_spearman", "coverage90", "nll")
 
 
@@ -31,7 +39,9 @@ def load_metrics(runs: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def phase_table(runs: Path, splits: tuple[str, ...] = ("test", "test_face", "test_shifted", "test_shifted_face")) -> pd.DataFrame:
+def phase_table(
+    runs: Path, splits: tuple[str, ...] = ("test", "test_face", "test_shifted", "test_shifted_face")
+) -> pd.DataFrame:
     """One row per (path, split), a column per metric and dimension. Scene and face rows on ``*_face`` splits
     come from the fusion run (which scores every path on the same images)."""
     metrics = load_metrics(runs)
@@ -55,11 +65,71 @@ def phase_table(runs: Path, splits: tuple[str, ...] = ("test", "test_face", "tes
 def beside_published(runs: Path) -> pd.DataFrame:
     """Test MAE and Spearman on [-1, 1] of each path beside the published frozen CLIP ViT-B/32 figures."""
     table = phase_table(runs, splits=("test",))
-    rows = [{"path": "published frozen CLIP ViT-B/32 (Mertens et al. 2024)", **{
-        "valence MAE": PUBLISHED_BASELINE["valence_mae_ref"], "arousal MAE": PUBLISHED_BASELINE["arousal_mae_ref"],
-        "valence Spearman": PUBLISHED_BASELINE["valence_spearman"],
-        "arousal Spearman": PUBLISHED_BASELINE["arousal_spearman"]}}]  # fmt: skip
+    rows = [
+        {
+            "path": "published frozen CLIP ViT-B/32 (Mertens et al. 2024)",
+            **{
+                "valence MAE": PUBLISHED_BASELINE["valence_mae_ref"],
+                "arousal MAE": PUBLISHED_BASELINE["arousal_mae_ref"],
+                "valence Spearman": PUBLISHED_BASELINE["valence_spearman"],
+                "arousal Spearman": PUBLISHED_BASELINE["arousal_spearman"],
+            },
+        }
+    ]
     for _, r in table.iterrows():
-        rows.append({"path": r["path"], "valence MAE": r["v_mae_ref"], "arousal MAE": r["a_mae_ref"],
-                     "valence Spearman": r["v_spearman"], "arousal Spearman": r["a_spearman"]})  # fmt: skip
+        rows.append(
+            {
+                "path": r["path"],
+                "valence MAE": r["v_mae_ref"],
+                "arousal MAE": r["a_mae_ref"],
+                "valence Spearman": r["v_spearman"],
+                "arousal Spearman": r["a_spearman"],
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m emotune.eval.phases RUNS``: the phase table of a set of runs, beside the published baseline."""
+    import argparse
+    import sys
+
+    from emotune.utils.errors import MissingResourceError
+    from emotune.utils.io import write_json_atomic, write_text_atomic
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("runs", type=Path, help="folder with scene/, face/, fusion/ run dirs (each with metrics.json)")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    if not load_metrics(args.runs):
+        raise MissingResourceError(
+            f"No scene/, face/ or fusion/ metrics.json under {args.runs}; train the phases "
+            f"with hydra.run.dir={args.runs}/<phase> first."
+        )
+    table, published = phase_table(args.runs), beside_published(args.runs)
+    md = [
+        "# Phase table",
+        "",
+        f"Runs: `{args.runs}`.",
+        "",
+        "## Test MAE and Spearman on [-1, 1], beside the published frozen CLIP ViT-B/32 baseline",
+        "",
+        published.to_markdown(index=False, floatfmt=".3f"),
+        "",
+        "## Every path and split",
+        "",
+        table.to_markdown(index=False, floatfmt=".3f"),
+        "",
+    ]
+    write_text_atomic(args.runs / "phases.md", "\n".join(md))
+    write_json_atomic(
+        args.runs / "phases.json",
+        {"phases": table.to_dict(orient="records"), "beside_published": published.to_dict(orient="records")},
+    )
+    print(published.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"Wrote {args.runs / 'phases.md'} and phases.json")
+
+
+if __name__ == "__main__":
+    from emotune.utils.cli import exit_on_user_error
+
+    exit_on_user_error(main)()

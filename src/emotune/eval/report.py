@@ -55,19 +55,27 @@ def run_infer(clip: Path, demo: Path, run_dir: Path, overrides: list[str]) -> di
     """One real ``infer()`` run; returns its timeline, playlist and summary."""
     from emotune.runtime.infer import infer
 
-    cfg = compose_config("infer", [f"video={clip}", f"ckpt.dir={demo}", "progress=false", "extras.print_config=false",
-                                   *overrides], run_dir)  # fmt: skip
+    cfg = compose_config(
+        "infer",
+        [f"video={clip}", f"ckpt.dir={demo}", "progress=false", "extras.print_config=false", *overrides],
+        run_dir,
+    )
     summary = infer(cfg)
-    return {"timeline": pd.read_csv(run_dir / "timeline.csv"),
-            "playlist": json.loads((run_dir / "playlist.json").read_text()), "summary": summary}  # fmt: skip
+    return {
+        "timeline": pd.read_csv(run_dir / "timeline.csv"),
+        "playlist": json.loads((run_dir / "playlist.json").read_text()),
+        "summary": summary,
+    }
 
 
 def check_demo(demo: Path) -> None:
     """The demo checkpoints must exist."""
     missing = [p for p in ("scene", "face", "fusion") if not (demo / p / "checkpoints" / "best.ckpt").is_file()]
     if missing:
-        raise MissingResourceError(f"demo={demo} lacks the {', '.join(missing)} checkpoint(s); run `make demo` "
-                                   "first (or point demo= at a folder with scene/face/fusion run dirs).")  # fmt: skip
+        raise MissingResourceError(
+            f"demo={demo} lacks the {', '.join(missing)} checkpoint(s); run `make demo` "
+            "first (or point demo= at a folder with scene/face/fusion run dirs)."
+        )
 
 
 def session_catalog(cfg: DictConfig) -> tuple[list[str], str]:
@@ -89,12 +97,20 @@ def session_rows(runs: dict[str, dict[str, Any]], calm_goal: np.ndarray) -> list
         va = np.array([[x["valence"], x["arousal"]] for x in pl["songs"]])
         ref = scale.to_ref(va)
         mean = playlist_mean_va(pl)
-        rows.append({"mode": mode, "songs": len(va), "mean song valence": mean[0], "mean song arousal": mean[1],
-                     "distance to goal, first song": float(np.linalg.norm(ref[0] - calm_goal)),
-                     "distance to goal, last song": float(np.linalg.norm(ref[-1] - calm_goal)),
-                     "largest arousal rise": float(np.max(np.diff(va[:, 1]), initial=0.0)),
-                     "dwell violations": s["dwell_violations"], "repeats": s["repeats_within_memory"],
-                     "scale": pl["scale"]})  # fmt: skip
+        rows.append(
+            {
+                "mode": mode,
+                "songs": len(va),
+                "mean song valence": mean[0],
+                "mean song arousal": mean[1],
+                "distance to goal, first song": float(np.linalg.norm(ref[0] - calm_goal)),
+                "distance to goal, last song": float(np.linalg.norm(ref[-1] - calm_goal)),
+                "largest arousal rise": float(np.max(np.diff(va[:, 1]), initial=0.0)),
+                "dwell violations": s["dwell_violations"],
+                "repeats": s["repeats_within_memory"],
+                "scale": pl["scale"],
+            }
+        )
     return rows
 
 
@@ -120,51 +136,100 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     runs: dict[tuple[str, str, str], dict[str, Any]] = {}
     for name, stab, mode, more in tqdm(jobs, desc="eval runs", unit="run"):
         clip = render_clip(all_sc[name], out / "clips")
-        runs[(name, stab, mode)] = run_infer(clip, demo, out / "runs" / f"{name}_{stab}_{mode}",
-                                             [f"stabilizer={stab}", f"matcher.mode={mode}", *extra, *more])  # fmt: skip
+        runs[(name, stab, mode)] = run_infer(
+            clip,
+            demo,
+            out / "runs" / f"{name}_{stab}_{mode}",
+            [f"stabilizer={stab}", f"matcher.mode={mode}", *extra, *more],
+        )
 
     def truth(name: str) -> pd.DataFrame:
         return pd.read_csv(out / "clips" / f"{name}.va.csv")
 
-    stab_rows = [{"scenario": n, "stabilizer": st,
-                  **timeline_metrics(runs[(n, st, "validate")]["timeline"], truth(n), all_sc[n].keyframes,
-                                     runs[(n, st, "validate")]["playlist"], runs[(n, st, "validate")]["summary"])}
-                 for n in stab_names for st in cfg.stabilizers]  # fmt: skip
-    gate_rows = [{"scenario": n, **gate_errors(runs[(n, "ema", "validate")]["timeline"], truth(n))}
-                 for n in cfg.gate.scenarios if (n, "ema", "validate") in runs]  # fmt: skip
+    stab_rows = [
+        {
+            "scenario": n,
+            "stabilizer": st,
+            **timeline_metrics(
+                runs[(n, st, "validate")]["timeline"],
+                truth(n),
+                all_sc[n].keyframes,
+                runs[(n, st, "validate")]["playlist"],
+                runs[(n, st, "validate")]["summary"],
+            ),
+        }
+        for n in stab_names
+        for st in cfg.stabilizers
+    ]
+    gate_rows = [
+        {"scenario": n, **gate_errors(runs[(n, "ema", "validate")]["timeline"], truth(n))}
+        for n in cfg.gate.scenarios
+        if (n, "ema", "validate") in runs
+    ]
     guide_rows = []
     for n in guide_names:
         for mode in ("validate", "guide"):
             pl = runs[(n, "ema", mode)]["playlist"]
             va = playlist_mean_va(pl)
-            guide_rows.append({"scenario": n, "mode": mode, "songs": len(pl["songs"]), "mean song valence": va[0],
-                               "mean song arousal": va[1], "scale": pl["scale"]})  # fmt: skip
+            guide_rows.append(
+                {
+                    "scenario": n,
+                    "mode": mode,
+                    "songs": len(pl["songs"]),
+                    "mean song valence": va[0],
+                    "mean song arousal": va[1],
+                    "scale": pl["scale"],
+                }
+            )
     calm = np.array(compose_config("infer", ["video=x"], out).matcher.guide.calm_goal, float)
-    sess = session_rows({m: runs[(session_name, "ema", m)] for m in ("validate", "guide")}, calm) if session_name else []
+    sess = (
+        session_rows({m: runs[(session_name, "ema", m)] for m in ("validate", "guide")}, calm) if session_name else []
+    )
     phases = phase_table(demo)
     figs = make_figures(out, runs, all_sc, stab_names, guide_names, stab_rows, phases, list(cfg.stabilizers), truth)
-    result = {"stabilizers": stab_rows, "gate": gate_rows, "guide": guide_rows, "session": sess,
-              "session_catalog": cat_name, "phases": phases.to_dict(orient="records"),
-              "seconds": round(time.perf_counter() - t0, 1), "demo": str(demo)}  # fmt: skip
+    result = {
+        "stabilizers": stab_rows,
+        "gate": gate_rows,
+        "guide": guide_rows,
+        "session": sess,
+        "session_catalog": cat_name,
+        "phases": phases.to_dict(orient="records"),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "demo": str(demo),
+    }
     write_json_atomic(out / "eval.json", result)
     write_json_atomic(out / "report.json", flat_report(result))
     write_text_atomic(out / "report.md", render_report(result, all_sc, figs))
     return result
 
 
-def make_figures(out: Path, runs: dict, all_sc: dict, stab_names: list[str], guide_names: list[str],
-                 stab_rows: list[dict], phases: pd.DataFrame, stabilizers: list[str], truth: Any) -> dict[str, Path]:  # fmt: skip
+def make_figures(
+    out: Path,
+    runs: dict,
+    all_sc: dict,
+    stab_names: list[str],
+    guide_names: list[str],
+    stab_rows: list[dict],
+    phases: pd.DataFrame,
+    stabilizers: list[str],
+    truth: Any,
+) -> dict[str, Path]:
     """Every PNG of the report."""
     figs = {}
     for n in stab_names:
         figs[f"stabilizers_{n}"] = figures.stabilizer_figure(
-            {st: runs[(n, st, "validate")]["timeline"] for st in stabilizers}, truth(n), out / f"stabilizers_{n}.png",
-            title=f"{n}: {all_sc[n].about}")  # fmt: skip
+            {st: runs[(n, st, "validate")]["timeline"] for st in stabilizers},
+            truth(n),
+            out / f"stabilizers_{n}.png",
+            title=f"{n}: {all_sc[n].about}",
+        )
     if stab_rows:
         figs["stabilizer_summary"] = figures.stabilizer_bars(pd.DataFrame(stab_rows), out / "stabilizer_summary.png")
     if guide_names:
         figs["guide_vs_validate"] = figures.guide_figure(
-            {(n, m): runs[(n, "ema", m)] for n in guide_names for m in ("validate", "guide")}, out / "guide_vs_validate.png")
+            {(n, m): runs[(n, "ema", m)] for n in guide_names for m in ("validate", "guide")},
+            out / "guide_vs_validate.png",
+        )
     if len(phases):
         figs["phases"] = figures.phase_bars(phases, out / "phases.png")
     return figs
@@ -189,7 +254,10 @@ def flat_report(result: dict[str, Any]) -> dict[str, float]:
     if result["gate"]:
         held = [r["held_frames"] * r["held_mean_error"] for r in result["gate"] if r["held_frames"]]
         passed = [r["passed_frames"] * r["passed_mean_error"] for r in result["gate"]]
-        n_held, n_passed = sum(r["held_frames"] for r in result["gate"]), sum(r["passed_frames"] for r in result["gate"])
+        n_held, n_passed = (
+            sum(r["held_frames"] for r in result["gate"]),
+            sum(r["passed_frames"] for r in result["gate"]),
+        )
         flat["gate_held_mean_error"] = sum(held) / n_held if n_held else float("nan")
         flat["gate_passed_mean_error"] = sum(passed) / max(1, n_passed)
         flat["gate_error_ratio"] = flat["gate_held_mean_error"] / max(flat["gate_passed_mean_error"], 1e-9)

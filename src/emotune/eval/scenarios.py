@@ -15,8 +15,12 @@ from emotune.synthetic.video import VideoSpec
 STEP_RAMP_S = 0.2  # a "step" is a 0.2 s ramp
 
 
-def _steps(levels: list[tuple[float, float]], hold_s: float, faces: list[int] | None = None,
-           looks: list[dict[str, float]] | None = None) -> pd.DataFrame:  # fmt: skip
+def _steps(
+    levels: list[tuple[float, float]],
+    hold_s: float,
+    faces: list[int] | None = None,
+    looks: list[dict[str, float]] | None = None,
+) -> pd.DataFrame:
     """Plateaus of ``hold_s`` joined by 0.2 s steps; ``looks`` sets each plateau's face condition
     (``occlusion`` 0..1, ``blur`` px, ``yaw`` -1..1)."""
     rows, t = [], 0.0
@@ -32,6 +36,8 @@ def _steps(levels: list[tuple[float, float]], hold_s: float, faces: list[int] | 
 
 @dataclass
 class Scenario:
+    """A scripted clip: keyframes, what it tests, how it looks."""
+
     name: str
     keyframes: pd.DataFrame
     about: str
@@ -64,15 +70,16 @@ def scenarios() -> dict[str, Scenario]:
         ),
         Scenario(
             "hard_face",
-            _steps([(1.5, 4), (1.5, 4), (-2, 5), (-2, 5), (-2, 1.5), (-2, 1.5), (1, 2)], 20.0,
-                   looks=[{}, {"occlusion": 0.65}, {}, {"blur": 7.0}, {}, {"yaw": 0.9}, {}]),  # fmt: skip
+            _steps(
+                [(1.5, 4), (1.5, 4), (-2, 5), (-2, 5), (-2, 1.5), (-2, 1.5), (1, 2)],
+                20.0,
+                looks=[{}, {"occlusion": 0.65}, {}, {"blur": 7.0}, {}, {"yaw": 0.9}, {}],
+            ),
             "20 s segments; the face is half covered, then blurred, then turned away, between clear stretches",
         ),
     ]
     guide = [
-        Scenario(
-            "distressed", _steps([(-2.2, 5.2), (-2.0, 5.5)], 60.0), "120 s of high arousal, negative valence"
-        ),
+        Scenario("distressed", _steps([(-2.2, 5.2), (-2.0, 5.5)], 60.0), "120 s of high arousal, negative valence"),
         Scenario(
             "low",
             _steps([(-2.0, 1.0), (-2.2, 0.8)], 60.0),

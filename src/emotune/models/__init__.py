@@ -1,0 +1,1 @@
+"""LightningModules of the scene, face, fusion and music phases, and their components."""

@@ -20,8 +20,8 @@ class FaceLitModule(VARegressor):
     phase = "face"
     input_key = "face"
 
-    def __init__(self, face_margin: float = 0.1, **kwargs: Any) -> None:
-        check_range("model.face_margin", face_margin, 0.0, 2.0)
+    def __init__(self, face_margin: float = -0.1, **kwargs: Any) -> None:
+        check_range("model.face_margin", face_margin, -0.3, 2.0)
         super().__init__(**kwargs)
         self.hparams["face_margin"] = float(face_margin)
 

@@ -2,10 +2,12 @@
 
 The two trained phases are loaded from their checkpoints (their hyperparameters are copied into this
 module's, so a fusion checkpoint alone rebuilds all three). Each path's variance is already calibrated
-on val by its own phase. Fitted here, on ``val`` (the phase's training split): the learned linear
-weights (gradient steps), the conflict model of the ``robust`` method (how far the paths may disagree
-before the scene stops being trusted, see :func:`fit_conflict_model`), and a variance scale per method
-so each fused σ matches its error. Every method is evaluated side by side with each single path and the
+on val by its own phase. Fitted here, on ``val`` (the phase's training split): what each path's output
+says about the label (:class:`MeasurementModel`: a path's mean is a shrunk reading of the label; inverted,
+it is a measurement that inverse-variance weighting can combine with the other path and the labels'
+prior), the conflict model of the ``robust`` method (how far the paths may disagree before the scene
+stops being trusted, see :func:`fit_conflict_model`), the learned linear weights (gradient steps), and a
+variance scale per method so each fused σ matches its error. Every method is evaluated side by side with each single path and the
 constant baseline; ``method`` picks the one logged without a prefix and used by ``infer.py``.
 """
 
@@ -20,7 +22,10 @@ from emotune.models.components.fusion import (
     DEFAULT_SCENE_WEIGHT,
     FUSION_METHODS,
     LinearFusion,
+    MeasurementModel,
+    VarianceModel,
     conflict_aware,
+    disagreement,
     fit_conflict_model,
     fixed,
     inverse_variance,
@@ -78,15 +83,24 @@ class FusionLitModule(EmotuneModule):
             scene = SceneLitModule(**{**scene_hparams, "load_pretrained": False})
             face = FaceLitModule(**{**face_hparams, "load_pretrained": False})
         self.save_hyperparameters(
-            {"scene_ckpt": scene_ckpt, "face_ckpt": face_ckpt, "method": method, "scene_weight": scene_weight,
-             "conflict_share": conflict_share, "optimizer": plain(optimizer), "loss": loss,
-             "scene_hparams": plain(scene_hparams), "face_hparams": plain(face_hparams)},
+            {
+                "scene_ckpt": scene_ckpt,
+                "face_ckpt": face_ckpt,
+                "method": method,
+                "scene_weight": scene_weight,
+                "conflict_share": conflict_share,
+                "optimizer": plain(optimizer),
+                "loss": loss,
+                "scene_hparams": plain(scene_hparams),
+                "face_hparams": plain(face_hparams),
+            },
             logger=False,
-        )  # fmt: skip
+        )
         self.scene, self.face = scene.requires_grad_(False), face.requires_grad_(False)
         self.linear = LinearFusion(scene_weight)
+        self.measurement = MeasurementModel()  # what each path's output says about the label; fitted on val
         self.register_buffer("conflict", torch.tensor([0.05, 0.4]))  # prior, extra_var; fitted on val
-        self.register_buffer("fused_var_scale", torch.ones(len(FUSION_METHODS), 2))  # per method, dim
+        self.variance = VarianceModel(len(FUSION_METHODS))  # each method's variance, calibrated on val
         self.criterion = build_loss(loss)
         self.val_va = VAMetrics()
         self._mc_cache: dict[str, tuple[torch.Tensor, ...]] = {}
@@ -125,14 +139,30 @@ class FusionLitModule(EmotuneModule):
         self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Every method's fused mean and (calibrated) variance."""
+        return self._calibrated(self._raw(m_s, v_s, m_f, v_f, has_face), m_s, v_s, m_f, v_f, has_face)
+
+    def _raw(
+        self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         prior, extra = (float(x) for x in self.conflict)
-        raw = {
-            "ivw": inverse_variance(m_s, v_s, m_f, v_f, has_face),
-            "robust": conflict_aware(m_s, v_s, m_f, v_f, has_face, prior, extra),
+        return {
+            "ivw": inverse_variance(self.measurement, m_s, v_s, m_f, v_f, has_face),
+            "robust": conflict_aware(self.measurement, m_s, v_s, m_f, v_f, has_face, prior, extra),
             "learned": self.linear(m_s, v_s, m_f, v_f, has_face),
             "fixed": fixed(m_s, v_s, m_f, v_f, has_face, self.hparams.scene_weight),
         }
-        return {k: (m, v * self.fused_var_scale[FUSION_METHODS.index(k)]) for k, (m, v) in raw.items()}
+
+    def _calibrated(
+        self,
+        raw: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        m_s: torch.Tensor,
+        v_s: torch.Tensor,
+        m_f: torch.Tensor,
+        v_f: torch.Tensor,
+        has_face: torch.Tensor,
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        conflict = disagreement(self.measurement, m_s, v_s, m_f, v_f, has_face)
+        return {k: (m, self.variance(FUSION_METHODS.index(k), v, has_face, conflict)) for k, (m, v) in raw.items()}
 
     def forward(
         self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
@@ -154,16 +184,20 @@ class FusionLitModule(EmotuneModule):
 
     @torch.no_grad()
     def on_train_epoch_end(self) -> None:
-        """Fit the conflict model on val images with a face, then each method's variance scale on val."""
+        """Fit the paths' measurement model on val, the conflict model on val images with a face, then each method's
+        variance scale on val."""
         if not self._fit_rows:
             return
         m_s, v_s, m_f, v_f, hf, y = (torch.stack(t).cpu() for t in zip(*self._fit_rows.values()))
+        self.measurement.fit(m_s, v_s, m_f, v_f, hf, y)
         if hf.sum() >= 8:
-            prior, extra = fit_conflict_model(m_s[hf], v_s[hf], m_f[hf], v_f[hf], y[hf], self.hparams.conflict_share)
+            prior, extra = fit_conflict_model(
+                self.measurement, m_s[hf], v_s[hf], m_f[hf], v_f[hf], y[hf], self.hparams.conflict_share
+            )
             self.conflict.copy_(torch.tensor([prior, extra]))
-        self.fused_var_scale.fill_(1.0)
-        for i, (mean, var) in enumerate(self.fuse_all(m_s, v_s, m_f, v_f, hf).values()):
-            self.fused_var_scale[i] = ((mean - y) ** 2 / var.clamp_min(1e-8)).mean(0).clamp(1e-3, 1e3)
+        conflict = disagreement(self.measurement, m_s, v_s, m_f, v_f, hf)
+        for i, (mean, var) in enumerate(self._raw(m_s, v_s, m_f, v_f, hf).values()):
+            self.variance.fit(i, mean, var, hf, conflict, y)
         self.log_dict({"fusion/conflict_prior": self.conflict[0], "fusion/conflict_extra_var": self.conflict[1]})
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

@@ -28,7 +28,9 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a checkpoint file" if path.is_dir() else "not found"
-        raise MissingResourceError(f"Checkpoint {what}: {path}. Train it with `python train.py phase=...` or `make demo`.")
+        raise MissingResourceError(
+            f"Checkpoint {what}: {path}. Train it with `python train.py phase=...` or `make demo`."
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -76,7 +78,9 @@ class TrainedModels:
     fusion: Any | None = None
 
 
-def resolve_checkpoints(dir: str | None, scene: str | None, face: str | None, fusion: str | None) -> dict[str, str | None]:
+def resolve_checkpoints(
+    dir: str | None, scene: str | None, face: str | None, fusion: str | None
+) -> dict[str, str | None]:
     """Each phase's checkpoint: as given, else ``<dir>/<phase>/checkpoints/best.ckpt`` when it exists."""
     out: dict[str, str | None] = {}
     for phase, given in (("scene", scene), ("face", face), ("fusion", fusion)):

@@ -15,7 +15,7 @@ from torchmetrics import MaxMetric
 from emotune.models.base import EmotuneModule, plain
 from emotune.models.components.backbones import build_backbone
 from emotune.models.components.feature_cache import FeatureCache
-from emotune.models.components.heads import UNCERTAINTIES, VAHead, beta_nll, predictive
+from emotune.models.components.heads import UNCERTAINTIES, VAHead, beta_nll, fit_log_variance, predictive
 from emotune.models.components.losses import build_loss
 from emotune.utils.errors import check_choice, check_range
 from emotune.utils.metrics import VAMetrics
@@ -40,6 +40,7 @@ class VARegressor(EmotuneModule):
         loss: str = "mse",
         uncertainty: str = "both",
         beta: float = 0.5,
+        ambiguity_weight: float = 0.0,
         mc_samples: int = 20,
         feature_cache: bool = True,
         cache_dir: str | None = None,
@@ -58,6 +59,9 @@ class VARegressor(EmotuneModule):
             uncertainty: ``mc_dropout`` (variance of dropout passes), ``heteroscedastic`` (a predicted
                 variance, trained with β-NLL) or ``both`` (their sum).
             beta: the β of β-NLL for the heteroscedastic head.
+            ambiguity_weight: weight of an auxiliary head that predicts the annotators' ambiguity rating (FindingEmo
+                ships one per image); its prediction tells the variance calibration which inputs are hard.
+                0 turns it off (data without ambiguity ratings).
             mc_samples: T, dropout head passes at validation, test and inference.
             feature_cache: with a frozen backbone, keep features per input (in memory and on disk).
             cache_dir: where the feature cache file lives.
@@ -68,25 +72,43 @@ class VARegressor(EmotuneModule):
         check_range("model.mc_samples", mc_samples, 1)
         check_range("model.backbone_lr_scale", backbone_lr_scale, 0.0)
         check_range("model.beta", beta, 0.0, 1.0)
+        check_range("model.ambiguity_weight", ambiguity_weight, 0.0)
         check_choice("model.uncertainty", uncertainty, UNCERTAINTIES)
         self.save_hyperparameters(
-            {"backbone": plain(backbone), "head": plain(head) or {}, "optimizer": plain(optimizer),
-             "scheduler": plain(scheduler), "freeze_backbone": freeze_backbone,
-             "backbone_lr_scale": backbone_lr_scale, "loss": loss, "uncertainty": uncertainty, "beta": beta,
-             "mc_samples": int(mc_samples), "feature_cache": feature_cache, "cache_dir": cache_dir,
-             "load_pretrained": load_pretrained},
+            {
+                "backbone": plain(backbone),
+                "head": plain(head) or {},
+                "optimizer": plain(optimizer),
+                "scheduler": plain(scheduler),
+                "freeze_backbone": freeze_backbone,
+                "backbone_lr_scale": backbone_lr_scale,
+                "loss": loss,
+                "uncertainty": uncertainty,
+                "beta": beta,
+                "ambiguity_weight": ambiguity_weight,
+                "mc_samples": int(mc_samples),
+                "feature_cache": feature_cache,
+                "cache_dir": cache_dir,
+                "load_pretrained": load_pretrained,
+            },
             logger=False,
-        )  # fmt: skip
+        )
         self.backbone = build_backbone(**self.hparams.backbone, load_pretrained=load_pretrained)
         # Preprocessing travels with the weights (stored in the checkpoint's hparams).
         self.hparams["data_config"] = dict(data_config or self.backbone.data_config)
-        self.head = VAHead(self.backbone.num_features, heteroscedastic=uncertainty != "mc_dropout", **self.hparams.head)
+        self.head = VAHead(
+            self.backbone.num_features,
+            heteroscedastic=uncertainty != "mc_dropout",
+            ambiguity=ambiguity_weight > 0,
+            **self.hparams.head,
+        )
         self.criterion = build_loss(loss)
         if freeze_backbone:
             self.backbone.requires_grad_(False)
-        # Variance calibration per dimension, E[err^2 / var] on the validation split (set each validation epoch).
-        self.register_buffer("var_scale", torch.ones(2))
-        self.register_buffer("_ratio", torch.zeros(3), persistent=False)  # sum err^2/var (2), count
+        # Variance calibration per dimension, fitted on the validation split each validation epoch:
+        # log var' = c0 + c1 log var + c2 ambiguity (the identity until fitted).
+        self.register_buffer("var_coef", torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
+        self._val_rows: list[tuple[torch.Tensor, ...]] = []
         self.train_va, self.val_va = VAMetrics(), VAMetrics()
         self.val_ccc_best = MaxMetric()
         self.cache = None
@@ -130,7 +152,7 @@ class VARegressor(EmotuneModule):
         """Calibrated predictive mean and variance from backbone features (``samples`` defaults to the
         checkpoint's ``mc_samples``)."""
         mean, var = self._raw_predictive(feats, samples)
-        return mean, var * self.var_scale
+        return mean, self.calibrate(var, self.head.ambiguity(feats))
 
     @torch.no_grad()
     def predict_mc(
@@ -139,6 +161,10 @@ class VARegressor(EmotuneModule):
         """Calibrated predictive mean and variance: one backbone pass, ``samples`` head passes."""
         return self.predict_features(self.features(x, keys), samples)
 
+    def calibrate(self, var: torch.Tensor, ambiguity: torch.Tensor) -> torch.Tensor:
+        """The raw predictive variance through the validation-fitted calibration."""
+        return (_calibration_features(var, ambiguity) * self.var_coef).sum(-1).clamp(-12, 6).exp()
+
     def _raw_predictive(self, feats: torch.Tensor, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         T = int(samples or self.hparams.mc_samples)
         return predictive(self.head, feats, T, self.hparams.uncertainty)
@@ -146,13 +172,18 @@ class VARegressor(EmotuneModule):
     # ------------------------------------------------------------------ steps
     def model_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Loss, deterministic predictions and targets of a batch (from precomputed features)."""
-        return self._loss(self.features(batch[self.input_key], batch.get("key")), batch["va"])
+        return self._loss(self.features(batch[self.input_key], batch.get("key")), batch["va"], batch.get("ambiguity"))
 
-    def _loss(self, feats: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean, log_var = self.head(feats)
-        if log_var is None:
-            return self.criterion(mean, target), mean, target
-        return beta_nll(mean, log_var, target, self.hparams.beta), mean, target
+    def _loss(
+        self, feats: torch.Tensor, target: torch.Tensor, ambiguity: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, log_var, amb_logit = self.head(feats)
+        loss = self.criterion(mean, target) if log_var is None else beta_nll(mean, log_var, target, self.hparams.beta)
+        if amb_logit is not None and ambiguity is not None and (ambiguity >= 0).any():
+            known = ambiguity >= 0
+            amb_loss = torch.nn.functional.mse_loss(torch.sigmoid(amb_logit[known]), ambiguity[known])
+            loss = loss + self.hparams.ambiguity_weight * amb_loss
+        return loss, mean, target
 
     def on_train_start(self) -> None:
         """Forget what the sanity check saw."""
@@ -176,24 +207,24 @@ class VARegressor(EmotuneModule):
             self.cache.save()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        """Validation loss and metrics on the predictive mean; accumulate the variance calibration."""
+        """Validation loss and metrics on the predictive mean; keep the rows the variance calibration is fitted on."""
         feats = self.features(batch[self.input_key], batch.get("key"))
         target = batch["va"]
-        loss, _, _ = self._loss(feats, target)
+        loss, _, _ = self._loss(feats, target, batch.get("ambiguity"))
         mean, var = self._raw_predictive(feats, None)
-        self._ratio[:2] += ((mean - target) ** 2 / var.clamp_min(1e-8)).sum(0)
-        self._ratio[2] += len(target)
+        self._val_rows.append((mean.cpu(), var.cpu(), self.head.ambiguity(feats).cpu(), target.cpu()))
         self.val_va.update(mean, target)
         self.log("val/loss", loss, on_epoch=True, prog_bar=False, batch_size=len(target))
 
     def on_validation_epoch_end(self) -> None:
-        """Log validation metrics and set ``var_scale`` from this epoch's validation errors."""
-        ratio = self._ratio.clone()
-        if self._trainer is not None:
-            ratio = self.trainer.strategy.reduce(ratio, reduce_op="sum")
-        if ratio[2] > 1:
-            self.var_scale.copy_((ratio[:2] / ratio[2]).clamp(1e-4, 1e4))
-        self._ratio.zero_()
+        """Log validation metrics and fit the variance calibration on this epoch's validation predictions."""
+        if self._val_rows:
+            mean, var, amb, y = (torch.cat(t) for t in zip(*self._val_rows))
+            coef = fit_log_variance(_calibration_features(var, amb), (mean - y) ** 2).to(self.var_coef)
+            if self._trainer is not None and self.trainer.world_size > 1:  # each rank fitted its shard: average
+                coef = self.trainer.strategy.reduce(coef, reduce_op="mean")
+            self.var_coef.copy_(coef)
+        self._val_rows.clear()
         if self.val_va.count < 2:
             self.val_va.reset()
             return
@@ -228,3 +259,9 @@ class VARegressor(EmotuneModule):
         """Load cached features written by earlier runs."""
         if self.cache is not None:
             self.cache.load()
+
+
+def _calibration_features(var: torch.Tensor, ambiguity: torch.Tensor) -> torch.Tensor:
+    """``(B, 2, 3)``: a constant, the log raw variance, the predicted ambiguity."""
+    amb = ambiguity[:, None].expand_as(var)
+    return torch.stack([torch.ones_like(var), var.clamp_min(1e-8).log(), amb], -1)

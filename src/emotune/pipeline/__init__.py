@@ -1,0 +1,1 @@
+"""The runtime chain: PERCEIVE (perceive), STABILIZE (stabilizer), MATCH (alignment, stations, matcher, guide)."""

@@ -16,7 +16,8 @@ class Alignment(Protocol):
 
     name: str
 
-    def __call__(self, va_ref: np.ndarray) -> np.ndarray: ...
+    def __call__(self, va_ref: np.ndarray) -> np.ndarray:
+        """Map ``(..., 2)`` FindingEmo-reference V-A onto the catalogue's reference."""
 
 
 class LinearAlignment:

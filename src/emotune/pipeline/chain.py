@@ -39,18 +39,27 @@ class TimelineRow:
         nan = float("nan")
         return {
             "t_s": round(float(self.t_s), 3),
-            "scene_valence": fp.scene_mean[0], "scene_arousal": fp.scene_mean[1],
-            "scene_valence_sd": sd(fp.scene_var, 0), "scene_arousal_sd": sd(fp.scene_var, 1),
+            "scene_valence": fp.scene_mean[0],
+            "scene_arousal": fp.scene_mean[1],
+            "scene_valence_sd": sd(fp.scene_var, 0),
+            "scene_arousal_sd": sd(fp.scene_var, 1),
             "face_found": int(fp.face_found),
             "face_valence": fp.face_mean[0] if fp.face_found else nan,
             "face_arousal": fp.face_mean[1] if fp.face_found else nan,
-            "face_valence_sd": sd(fp.face_var, 0), "face_arousal_sd": sd(fp.face_var, 1),
-            "fused_valence": fp.fused_mean[0], "fused_arousal": fp.fused_mean[1],
-            "fused_valence_sd": sd(fp.fused_var, 0), "fused_arousal_sd": sd(fp.fused_var, 1),
-            "stab_valence": self.stabilized[0], "stab_arousal": self.stabilized[1], "held": int(self.held),
-            "target_valence": self.play.target[0], "target_arousal": self.play.target[1],
-            "station": self.play.station, "song_id": self.play.song_id,
-        }  # fmt: skip
+            "face_valence_sd": sd(fp.face_var, 0),
+            "face_arousal_sd": sd(fp.face_var, 1),
+            "fused_valence": fp.fused_mean[0],
+            "fused_arousal": fp.fused_mean[1],
+            "fused_valence_sd": sd(fp.fused_var, 0),
+            "fused_arousal_sd": sd(fp.fused_var, 1),
+            "stab_valence": self.stabilized[0],
+            "stab_arousal": self.stabilized[1],
+            "held": int(self.held),
+            "target_valence": self.play.target[0],
+            "target_arousal": self.play.target[1],
+            "station": self.play.station,
+            "song_id": self.play.song_id,
+        }
 
 
 class Pipeline:
@@ -101,6 +110,10 @@ class Pipeline:
 
     def describe(self) -> dict[str, Any]:
         """What ran, for ``summary.json``."""
-        return {"analysis_fps": self.fps, "mode": self.matcher.mode,
-                "stabilizer": type(self.stabilizer).__name__, "stations": self.matcher.n_stations,
-                "detector": getattr(self.perceiver.detector, "name", None)}  # fmt: skip
+        return {
+            "analysis_fps": self.fps,
+            "mode": self.matcher.mode,
+            "stabilizer": type(self.stabilizer).__name__,
+            "stations": self.matcher.n_stations,
+            "detector": getattr(self.perceiver.detector, "name", None),
+        }

@@ -58,11 +58,21 @@ class SongMatcher:
         guide: settings of :class:`GuideSettings`.
     """
 
-    def __init__(self, catalog: Catalog, mode: str = "validate", min_dwell_s: float = 25.0,
-                 max_play_s: float | None = None, memory: int = 5, switch_margin: float = 0.15,
-                 settle_s: float = 2.0, settle_radius: float = 0.1, alignment: str = "linear",
-                 source_labels: str | None = None, stations: Mapping[str, Any] | None = None,
-                 guide: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        catalog: Catalog,
+        mode: str = "validate",
+        min_dwell_s: float = 25.0,
+        max_play_s: float | None = None,
+        memory: int = 5,
+        switch_margin: float = 0.15,
+        settle_s: float = 2.0,
+        settle_radius: float = 0.1,
+        alignment: str = "linear",
+        source_labels: str | None = None,
+        stations: Mapping[str, Any] | None = None,
+        guide: Mapping[str, Any] | None = None,
+    ) -> None:
         self.mode = check_choice("matcher.mode", mode, MODES)
         self.min_dwell_s = check_range("matcher.min_dwell_s", min_dwell_s, 0.0)
         self.switch_margin = check_range("matcher.switch_margin", switch_margin, 0.0)
@@ -70,8 +80,10 @@ class SongMatcher:
         self.settle_radius = check_range("matcher.settle_radius", settle_radius, 0.0, None, low_inclusive=False)
         self.memory = int(check_range("matcher.memory", memory, 0))
         if len(catalog) <= self.memory:
-            raise ConfigError(f"matcher.memory={memory} needs more songs than that, but the catalogue has "
-                              f"{len(catalog)}; lower matcher.memory below {len(catalog)}.")  # fmt: skip
+            raise ConfigError(
+                f"matcher.memory={memory} needs more songs than that, but the catalogue has "
+                f"{len(catalog)}; lower matcher.memory below {len(catalog)}."
+            )
         self.guide = GuideSettings(**dict(guide or {}))
         play_cap = self.guide.max_play_s if self.mode == "guide" else max_play_s
         if play_cap is not None:
@@ -145,7 +157,7 @@ class SongMatcher:
         found = self._find(mood, cur)
         if found is None:
             return cur
-        row, dist, _ = found
+        _, dist, _ = found
         if not song_over and dist + self.switch_margin >= float(np.linalg.norm(self.points[cur.row] - mood)):
             return cur  # still the right song: keep playing
         return self._switch(t_s, mood, mood, found)
@@ -192,11 +204,17 @@ class SongMatcher:
         row, dist, searched = found
         if self.current is not None:
             self.current.end_s = t_s
-        why = {"mood": np.round(mood, 3).tolist(), "target": np.round(target, 3).tolist(),
-               "distance": round(dist, 3), "stations": [int(s) for s in searched], "mode": self.mode,
-               "step": self.plan.describe() if self.plan is not None else "validate: match the mood"}  # fmt: skip
-        play = Play(self._ids[row], float(t_s), None, int(self.stations.song_station[row]), np.asarray(target), dist,
-                    row, why)  # fmt: skip
+        why = {
+            "mood": np.round(mood, 3).tolist(),
+            "target": np.round(target, 3).tolist(),
+            "distance": round(dist, 3),
+            "stations": [int(s) for s in searched],
+            "mode": self.mode,
+            "step": self.plan.describe() if self.plan is not None else "validate: match the mood",
+        }
+        play = Play(
+            self._ids[row], float(t_s), None, int(self.stations.song_station[row]), np.asarray(target), dist, row, why
+        )
         self.playlist.append(play)
         return play
 
@@ -211,9 +229,10 @@ class SongMatcher:
         """Dwell violations and repeats within the memory (this matcher's own rules), and the guide block."""
         plays = self.playlist
         violations = sum(
-            1 for p in plays[:-1]
+            1
+            for p in plays[:-1]
             if (p.end_s - p.start_s) + 1e-6 < min(self.min_dwell_s, self.durations[p.row], self.max_play_s)
-        )  # fmt: skip
+        )
         ids = [p.song_id for p in plays]
         repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - self.memory) : i])
         out: dict[str, Any] = {"dwell_violations": violations, "repeats_within_memory": repeats}
@@ -224,10 +243,14 @@ class SongMatcher:
                 return round(float(np.linalg.norm(np.asarray(x) - goal)), 3)
 
             out["guide"] = {
-                "goal": self.plan.goal_name, "goal_va_ref": np.round(goal, 3).tolist(),
-                "steps_planned": self.plan.n_steps, "steps_done": self.plan.index, "songs": len(plays),
+                "goal": self.plan.goal_name,
+                "goal_va_ref": np.round(goal, 3).tolist(),
+                "steps_planned": self.plan.n_steps,
+                "steps_done": self.plan.index,
+                "songs": len(plays),
                 "song_distance_to_goal_start": gap(self.points[plays[0].row]),
                 "song_distance_to_goal_end": gap(self.points[plays[-1].row]),
-                "mood_distance_to_goal_start": gap(self.first_mood), "mood_distance_to_goal_end": gap(self.last_mood),
-            }  # fmt: skip
+                "mood_distance_to_goal_start": gap(self.first_mood),
+                "mood_distance_to_goal_end": gap(self.last_mood),
+            }
         return out

@@ -31,14 +31,16 @@ class OverlayState:
     held: bool = False
 
 
-def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color=(255, 255, 255), thick: int = 1) -> None:
+def _text(
+    img: np.ndarray, text: str, org: tuple[int, int], scale: float, color=(255, 255, 255), thick: int = 1
+) -> None:
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
 
 def draw_circumplex(img: np.ndarray, state: OverlayState, size: int) -> None:
     """The V-A plane in the top-right corner: quadrant names, the trail, the current point."""
-    h, w = img.shape[:2]
+    w = img.shape[1]
     ox, oy = w - size - 10, 10
     panel = img[oy : oy + size, ox : ox + size]
     panel[:] = (panel.astype(np.float32) * 0.45).astype(np.uint8)  # darken for contrast
@@ -95,8 +97,17 @@ def overlay_states(rows: Sequence[Any], catalog: Any, trail_s: float = 20.0) -> 
         if r.play.row not in meta_cache:
             meta_cache[r.play.row] = {**song_meta(catalog, r.play.row), "station": r.play.station}
         start = np.searchsorted(t, r.t_s - trail_s)
-        out.append(OverlayState(stab[i], r.perception.face_box, stab[start : i + 1], meta_cache[r.play.row],
-                                r.play.why.get("mode", ""), r.play.why.get("step", ""), r.held))  # fmt: skip
+        out.append(
+            OverlayState(
+                stab[i],
+                r.perception.face_box,
+                stab[start : i + 1],
+                meta_cache[r.play.row],
+                r.play.why.get("mode", ""),
+                r.play.why.get("step", ""),
+                r.held,
+            )
+        )
     return out
 
 
@@ -124,8 +135,11 @@ class LiveWindow:
             cv2.imshow(self.title, img)
             key = cv2.waitKey(1) & 0xFF
         except cv2.error as exc:  # opencv-python-headless has no GUI
-            log.warning("No live window: this OpenCV build has no GUI (%s). Install opencv-python (not "
-                        "-headless) for one; analysis goes on.", str(exc).splitlines()[0][:80])  # fmt: skip
+            log.warning(
+                "No live window: this OpenCV build has no GUI (%s). Install opencv-python (not "
+                "-headless) for one; analysis goes on.",
+                str(exc).splitlines()[0][:80],
+            )
             self.open = False
             return
         if key in (ord("q"), 27):

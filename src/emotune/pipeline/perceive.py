@@ -58,9 +58,18 @@ class Perceiver:
         track_faces: look near the last face before scanning the whole frame (:class:`TrackingDetector`).
     """
 
-    def __init__(self, models: TrainedModels, detector: FaceDetector | None = None, fps: float = 4.0,
-                 batch_size: int = 8, max_side: int = 640, mc_samples: int | None = None,
-                 face_margin: float | None = None, face_policy: str = "largest", track_faces: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        models: TrainedModels,
+        detector: FaceDetector | None = None,
+        fps: float = 4.0,
+        batch_size: int = 8,
+        max_side: int = 640,
+        mc_samples: int | None = None,
+        face_margin: float | None = None,
+        face_policy: str = "largest",
+        track_faces: bool = True,
+    ) -> None:
         self.fps = check_range("perceive.fps", fps, 0.0, 60.0, low_inclusive=False)
         self.batch_size = int(check_range("perceive.batch_size", batch_size, 1))
         self.max_side = int(check_range("perceive.max_side", max_side, 64))
@@ -68,7 +77,7 @@ class Perceiver:
         self.face_policy = check_choice("perceive.face_policy", face_policy, ("largest", "confident"))
         self.scene, self.face, self.fusion = models.scene, models.face, models.fusion
         if self.face is not None and face_margin is not None:
-            self.face_margin = check_range("perceive.face_margin", face_margin, 0.0, 2.0)
+            self.face_margin = check_range("perceive.face_margin", face_margin, -0.3, 2.0)
         else:
             self.face_margin = self.face.face_margin if self.face is not None else 0.0
         self.detector = None
@@ -123,8 +132,15 @@ class Perceiver:
             else:  # no fusion checkpoint: the design's fixed 0.6 / 0.4 (scene only without a face)
                 fused_m, fused_v = fixed(m_s, v_s, m_f, v_f, has_face)
         return [
-            FramePerception(m_s[i].numpy(), v_s[i].numpy(), bool(has_face[i]), boxes[i],
-                            m_f[i].numpy() if has_face[i] else None, v_f[i].numpy() if has_face[i] else None,
-                            fused_m[i].numpy(), fused_v[i].numpy())  # fmt: skip
+            FramePerception(
+                m_s[i].numpy(),
+                v_s[i].numpy(),
+                bool(has_face[i]),
+                boxes[i],
+                m_f[i].numpy() if has_face[i] else None,
+                v_f[i].numpy() if has_face[i] else None,
+                fused_m[i].numpy(),
+                fused_v[i].numpy(),
+            )
             for i in range(B)
         ]

@@ -14,11 +14,15 @@ from emotune.utils.errors import check_range
 
 
 class Stabilizer(Protocol):
+    """What the pipeline needs from a stabilizer (``held``: the last update was rejected)."""
+
     held: bool
 
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        """Forget the past (a new video)."""
 
-    def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray: ...
+    def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
+        """Take one frame's mean and variance; return the stabilized V-A."""
 
 
 def _finite(x: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -34,9 +38,11 @@ class NoStabilizer:
         self._last = np.zeros(2)
 
     def reset(self) -> None:
+        """Forget the last value."""
         self._last = np.zeros(2)
 
     def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
+        """The frame's own (finite, clipped) V-A."""
         self._last = np.clip(_finite(mean, self._last), -1, 1)
         return self._last.copy()
 
@@ -73,6 +79,7 @@ class EMAStabilizer:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the state and the hold timer."""
         self._state: np.ndarray | None = None
         self._held_for = 0.0
         self.held = False
@@ -85,6 +92,7 @@ class EMAStabilizer:
         return float(1.0 - np.exp(-max(dt_s, 1e-6) / (window / 3.0)))
 
     def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
+        """One EMA step, or hold when sigma exceeds tau (at most ``max_hold_s`` in a row)."""
         mean = np.clip(_finite(mean, np.zeros(2) if self._state is None else self._state), -1, 1)
         sigma = float(np.sqrt(np.nanmean(np.clip(_finite(var, np.full(2, np.inf)), 0, None))))
         if self._state is None:
@@ -126,11 +134,13 @@ class KalmanStabilizer:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the state."""
         self._x: np.ndarray | None = None
         self._p = np.ones(2)
         self.held = False
 
     def update(self, mean: np.ndarray, var: np.ndarray, face_found: bool, dt_s: float) -> np.ndarray:
+        """One Kalman step with the frame's variance as measurement noise."""
         z = np.clip(_finite(mean, np.zeros(2) if self._x is None else self._x), -1, 1)
         r = self.noise_scale * np.clip(_finite(var, np.full(2, 1e6)), 0, 1e6) + self.noise_floor
         if not face_found:

@@ -19,8 +19,9 @@ from emotune.utils.io import atomic_path, file_lock
 log = logging.getLogger(__name__)
 
 
-def fit_gmm(va_ref: np.ndarray, n_components: int | None, k_range: tuple[int, int], seed: int,
-            max_points: int = 50_000) -> GaussianMixture:  # fmt: skip
+def fit_gmm(
+    va_ref: np.ndarray, n_components: int | None, k_range: tuple[int, int], seed: int, max_points: int = 50_000
+) -> GaussianMixture:
     """Fit the GMM on at most ``max_points`` songs (a seeded sample: a 2-D GMM needs no more); with
     ``n_components=None`` choose K by BIC over ``k_range``."""
     if len(va_ref) > max_points:
@@ -37,8 +38,14 @@ def fit_gmm(va_ref: np.ndarray, n_components: int | None, k_range: tuple[int, in
 
 def _gmm_to_npz(g: GaussianMixture, path: Path, meta: dict) -> None:
     with atomic_path(path) as tmp:
-        np.savez(tmp, weights=g.weights_, means=g.means_, covariances=g.covariances_,
-                 precisions_cholesky=g.precisions_cholesky_, meta=json.dumps(meta))  # fmt: skip
+        np.savez(
+            tmp,
+            weights=g.weights_,
+            means=g.means_,
+            covariances=g.covariances_,
+            precisions_cholesky=g.precisions_cholesky_,
+            meta=json.dumps(meta),
+        )
 
 
 def _gmm_from_npz(path: Path) -> tuple[GaussianMixture, dict]:
@@ -106,9 +113,17 @@ class Stations:
         seed: GMM seed.
     """
 
-    def __init__(self, points: np.ndarray, fingerprint: str, n_components: int | None = None,
-                 k_range: tuple[int, int] | list[int] = (2, 10), posterior_threshold: float = 0.55, k: int = 10,
-                 cache_dir: str | None = None, seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        points: np.ndarray,
+        fingerprint: str,
+        n_components: int | None = None,
+        k_range: tuple[int, int] | list[int] = (2, 10),
+        posterior_threshold: float = 0.55,
+        k: int = 10,
+        cache_dir: str | None = None,
+        seed: int = 0,
+    ) -> None:
         check_range("matcher.stations.posterior_threshold", posterior_threshold, 0.0, 1.0)
         if int(k) < 1:
             raise ConfigError(f"matcher.stations.k={k} must be >= 1.")
@@ -120,8 +135,11 @@ class Stations:
         self.gmm = self._load_or_fit(meta, cache_dir)
         self.song_station = self.gmm.predict(points)
         self.posterior = StationPosterior(self.gmm)
-        self._index = {s: StationIndex(points, rows) for s in range(self.gmm.n_components)
-                       if len(rows := np.flatnonzero(self.song_station == s))}  # fmt: skip
+        self._index = {
+            s: StationIndex(points, rows)
+            for s in range(self.gmm.n_components)
+            if len(rows := np.flatnonzero(self.song_station == s))
+        }
 
     def _load_or_fit(self, meta: dict, cache_dir: str | None) -> GaussianMixture:
         def fit() -> GaussianMixture:

@@ -20,6 +20,8 @@ MAX_SANE_FPS = 1000.0
 
 @dataclass
 class VideoInfo:
+    """What a source reports about itself (fps used for timing, frame count, size, live or file)."""
+
     source: str
     fps: float  # nominal fps used for timing (fallback 30 when the file reports nonsense)
     frames: int  # reported frame count (0 for webcams / unknown)
@@ -71,9 +73,7 @@ def check_video_path(video: Any) -> None:
         return
     path = Path(str(video))
     if not path.exists():
-        raise MissingResourceError(
-            f"Video not found: video={path}. Give a video file path or a webcam index."
-        )
+        raise MissingResourceError(f"Video not found: video={path}. Give a video file path or a webcam index.")
     if path.is_dir():
         raise DataError(f"video={path} is a folder; give one video file, or run it as a batch.")
     if path.stat().st_size == 0:
@@ -125,7 +125,9 @@ class FrameReader:
     ``eof`` (the source ended), ``max_frames`` (the user's limit) or ``error`` (unreadable part-way).
     """
 
-    def __init__(self, cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float, max_frames: int | None = None) -> None:
+    def __init__(
+        self, cap: cv2.VideoCapture, info: VideoInfo, analysis_fps: float, max_frames: int | None = None
+    ) -> None:
         self.cap, self.info, self.step_s, self.max_frames = cap, info, 1.0 / analysis_fps, max_frames
         self.stopped_by: str | None = None
         self.error: str | None = None

@@ -1,0 +1,1 @@
+"""What the entry points run: train, infer, writers, rendering, data and library commands."""

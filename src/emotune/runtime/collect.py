@@ -60,6 +60,7 @@ def summary_row(run_dir: Path) -> dict:
 
 
 def summary_table(runs: dict[str, Path], errors: dict[str, str] | None = None) -> pd.DataFrame:
+    """The cross-video table of finished runs (and failed videos)."""
     rows = [summary_row(d) for d in runs.values()]
     rows += [{"video": v, "status": "failed", "error": e} for v, e in (errors or {}).items()]
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -80,11 +81,10 @@ def find_runs(roots: list[Path]) -> dict[str, Path]:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
+    """CLI: tabulate run folders into one CSV."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
-    ap.add_argument(
-        "--out", type=Path, default=None, help="CSV path (default: <first dir>/videos_summary.csv)"
-    )
+    ap.add_argument("--out", type=Path, default=None, help="CSV path (default: <first dir>/videos_summary.csv)")
     args = ap.parse_args(argv)
     table = summary_table(find_runs(args.dirs))
     out = args.out or args.dirs[0] / "videos_summary.csv"

@@ -31,7 +31,9 @@ def compose_config(config_name: str, overrides: Sequence[str], output_dir: str |
         try:
             cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
         except HydraException as exc:  # a malformed or unknown override: one line, like the Hydra CLI
-            raise ConfigError(f"{str(exc).splitlines()[0]} (conf/{config_name}.yaml and its groups list the keys).") from None
+            raise ConfigError(
+                f"{str(exc).splitlines()[0]} (conf/{config_name}.yaml and its groups list the keys)."
+            ) from None
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.hydra.runtime.output_dir = str(output_dir)

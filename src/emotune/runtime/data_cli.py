@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -18,7 +19,7 @@ from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import write_json_atomic
 
 log = logging.getLogger("emotune.data")
-SYNTHETIC_VERSION = 2  # bump when the generator changes, so `make data` rebuilds
+SYNTHETIC_VERSION = 3  # bump when the generator changes, so `make data` rebuilds
 
 
 def cmd_synthetic(args: argparse.Namespace) -> None:
@@ -35,8 +36,10 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
     root = Path(args.root)
     fe_root, stamp = root / "findingemo", root / "BUILD.json"
     if args.n_images < 40 or args.n_shifted < 0:
-        raise DataError(f"--n-images {args.n_images} --n-shifted {args.n_shifted}: need at least 40 images (and no "
-                        "negative count) for train/val/test splits.")  # fmt: skip
+        raise DataError(
+            f"--n-images {args.n_images} --n-shifted {args.n_shifted}: need at least 40 images (and no "
+            "negative count) for train/val/test splits."
+        )
     if args.n_songs < 20:
         raise DataError(f"--n-songs {args.n_songs}: need at least 20 songs for the stations and the music splits.")
     spec = SyntheticSpec(n_images=args.n_images, n_shifted=args.n_shifted, seed=args.seed)
@@ -45,6 +48,7 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
         print(f"Synthetic data already built in {root} (use --force to rebuild).")
         return
     t0 = time.perf_counter()
+    shutil.rmtree(root / "deam" / "DEAM_audio", ignore_errors=True)  # a rebuild: no stale songs
     real = real_label_rows()
     df = generate(fe_root, spec, label_rows=real)
     songs = write_deam_like(root / "deam", n=args.n_songs, seed=args.seed)
@@ -54,13 +58,14 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
     render_video(kf, root / "videos" / "default.mp4", VideoSpec(seed=args.seed))
     default = compose_config("train", [], root / ".compose").hydra.runtime.choices["detector"]
     detections = {}
-    for name in dict.fromkeys([default, *args.detectors]):  # the default's cache is the one training reuses
+    measured = df.loc[df["split"] == "test", "image_path"].tolist()  # training caches the rest on first use
+    for name in dict.fromkeys([default, *args.detectors]):  # the same cache files training reads
         det = build_detector(name, root / ".compose")
         if isinstance(det, str):
             print(f"Detector {name} skipped: {det}")
             continue
-        detections[name] = build_face_cache(df["image_path"].tolist(), fe_root / "images", det, fe_root / "cache")
-    stats = benchmark_stats(fe_root, real, detections, default)
+        detections[name] = build_face_cache(measured, fe_root / "images", det, fe_root / "cache")
+    stats = {**benchmark_stats(fe_root, real, detections, default), "detection_measured_on": "test split"}
     write_json_atomic(fe_root / "benchmark.json", stats)
     seconds = time.perf_counter() - t0
     counts = df["split"].value_counts().to_dict()
@@ -68,9 +73,11 @@ def cmd_synthetic(args: argparse.Namespace) -> None:
     print(f"Synthetic FindingEmo: {len(df)} images {counts} -> {fe_root}")
     print(f"Synthetic DEAM catalogue: {len(songs)} songs with audio -> {root / 'deam'}")
     print(f"Default clip: {root / 'videos' / 'default.mp4'} (+ default.va.csv)")
-    print(f"Benchmark ({fe_root / 'benchmark.json'}): face_detected_fraction {stats['face_detected_fraction']:.3f} "
-          f"({default}), label_js_divergence {stats['label_js_divergence']:.4f}, label_noise_sd "
-          f"{stats['label_noise_sd']:.3f} (FindingEmo units)")  # fmt: skip
+    print(
+        f"Benchmark ({fe_root / 'benchmark.json'}): face_detected_fraction {stats['face_detected_fraction']:.3f} "
+        f"({default}, test split), label_js_divergence {stats['label_js_divergence']:.4f}, label_noise_sd "
+        f"{stats['label_noise_sd']:.3f} (FindingEmo units)"
+    )
     print(f"Detectors: {detector_rates_line(stats)}. Built in {seconds:.0f} s.")
 
 
@@ -88,9 +95,7 @@ def cmd_video(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     if spec.fps <= 0 or spec.width < 32 or spec.height < 32:
-        raise DataError(
-            f"fps={spec.fps}, size={spec.width}x{spec.height}: need fps > 0 and at least 32x32 pixels."
-        )
+        raise DataError(f"fps={spec.fps}, size={spec.width}x{spec.height}: need fps > 0 and at least 32x32 pixels.")
     video, gt = render_video(args.traj, args.out, spec)
     print(f"Wrote {video} and {gt}")
 
@@ -135,6 +140,7 @@ def cmd_deam(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the data commands."""
     p = argparse.ArgumentParser(prog="emotune-data", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("synthetic", help="build the embedded synthetic data set")
@@ -149,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("video", help="render a clip from keyframes (t_s,valence,arousal[,face])")
     v.add_argument("--traj", required=True)
     v.add_argument("--out", required=True)
-    v.add_argument("--fps", type=float, default=30.0)
+    v.add_argument("--fps", type=float, default=24.0)
     v.add_argument("--width", type=int, default=640)
     v.add_argument("--height", type=int, default=360)
     v.add_argument("--head-motion", type=float, default=1.0)
@@ -174,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
+    """CLI entry point."""
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     args = build_parser().parse_args(argv)
     args.fn(args)

@@ -64,28 +64,50 @@ def infer_batch(cfg: DictConfig, pipeline: Pipeline, videos: list[Path], out_dir
     table = summary_table(runs, errors)
     with atomic_path(out_dir / "batch_summary.csv") as tmp:
         table.to_csv(tmp, index=False)
-    result = {"videos": len(videos), "ok": len(runs), "failed": len(errors), "errors": errors,
-              "table": str(out_dir / "batch_summary.csv")}  # fmt: skip
+    result = {
+        "videos": len(videos),
+        "ok": len(runs),
+        "failed": len(errors),
+        "errors": errors,
+        "table": str(out_dir / "batch_summary.csv"),
+    }
     write_json_atomic(out_dir / "batch.json", result)
-    print(f"Batch: {len(runs)}/{len(videos)} videos done. Table: {out_dir / 'batch_summary.csv'}; "
-          f"per-video outputs in {out_dir / 'videos'}")  # fmt: skip
+    print(
+        f"Batch: {len(runs)}/{len(videos)} videos done. Table: {out_dir / 'batch_summary.csv'}; "
+        f"per-video outputs in {out_dir / 'videos'}"
+    )
     if errors:
         first = next(iter(errors))
-        raise DataError(f"{len(errors)} of {len(videos)} videos failed (first: {first}: {errors[first]}); "
-                        f"the others are done, see {out_dir / 'batch_summary.csv'}.")  # fmt: skip
+        raise DataError(
+            f"{len(errors)} of {len(videos)} videos failed (first: {first}: {errors[first]}); "
+            f"the others are done, see {out_dir / 'batch_summary.csv'}."
+        )
     return result
 
 
-def run_video(cfg: DictConfig, pipeline: Pipeline, video: Any, out_dir: Path, capture_factory: Any = None,
-              progress: bool | None = None) -> dict[str, Any]:  # fmt: skip
+def run_video(
+    cfg: DictConfig,
+    pipeline: Pipeline,
+    video: Any,
+    out_dir: Path,
+    capture_factory: Any = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
     """One video through the pipeline; its outputs into ``out_dir`` (and ``annotated.mp4`` with ``render``)."""
     from emotune.runtime.render import Recorder, render_annotated
 
     show = cfg.progress if progress is None else progress
     recorder = Recorder(out_dir) if cfg.render else None
     try:
-        run = analyse(pipeline, video, capture_factory=capture_factory, max_frames=cfg.max_frames,
-                      display=cfg.display, progress=show, recorder=recorder)  # fmt: skip
+        run = analyse(
+            pipeline,
+            video,
+            capture_factory=capture_factory,
+            max_frames=cfg.max_frames,
+            display=cfg.display,
+            progress=show,
+            recorder=recorder,
+        )
         summary = write_outputs(out_dir, run, pipeline)
         if cfg.render:
             source = recorder.path if run.info.live else Path(str(video))
@@ -97,8 +119,10 @@ def run_video(cfg: DictConfig, pipeline: Pipeline, video: Any, out_dir: Path, ca
     log.info("Outputs in %s", out_dir)
     if show:
         names = ", ".join([*OUTPUTS, *(["annotated.mp4", "soundtrack.m4a"] if cfg.render else [])])
-        print(f"Done: {summary['switches'] + 1} songs over {run.video_seconds:.0f} s "
-              f"({summary['realtime_factor']:.1f}x realtime). Outputs: {out_dir}/({names})")  # fmt: skip
+        print(
+            f"Done: {summary['switches'] + 1} songs over {run.video_seconds:.0f} s "
+            f"({summary['realtime_factor']:.1f}x realtime). Outputs: {out_dir}/({names})"
+        )
     return summary
 
 
@@ -109,8 +133,15 @@ def batched(it: Iterable, n: int) -> Iterator[list]:
         yield chunk
 
 
-def analyse(pipeline: Pipeline, video: Any, capture_factory: Any = None, max_frames: int | None = None,
-            display: Any = "auto", progress: bool = True, recorder: Any = None) -> VideoRun:  # fmt: skip
+def analyse(
+    pipeline: Pipeline,
+    video: Any,
+    capture_factory: Any = None,
+    max_frames: int | None = None,
+    display: Any = "auto",
+    progress: bool = True,
+    recorder: Any = None,
+) -> VideoRun:
     """Decode ``video`` at the pipeline's rate and run every analysed frame through it."""
     cap, info = open_capture(video, capture_factory=capture_factory)
     for note in info.notes:
@@ -140,14 +171,16 @@ def analyse(pipeline: Pipeline, video: Any, capture_factory: Any = None, max_fra
             if window is not None:
                 window.close()
     if reader.stopped_by == "error":
-        log.warning("Video stopped being readable at %.1f s (%s); finishing with what was read.", reader.last_t,
-                    reader.error)  # fmt: skip
+        log.warning(
+            "Video stopped being readable at %.1f s (%s); finishing with what was read.", reader.last_t, reader.error
+        )
     if not rows:
         raise DataError(f"video={video}: no frame could be decoded (zero frames); nothing to analyse.")
     truncated = reader.truncated()
     if truncated and reader.stopped_by == "eof":
-        log.warning("Decoding ended at %.1f s of %.1f s: the file looks truncated.", reader.last_t,
-                    info.frames / info.fps)  # fmt: skip
+        log.warning(
+            "Decoding ended at %.1f s of %.1f s: the file looks truncated.", reader.last_t, info.frames / info.fps
+        )
     processing_s = time.perf_counter() - t0
     video_s = rows[-1].t_s + 1.0 / pipeline.fps
     playlist = pipeline.finish(video_s)

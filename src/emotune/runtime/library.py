@@ -78,8 +78,9 @@ def label_folder(music: Path, out: Path, ckpt: Path, progress: bool = True) -> d
     if not music.is_dir():
         raise MissingResourceError(f"MUSIC={music} is not a folder; give the folder that holds your audio files.")
     if not Path(ckpt).is_file():
-        raise MissingResourceError(f"No music model at {ckpt}: train one with `make demo` (or "
-                                   "`python train.py phase=music`) and pass --ckpt.")  # fmt: skip
+        raise MissingResourceError(
+            f"No music model at {ckpt}: train one with `make demo` (or `python train.py phase=music`) and pass --ckpt."
+        )
     model = load_phase_module(ckpt, "music")
     state_path = out.with_name(out.name + ".state.json")
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
@@ -101,20 +102,35 @@ def label_folder(music: Path, out: Path, ckpt: Path, progress: bool = True) -> d
         except DataError as exc:
             errors[rel] = str(exc).splitlines()[0]
             continue
-        row = {"song_id": hashlib.sha1(rel.encode()).hexdigest()[:12], "valence": round(float(mean[0]), 4),
-               "arousal": round(float(mean[1]), 4), "valence_sd": round(float(np.sqrt(var[0])), 4),
-               "arousal_sd": round(float(np.sqrt(var[1])), 4), **tags, "path": str(path.resolve())}  # fmt: skip
+        row = {
+            "song_id": hashlib.sha1(rel.encode()).hexdigest()[:12],
+            "valence": round(float(mean[0]), 4),
+            "arousal": round(float(mean[1]), 4),
+            "valence_sd": round(float(np.sqrt(var[0])), 4),
+            "arousal_sd": round(float(np.sqrt(var[1])), 4),
+            **tags,
+            "path": str(path.resolve()),
+        }
         rows.append(row)
         state["songs"][rel] = {"stamp": stamp, "row": row}
     if not rows:
-        raise DataError(f"No readable audio file ({', '.join(AUDIO_SUFFIXES)}) under {music}"
-                        + (f"; {len(errors)} unreadable" if errors else "") + ".")  # fmt: skip
+        raise DataError(
+            f"No readable audio file ({', '.join(AUDIO_SUFFIXES)}) under {music}"
+            + (f"; {len(errors)} unreadable" if errors else "")
+            + "."
+        )
     songs = pd.DataFrame(rows)
     write_csv_catalog(Catalog(songs, REFERENCE, name=out.stem), out, extra_columns=("valence_sd", "arousal_sd"))
     state["songs"] = {k: v for k, v in state["songs"].items() if (music / k).is_file()}
     write_json_atomic(state_path, state)
-    report = {"files": len(files), "labelled": len(rows) - reused, "unchanged": reused, "unreadable": len(errors),
-              "errors": errors, "catalog": str(out)}  # fmt: skip
+    report = {
+        "files": len(files),
+        "labelled": len(rows) - reused,
+        "unchanged": reused,
+        "unreadable": len(errors),
+        "errors": errors,
+        "catalog": str(out),
+    }
     return report
 
 
@@ -128,8 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     rep = label_folder(args.music, args.out, args.ckpt)
-    print(f"{rep['labelled']} songs labelled, {rep['unchanged']} unchanged, {rep['unreadable']} unreadable "
-          f"-> {rep['catalog']}")  # fmt: skip
+    print(
+        f"{rep['labelled']} songs labelled, {rep['unchanged']} unchanged, {rep['unreadable']} unreadable "
+        f"-> {rep['catalog']}"
+    )
     for rel, err in rep["errors"].items():
         print(f"  unreadable: {rel}: {err}", file=sys.stderr)
     print(f"Use it: python infer.py video=clip.mp4 ckpt.dir=outputs/demo catalog=csv catalog.path={rep['catalog']}")

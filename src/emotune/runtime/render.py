@@ -55,8 +55,9 @@ def _clip_audio(source: Path, sr: int) -> np.ndarray | None:
         return None  # a silent clip
 
 
-def render_annotated(source: Path, run: VideoRun, pipeline: Pipeline, out_dir: Path,
-                     soundtrack: DictConfig | dict | None = None) -> dict[str, Any]:  # fmt: skip
+def render_annotated(
+    source: Path, run: VideoRun, pipeline: Pipeline, out_dir: Path, soundtrack: DictConfig | dict | None = None
+) -> dict[str, Any]:
     """Write ``annotated.mp4`` (every source frame, the overlay of the latest analysed frame, the soundtrack)
     and ``soundtrack.m4a``; return what ``summary.json`` records about them."""
     cfg = OmegaConf.to_container(soundtrack, resolve=True) if isinstance(soundtrack, DictConfig) else soundtrack
@@ -83,8 +84,9 @@ def render_annotated(source: Path, run: VideoRun, pipeline: Pipeline, out_dir: P
                 state = states[max(0, int(np.searchsorted(times, t + 1e-6, side="right")) - 1)]
                 img = annotate(frame.to_ndarray(format="bgr24"), state)
                 if img.shape[1] != vs.width or img.shape[0] != vs.height:
-                    img = cv2.copyMakeBorder(img, 0, vs.height - img.shape[0], 0, vs.width - img.shape[1],
-                                             cv2.BORDER_REPLICATE)  # fmt: skip
+                    img = cv2.copyMakeBorder(
+                        img, 0, vs.height - img.shape[0], 0, vs.width - img.shape[1], cv2.BORDER_REPLICATE
+                    )
                 vf = av.VideoFrame.from_ndarray(img, format="bgr24")
                 vf.pts = n_frames
                 for packet in vs.encode(vf):
@@ -99,5 +101,4 @@ def render_annotated(source: Path, run: VideoRun, pipeline: Pipeline, out_dir: P
             write_samples(out, aud, track[:, None], sr)
     encode_audio(out_dir / "soundtrack.m4a", track, sr, bitrate=160_000)
     log.info("annotated.mp4: %d frames at %.3f fps with the soundtrack; soundtrack.m4a", n_frames, fps)
-    return {"annotated": {"frames": n_frames, "fps": round(fps, 3), "seconds": round(seconds, 3)},
-            "soundtrack": report}  # fmt: skip
+    return {"annotated": {"frames": n_frames, "fps": round(fps, 3), "seconds": round(seconds, 3)}, "soundtrack": report}

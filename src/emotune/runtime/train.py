@@ -23,9 +23,7 @@ def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> str | None:
     if cfg.get("ckpt_path"):
         p = Path(cfg.ckpt_path)
         if not p.is_file():
-            raise MissingResourceError(
-                f"ckpt_path={p} does not exist; give a .ckpt file (e.g. checkpoints/last.ckpt)."
-            )
+            raise MissingResourceError(f"ckpt_path={p} does not exist; give a .ckpt file (e.g. checkpoints/last.ckpt).")
         return str(p)
     if cfg.get("resume"):
         last = output_dir / "checkpoints" / "last.ckpt"

@@ -49,8 +49,13 @@ def song_meta(catalog: Catalog, row: int) -> dict[str, Any]:
 def playlist_entries(playlist: list[Play], catalog: Catalog) -> list[dict[str, Any]]:
     """``playlist.json``'s songs: metadata, play window, station and why each was chosen."""
     return [
-        {**song_meta(catalog, p.row), "start_s": round(p.start_s, 2), "end_s": round(float(p.end_s), 2),
-         "station": p.station, "why": p.why}  # fmt: skip
+        {
+            **song_meta(catalog, p.row),
+            "start_s": round(p.start_s, 2),
+            "end_s": round(float(p.end_s), 2),
+            "station": p.station,
+            "why": p.why,
+        }
         for p in playlist
     ]
 
@@ -84,15 +89,21 @@ def write_outputs(out_dir: Path, run: VideoRun, pipeline: Pipeline) -> dict[str,
     write_json_atomic(out_dir / "playlist.json", {"scale": catalog.scale.name, "songs": songs})
     write_m3u(songs, out_dir / "playlist.m3u")
     summary = {
-        "video": run.video, "video_seconds": round(run.video_seconds, 2), "frames_analysed": len(run.rows),
+        "video": run.video,
+        "video_seconds": round(run.video_seconds, 2),
+        "frames_analysed": len(run.rows),
         "processing_seconds": round(run.processing_seconds, 2),
         "realtime_factor": round(run.video_seconds / max(run.processing_seconds, 1e-9), 2),
-        "face_found_fraction": round(float(tl["face_found"].mean()), 4), "switches": max(0, len(songs) - 1),
-        **pipeline.describe(), **pipeline.matcher.report(),
+        "face_found_fraction": round(float(tl["face_found"].mean()), 4),
+        "switches": max(0, len(songs) - 1),
+        **pipeline.describe(),
+        **pipeline.matcher.report(),
         "catalog": {"name": catalog.name, "songs": len(catalog), "scale": catalog.scale.name},
-        "truncated": run.truncated, "video_notes": run.info.notes, "stage_seconds": run.stage_seconds,
+        "truncated": run.truncated,
+        "video_notes": run.info.notes,
+        "stage_seconds": run.stage_seconds,
         "songs": [{k: s[k] for k in ("song_id", "start_s", "end_s", "valence", "arousal", "station")} for s in songs],
-    }  # fmt: skip
+    }
     write_json_atomic(out_dir / "summary.json", summary)
     timeline_figure(tl, songs, catalog, pipeline.matcher, out_dir / "timeline.png", gt_csv=ground_truth(run.video))
     return summary

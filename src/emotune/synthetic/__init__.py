@@ -1,0 +1,1 @@
+"""The embedded benchmark: FindingEmo-like images, songs with audio, clips, the rehearsal download."""

@@ -35,8 +35,9 @@ def face_fraction(boxes: dict[str, list]) -> float:
     return float(np.mean([bool(b) for b in boxes.values()])) if boxes else 0.0
 
 
-def benchmark_stats(root: Path, real: pd.DataFrame, detections: dict[str, dict[str, list]],
-                    default_detector: str) -> dict[str, Any]:  # fmt: skip
+def benchmark_stats(
+    root: Path, real: pd.DataFrame, detections: dict[str, dict[str, list]], default_detector: str
+) -> dict[str, Any]:
     """``face_detected_fraction`` (default detector), ``label_js_divergence`` (base 2, joint V-A histogram vs the
     real annotations'), ``label_noise_sd`` (label minus drawn mood, FindingEmo units) and each detector's rates."""
     from emotune.data.findingemo import read_annotations
@@ -44,12 +45,27 @@ def benchmark_stats(root: Path, real: pd.DataFrame, detections: dict[str, dict[s
 
     ann = read_annotations(root / "annotations_single.ann")
     latent = pd.read_csv(root / "latent.csv").set_index("image_path").loc[ann["image_path"]]
-    noise = np.concatenate([ann["valence"].to_numpy() - latent["latent_valence"].to_numpy(),
-                            ann["arousal"].to_numpy() - latent["latent_arousal"].to_numpy()])  # fmt: skip
-    per_amb = {int(a): float(np.sqrt(np.mean(np.concatenate([
-        (g["valence"] - latent.loc[g["image_path"], "latent_valence"].to_numpy()) ** 2,
-        (g["arousal"] - latent.loc[g["image_path"], "latent_arousal"].to_numpy()) ** 2]))))
-        for a, g in ann.groupby("ambiguity")}  # fmt: skip
+    noise = np.concatenate(
+        [
+            ann["valence"].to_numpy() - latent["latent_valence"].to_numpy(),
+            ann["arousal"].to_numpy() - latent["latent_arousal"].to_numpy(),
+        ]
+    )
+    per_amb = {
+        int(a): float(
+            np.sqrt(
+                np.mean(
+                    np.concatenate(
+                        [
+                            (g["valence"] - latent.loc[g["image_path"], "latent_valence"].to_numpy()) ** 2,
+                            (g["arousal"] - latent.loc[g["image_path"], "latent_arousal"].to_numpy()) ** 2,
+                        ]
+                    )
+                )
+            )
+        )
+        for a, g in ann.groupby("ambiguity")
+    }
     stats: dict[str, Any] = {
         "images": len(ann),
         "default_detector": default_detector,
@@ -58,17 +74,28 @@ def benchmark_stats(root: Path, real: pd.DataFrame, detections: dict[str, dict[s
         "label_noise_sd": float(np.sqrt(np.mean(noise**2))),
         "label_noise_sd_by_ambiguity": per_amb,
         "faces_visible_fraction": float((latent["faces_visible"] > 0).mean()),
-        "detectors": {name: {"face_detected_fraction": face_fraction(b), **detection_rate(b, root / "faces_truth.csv")}
-                      for name, b in detections.items()},  # fmt: skip
+        "detectors": {
+            name: {"face_detected_fraction": face_fraction(b), **detection_rate(b, root / "faces_truth.csv")}
+            for name, b in detections.items()
+        },
     }
     return stats
 
 
 def detector_rates_line(stats: dict[str, Any]) -> str:
     """One line per detector for ``make data``'s output."""
-    return "; ".join(f"{n}: a face in {100 * d['face_detected_fraction']:.0f} % of images, main face found in "
-                     f"{100 * d['recall']:.0f} % of images that show one"
-                     for n, d in stats["detectors"].items())  # fmt: skip
+    return "; ".join(
+        f"{n}: a face in {100 * d['face_detected_fraction']:.0f} % of images, main face found in "
+        f"{100 * d['recall']:.0f} % of images that show one"
+        for n, d in stats["detectors"].items()
+    )
 
 
-__all__ = ["FaceDetector", "benchmark_stats", "detector_rates_line", "face_fraction", "js_divergence", "label_histogram"]
+__all__ = [
+    "FaceDetector",
+    "benchmark_stats",
+    "detector_rates_line",
+    "face_fraction",
+    "js_divergence",
+    "label_histogram",
+]

@@ -9,13 +9,22 @@ lips and ears, so that real-face detectors (MTCNN) find the clear ones about as 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
-SKIN_TONES = np.array([  # BGR
-    [180, 200, 235], [160, 185, 225], [130, 165, 210], [110, 145, 195], [90, 125, 175], [70, 95, 140],
-], dtype=np.float64)  # fmt: skip
+SKIN_TONES = np.array(
+    [  # BGR
+        [180, 200, 235],
+        [160, 185, 225],
+        [130, 165, 210],
+        [110, 145, 195],
+        [90, 125, 175],
+        [70, 95, 140],
+    ],
+    dtype=np.float64,
+)
 
 
 @dataclass
@@ -33,8 +42,12 @@ class FaceStyle:
         skin = SKIN_TONES[rng.integers(len(SKIN_TONES))] + rng.normal(0, 6, 3)
         hair = rng.uniform(10, 90, 3)
         shirt = rng.uniform(30, 220, 3)
-        return FaceStyle(tuple(int(c) for c in np.clip(skin, 0, 255)), tuple(int(c) for c in hair),
-                         tuple(int(c) for c in shirt), float(rng.uniform(0.74, 0.82)))  # fmt: skip
+        return FaceStyle(
+            tuple(int(c) for c in np.clip(skin, 0, 255)),
+            tuple(int(c) for c in hair),
+            tuple(int(c) for c in shirt),
+            float(rng.uniform(0.74, 0.82)),
+        )
 
 
 @dataclass
@@ -52,18 +65,32 @@ class FaceLook:
     blur: float = 0.0
 
 
+@lru_cache(maxsize=64)
+def _shade_gain(shape: tuple[int, int], centre: tuple[int, int], radius: int) -> np.ndarray:
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    d2 = ((xx - centre[0]) ** 2 + ((yy - centre[1]) * 0.85) ** 2) / max(radius, 1) ** 2
+    return np.repeat(np.clip(1.12 - 0.35 * d2, 0.6, 1.12).astype(np.float32)[..., None], 3, axis=2)
+
+
 def _shade(patch: np.ndarray, mask: np.ndarray, centre: tuple[int, int], radius: float) -> None:
-    """Darken the skin toward its edge (a round, lit face) inside ``mask``."""
-    yy, xx = np.ogrid[: patch.shape[0], : patch.shape[1]]
-    d = np.sqrt((xx - centre[0]) ** 2 + ((yy - centre[1]) * 0.85) ** 2) / max(radius, 1.0)
-    gain = np.clip(1.12 - 0.35 * d**2, 0.6, 1.12)[..., None]
-    m = mask > 0
-    patch[m] = np.clip(patch[m] * gain[m], 0, 255).astype(np.uint8)
+    """Darken the skin toward its edge (a round, lit face) inside ``mask`` (gain maps cached: video frames repeat)."""
+    gain = _shade_gain(patch.shape[:2], centre, round(radius))
+    shaded = cv2.multiply(patch, gain, dtype=cv2.CV_8U) if patch.dtype == np.uint8 else patch
+    cv2.copyTo(shaded, mask, patch)
 
 
-def draw_face(img: np.ndarray, cx: float, cy: float, height: float, valence: float, arousal: float,
-              style: FaceStyle, angle_deg: float = 0.0, look: FaceLook | None = None,
-              body: bool = True) -> tuple[int, int, int, int]:  # fmt: skip
+def draw_face(
+    img: np.ndarray,
+    cx: float,
+    cy: float,
+    height: float,
+    valence: float,
+    arousal: float,
+    style: FaceStyle,
+    angle_deg: float = 0.0,
+    look: FaceLook | None = None,
+    body: bool = True,
+) -> tuple[int, int, int, int]:
     """Draw a person's head (and shoulders) in place; return the face box ``(x, y, w, h)``.
 
     Expression code: the mouth curves up (smile) for positive valence and down for negative; brows slant
@@ -125,8 +152,9 @@ def draw_face(img: np.ndarray, cx: float, cy: float, height: float, valence: flo
     bend = 1 - (xs / half) ** 2
     ys = 0.25 + 0.09 * v * bend  # image y points down: +curve = smile
     open_amt = 0.012 + 0.09 * a01
-    poly = np.concatenate([np.stack([xs + shift, ys - open_amt * 0.3 * bend], 1),
-                           np.stack([xs + shift, ys + open_amt * bend], 1)[::-1]])  # fmt: skip
+    poly = np.concatenate(
+        [np.stack([xs + shift, ys - open_amt * 0.3 * bend], 1), np.stack([xs + shift, ys + open_amt * bend], 1)[::-1]]
+    )
     pts = np.array([P(x, y) for x, y in poly], np.int32)
     cv2.fillPoly(patch, [pts], (60, 40, 110), cv2.LINE_AA)
     cv2.polylines(patch, [pts], True, (70, 60, 150), max(1, thick // 2), cv2.LINE_AA)
@@ -138,18 +166,23 @@ def draw_face(img: np.ndarray, cx: float, cy: float, height: float, valence: flo
     if look.blur > 0.3:
         patch = cv2.GaussianBlur(patch, (0, 0), float(look.blur))
         mask = cv2.GaussianBlur(mask, (0, 0), float(look.blur))
+    soft = look.blur > 0.3
     if angle_deg:
         M = cv2.getRotationMatrix2D((c, c), angle_deg, 1.0)
         patch = cv2.warpAffine(patch, M, (size, size), flags=cv2.INTER_LINEAR)
-        mask = cv2.warpAffine(mask, M, (size, size), flags=cv2.INTER_LINEAR)
-    x0, y0 = round(cx - c), round(cy - c)  # paste, clipped at the image border, alpha from the mask
+        mask = cv2.warpAffine(mask, M, (size, size), flags=cv2.INTER_LINEAR if soft else cv2.INTER_NEAREST)
+    x0, y0 = round(cx - c), round(cy - c)  # paste, clipped at the image border
     H, W = img.shape[:2]
     ix0, iy0, ix1, iy1 = max(0, x0), max(0, y0), min(W, x0 + size), min(H, y0 + size)
     if ix1 > ix0 and iy1 > iy0:
-        alpha = mask[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0, None].astype(np.float32) / 255.0
-        src = patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0].astype(np.float32)
-        region = img[iy0:iy1, ix0:ix1].astype(np.float32)
-        img[iy0:iy1, ix0:ix1] = (alpha * src + (1 - alpha) * region).astype(np.uint8)
+        src = patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
+        m = mask[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
+        region = img[iy0:iy1, ix0:ix1]
+        if soft:  # blurred edges blend into the scene
+            alpha = m[..., None].astype(np.float32) / 255.0
+            region[:] = (alpha * src + (1 - alpha) * region).astype(np.uint8)
+        else:
+            cv2.copyTo(src, m, region)
     return int(cx - w / 2 + shift * h * 0.3), int(cy - h / 2), int(w), int(h)
 
 
@@ -161,19 +194,23 @@ def context_palette(valence: float, arousal: float) -> tuple[np.ndarray, np.ndar
     val = np.interp(valence, [-1, 1], [90, 235])
     top = np.uint8([[[hue, sat, val]]])
     bot = np.uint8([[[(hue + 12) % 180, sat * 0.8, val * 0.7]]])
-    return (cv2.cvtColor(top, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
-            cv2.cvtColor(bot, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64))  # fmt: skip
+    return (
+        cv2.cvtColor(top, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
+        cv2.cvtColor(bot, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
+    )
 
 
-def draw_context(width: int, height: int, valence: float, arousal: float, rng: np.random.Generator,
-                 layout_seed: int | None = None) -> np.ndarray:  # fmt: skip
+def draw_context(
+    width: int, height: int, valence: float, arousal: float, rng: np.random.Generator, layout_seed: int | None = None
+) -> np.ndarray:
     """A background whose colours follow context valence and whose clutter follows context arousal.
 
     ``layout_seed`` fixes where objects sit (for video frames, so objects do not jump).
     """
     top, bot = context_palette(valence, arousal)
     t = np.linspace(0, 1, height)[:, None, None]
-    img = ((top * (1 - t) + bot * t) * np.ones((1, width, 1))).astype(np.uint8)
+    column = (top * (1 - t) + bot * t).astype(np.uint8)  # (H, 1, 3): one column, stretched across
+    img = cv2.resize(column, (width, height), interpolation=cv2.INTER_NEAREST)
     layout = np.random.default_rng(layout_seed) if layout_seed is not None else rng
     n_obj = round(np.interp(arousal, [-1, 1], [1, 14]))
     objs = layout.uniform(0, 1, (14, 6))
@@ -185,7 +222,9 @@ def draw_context(width: int, height: int, valence: float, arousal: float, rng: n
         if kind < 0.5:
             cv2.circle(img, centre, rad, col, -1, cv2.LINE_AA)
         else:
-            cv2.rectangle(img, (centre[0] - rad, centre[1] - rad // 2), (centre[0] + rad, centre[1] + rad // 2), col, -1)
+            cv2.rectangle(
+                img, (centre[0] - rad, centre[1] - rad // 2), (centre[0] + rad, centre[1] + rad // 2), col, -1
+            )
     return img
 
 

@@ -148,7 +148,7 @@ def _write_audio(args: tuple[str, float, float, int, str]) -> None:
     from emotune.audio.io import encode_audio
     from emotune.synthetic.music import synth_song
 
-    sid, v_ref, a_ref, seed, path = args
+    _, v_ref, a_ref, seed, path = args
     encode_audio(path, synth_song(v_ref, a_ref, seed=seed, sr=AUDIO_RATE), AUDIO_RATE)
 
 
@@ -162,8 +162,11 @@ def write_audio(songs: pd.DataFrame, folder: Path, seed: int = 0, workers: int =
 
     folder.mkdir(parents=True, exist_ok=True)
     ref = DEAM_STATIC.to_ref(songs[["valence", "arousal"]].to_numpy(float))
-    jobs = [(sid, float(v), float(a), seed * 100_003 + int(sid), str(folder / f"{sid}.flac"))
-            for sid, (v, a) in zip(songs["song_id"], ref) if not (folder / f"{sid}.flac").is_file()]  # fmt: skip
+    jobs = [
+        (sid, float(v), float(a), seed * 100_003 + int(sid), str(folder / f"{sid}.flac"))
+        for sid, (v, a) in zip(songs["song_id"], ref)
+        if not (folder / f"{sid}.flac").is_file()
+    ]
     if not jobs:
         return 0
     bar = tqdm(total=len(jobs), desc="synthetic songs (audio)", unit="song", disable=not progress)
@@ -179,7 +182,9 @@ def write_audio(songs: pd.DataFrame, folder: Path, seed: int = 0, workers: int =
     return len(jobs)
 
 
-def write_deam_like(root: str | Path, n: int = 1802, seed: int = 0, audio: bool = True, progress: bool = True) -> pd.DataFrame:
+def write_deam_like(
+    root: str | Path, n: int = 1802, seed: int = 0, audio: bool = True, progress: bool = True
+) -> pd.DataFrame:
     """Write a DEAM-format catalogue under ``root`` in DEAM's folder layout (with audio); return the songs."""
     root = Path(root)
     songs = synthetic_songs(n, seed)

@@ -18,17 +18,17 @@ from tqdm.auto import tqdm
 
 from emotune.data.scales import FINDINGEMO
 from emotune.synthetic.drawing import FaceLook, FaceStyle, add_noise, draw_context, draw_face
-
-LOOK_COLUMNS = ("occlusion", "blur", "yaw")  # optional keyframe columns: what makes the face hard to read
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import atomic_path
+
+LOOK_COLUMNS = ("occlusion", "blur", "yaw")  # optional keyframe columns: what makes the face hard to read
 
 
 @dataclass
 class VideoSpec:
     """How the clip looks; V-A comes from the keyframes."""
 
-    fps: float = 30.0
+    fps: float = 24.0
     width: int = 640
     height: int = 360
     head_motion: float = 1.0  # 0 = still; 1 = gentle sway and bob
@@ -42,9 +42,7 @@ def read_keyframes(path: str | Path) -> pd.DataFrame:
     """Read and check a keyframes CSV (sorted times, FE ranges)."""
     path = Path(path)
     if not path.is_file():
-        raise MissingResourceError(
-            f"Keyframes file not found: {path}. Give TRAJ=FILE with t_s,valence,arousal."
-        )
+        raise MissingResourceError(f"Keyframes file not found: {path}. Give TRAJ=FILE with t_s,valence,arousal.")
     kf = pd.read_csv(path, skipinitialspace=True)
     kf.columns = [c.strip() for c in kf.columns]
     missing = {"t_s", "valence", "arousal"} - set(kf.columns)
@@ -98,9 +96,7 @@ def render_video(
     style = FaceStyle.random(rng)
     ref = FINDINGEMO.to_ref(traj[["valence", "arousal"]].to_numpy())
     with atomic_path(out) as tmp_video:
-        writer = cv2.VideoWriter(
-            str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height)
-        )
+        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
         if not writer.isOpened():
             raise DataError(f"OpenCV cannot write {out}; check the folder is writable.")
         fh = 0.55 * spec.height

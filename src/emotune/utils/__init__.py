@@ -1,0 +1,1 @@
+"""Small shared helpers: errors, atomic I/O, metrics, plots, timing, Hydra instantiation."""

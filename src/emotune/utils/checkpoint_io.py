@@ -12,8 +12,7 @@ from emotune.utils.io import atomic_path
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``TorchCheckpointIO`` that writes to a temporary file beside the target and renames it into place."""
 
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
-    ) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        """Save to a temporary file beside ``path`` and rename it into place."""
         with atomic_path(path) as tmp:
             super().save_checkpoint(checkpoint, tmp, storage_options=storage_options)

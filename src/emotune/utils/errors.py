@@ -47,9 +47,7 @@ def check_range(
         lo = "-inf" if low is None else f"{low}"
         hi = "inf" if high is None else f"{high}"
         rng = f"{'[' if low_inclusive else '('}{lo}, {hi}{']' if high_inclusive else ')'}"
-        raise ConfigError(
-            f"{key}={value!r} is out of range; valid: {rng}. Set e.g. `{key}=<value in {rng}>`."
-        )
+        raise ConfigError(f"{key}={value!r} is out of range; valid: {rng}. Set e.g. `{key}=<value in {rng}>`.")
     return v
 
 

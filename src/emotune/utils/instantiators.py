@@ -28,6 +28,7 @@ def instantiate(node: DictConfig, **kwargs: Any) -> Any:
 
 
 def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
+    """Every ``_target_`` node of the callbacks group, built."""
     out: list[Callback] = []
     for _, node in (cfg or {}).items():
         if isinstance(node, DictConfig) and "_target_" in node:
@@ -37,6 +38,7 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
 
 
 def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
+    """Every ``_target_`` node of the logger group, built."""
     out: list[Logger] = []
     for _, node in (cfg or {}).items():
         if isinstance(node, DictConfig) and "_target_" in node:

@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
-
-from emotune.data.scales import FINDINGEMO
 from torchmetrics.regression import (
     ConcordanceCorrCoef,
     MeanAbsoluteError,
@@ -19,6 +17,8 @@ from torchmetrics.regression import (
     PearsonCorrCoef,
     SpearmanCorrCoef,
 )
+
+from emotune.data.scales import FINDINGEMO
 
 DIMS = ("valence", "arousal")
 FE_UNITS = dict(zip(DIMS, FINDINGEMO.units_per_ref.tolist()))  # MAE/RMSE also in FindingEmo units
@@ -49,10 +49,12 @@ class VAMetrics(nn.Module):
         self.dims = nn.ModuleDict({d: collection() for d in DIMS})
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add a batch of predictions and targets ``(B, 2)``."""
         for i, d in enumerate(DIMS):
             self.dims[d].update(pred[:, i].float(), target[:, i].float())
 
     def compute(self) -> dict[str, float]:
+        """Flat ``{dim_metric: value}``, with MAE/RMSE also in FindingEmo units and ``ccc_mean``."""
         out: dict[str, float] = {}
         for d in DIMS:
             for k, v in self.dims[d].compute().items():
@@ -63,11 +65,13 @@ class VAMetrics(nn.Module):
         return out
 
     def reset(self) -> None:
+        """Clear every metric."""
         for d in DIMS:
             self.dims[d].reset()
 
     @property
     def count(self) -> int:
+        """How many samples were added."""
         return int(self.dims["valence"]["mae_ref"].total)
 
 
@@ -84,7 +88,11 @@ def uncertainty_metrics(var: torch.Tensor, pred: torch.Tensor, target: torch.Ten
         v = var[:, i].double().clamp_min(1e-8)
         err = (pred[:, i] - target[:, i]).double()
         sig = v.sqrt()
-        rho = spearmanr(sig.numpy(), err.abs().numpy()).statistic if len(sig) > 2 and np.ptp(sig.numpy()) > 0 else float("nan")
+        rho = (
+            spearmanr(sig.numpy(), err.abs().numpy()).statistic
+            if len(sig) > 2 and np.ptp(sig.numpy()) > 0
+            else float("nan")
+        )
         out[f"{d}_sigma_err_spearman"] = float(rho)
         out[f"{d}_coverage90"] = float((err.abs() <= Z90 * sig).double().mean())
         out[f"{d}_nll"] = float((0.5 * (torch.log(2 * torch.pi * v) + err**2 / v)).mean())

@@ -13,7 +13,6 @@ import numpy as np
 from emotune.data.scales import FINDINGEMO, VAScale
 from emotune.utils.io import atomic_path
 
-
 Predictions = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (mean, target, variance)
 
 
@@ -29,8 +28,13 @@ def va_scatter(preds: Predictions, path: str | Path, title: str = "", scale: VAS
             ax.scatter(t + jitter, p, s=6, alpha=0.4)
             lo, hi = getattr(scale, dim)
             ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-            ax.set(xlim=(lo - 0.5, hi + 0.5), ylim=(lo - 1, hi + 1), xlabel=f"true {dim}",
-                   ylabel=f"predicted {dim}", title=f"{split}: {dim}")  # fmt: skip
+            ax.set(
+                xlim=(lo - 0.5, hi + 0.5),
+                ylim=(lo - 1, hi + 1),
+                xlabel=f"true {dim}",
+                ylabel=f"predicted {dim}",
+                title=f"{split}: {dim}",
+            )
     fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -25,5 +25,6 @@ def run_group(task_name: str) -> str:
 
 
 def register() -> None:
+    """Register the ``emotune.*`` OmegaConf resolvers (idempotent)."""
     if not OmegaConf.has_resolver("emotune.run_group"):
         OmegaConf.register_new_resolver("emotune.run_group", run_group)

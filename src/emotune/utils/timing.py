@@ -16,6 +16,7 @@ class Stopwatch:
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        """Time the ``with`` block under ``stage``."""
         t0 = time.perf_counter()
         try:
             yield
@@ -34,6 +35,7 @@ class Stopwatch:
             yield item
 
     def as_dict(self, digits: int = 4) -> dict[str, float]:
+        """Seconds per stage, rounded."""
         return {k: round(v, digits) for k, v in self.seconds.items()}
 
 
@@ -51,7 +53,9 @@ class EpochTimer(Callback):
         self._t0 = 0.0
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
+        """Start the epoch's clock."""
         self._t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Record the epoch's seconds."""
         self.seconds.append(round(time.perf_counter() - self._t0, 3))

@@ -1,0 +1,1 @@
+"""Building blocks: backbones, heads, losses, fusion rules, the feature cache."""

@@ -31,20 +31,24 @@ class Backbone(nn.Module):
         self.data_config = data_config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, num_features)`` of a batch of images."""
         return self.body(x)
 
 
 def _timm_backbone(
-    name: str, pretrained: str | None, cache_dir: str | None, input_size: int | None, load_pretrained: bool,
+    name: str,
+    pretrained: str | None,
+    cache_dir: str | None,
+    input_size: int | None,
+    load_pretrained: bool,
     in_chans: int = 3,
-) -> Backbone:  # fmt: skip
+) -> Backbone:
     import timm
 
     if name not in timm.list_models() and name not in timm.list_pretrained():
         close = timm.list_models(f"*{name.split('.')[0][:6]}*")[:8]
         raise ConfigError(
-            f"Unknown timm backbone {name!r}. Similar names: {', '.join(close) or 'none'}; "
-            "see timm.list_models()."
+            f"Unknown timm backbone {name!r}. Similar names: {', '.join(close) or 'none'}; see timm.list_models()."
         )
     kwargs: dict[str, Any] = {"num_classes": 0, "in_chans": int(in_chans)}
     if input_size and any(k in name for k in ("vit", "deit", "swin", "eva", "beit")):
@@ -92,9 +96,7 @@ def _open_clip_backbone(
     if use_weights and not Path(str(pretrained)).is_file():
         tags = [t for n, t in open_clip.list_pretrained() if n == name]
         if pretrained not in tags:
-            raise ConfigError(
-                f"open_clip has no pretrained tag {pretrained!r} for {name}; valid: {', '.join(tags)}."
-            )
+            raise ConfigError(f"open_clip has no pretrained tag {pretrained!r} for {name}; valid: {', '.join(tags)}.")
     try:
         model = open_clip.create_model(
             name, pretrained=pretrained if use_weights else None, cache_dir=cache_dir, device="cpu"

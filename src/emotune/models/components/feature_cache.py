@@ -31,7 +31,9 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def features(self, x: torch.Tensor, keys: list[str], compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def features(
+        self, x: torch.Tensor, keys: list[str], compute: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
         """Features of ``x`` (one row per key): cached rows are served, the others computed and kept."""
         missing = [i for i, k in enumerate(keys) if k not in self._entries]
         if missing:

@@ -1,4 +1,5 @@
-"""Combining the scene and face paths: inverse-variance, conflict-aware, learned linear, fixed 0.6/0.4.
+"""Combining the scene and face paths: inverse-variance (of calibrated measurements), conflict-aware, learned
+linear, fixed 0.6/0.4.
 
 All take ``(B, 2)`` means and variances and a ``(B,)`` bool ``has_face``; where no face was found the
 scene path is used alone (the design's contingency).
@@ -15,13 +16,74 @@ FUSION_METHODS = ("ivw", "robust", "learned", "fixed")
 DEFAULT_SCENE_WEIGHT = 0.6  # the design's fixed fallback: 0.6 scene / 0.4 face
 
 
+class MeasurementModel(nn.Module):
+    """What each path's output says about the label, fitted on held-out data (per path and dimension).
+
+    A path's mean is a shrunk, offset reading of the label, ``m = a + lam * y + e`` with ``e ~ N(0, kappa * v)``
+    (``v``: the path's own predicted variance): regression toward the mean is why it is shrunk. Inverted, each
+    path gives an unbiased estimate ``(m - a) / lam`` with variance ``kappa * v / lam**2``; together with the
+    labels' prior ``N(mu, s2)`` these are the measurements that inverse-variance weighting combines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("offset", torch.zeros(2, 2))  # [path (scene, face), dim]
+        self.register_buffer("slope", torch.ones(2, 2))
+        self.register_buffer("noise", torch.ones(2, 2))  # kappa: scale of the path's predicted variance
+        self.register_buffer("prior", torch.tensor([[0.0, 0.0], [1.0, 1.0]]))  # [mean, variance] of the labels
+
+    @torch.no_grad()
+    def fit(
+        self,
+        m_s: torch.Tensor,
+        v_s: torch.Tensor,
+        m_f: torch.Tensor,
+        v_f: torch.Tensor,
+        has_face: torch.Tensor,
+        y: torch.Tensor,
+    ) -> None:
+        """Least squares of each path's mean on the label (the face path on images with a face)."""
+        self.prior.copy_(torch.stack([y.mean(0), y.var(0, unbiased=False).clamp_min(1e-4)]))
+        for p, (m, v, rows) in enumerate(((m_s, v_s, torch.ones_like(has_face)), (m_f, v_f, has_face))):
+            if rows.sum() < 8:
+                continue
+            mm, vv, yy = m[rows], v[rows].clamp_min(1e-6), y[rows]
+            cov = ((mm - mm.mean(0)) * (yy - yy.mean(0))).mean(0)
+            slope = (cov / yy.var(0, unbiased=False).clamp_min(1e-6)).clamp_min(0.05)  # a useless path: tiny weight
+            offset = mm.mean(0) - slope * yy.mean(0)
+            self.slope[p], self.offset[p] = slope, offset
+            self.noise[p] = ((mm - offset - slope * yy) ** 2 / vv).mean(0).clamp(1e-3, 1e3)
+
+    def estimate(self, path: int, m: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A path's unbiased estimate of the label and its variance."""
+        slope = self.slope[path]
+        return (m - self.offset[path]) / slope, self.noise[path] * v.clamp_min(1e-6) / slope**2
+
+
+def _combine(estimates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Precision-weighted mean and variance of ``(mean, variance, used)`` measurements."""
+    precision = sum(torch.where(used, 1.0 / var, torch.zeros_like(var)) for _, var, used in estimates)
+    mean = sum(torch.where(used, est / var, torch.zeros_like(var)) for est, var, used in estimates) / precision
+    return mean, 1.0 / precision
+
+
 def inverse_variance(
-    m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
+    mm: MeasurementModel,
+    m_s: torch.Tensor,
+    v_s: torch.Tensor,
+    m_f: torch.Tensor,
+    v_f: torch.Tensor,
+    has_face: torch.Tensor,
+    extra_scene_var: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Precision-weighted mean; fused variance ``1 / (1/v_s + 1/v_f)``."""
-    w_s, w_f = 1.0 / v_s.clamp_min(1e-6), 1.0 / v_f.clamp_min(1e-6)
-    w_f = torch.where(has_face[:, None], w_f, torch.zeros_like(w_f))
-    return (w_s * m_s + w_f * m_f) / (w_s + w_f), 1.0 / (w_s + w_f)
+    """The labels' prior and each path's calibrated measurement, weighted by inverse variance (the face path only
+    where a face was found); ``extra_scene_var`` widens the scene's."""
+    y_s, u_s = mm.estimate(0, m_s, v_s)
+    y_f, u_f = mm.estimate(1, m_f, v_f)
+    prior_mean, prior_var = mm.prior[0].expand_as(y_s), mm.prior[1].expand_as(y_s)
+    everywhere = torch.ones_like(y_s, dtype=torch.bool)
+    face = has_face[:, None].expand_as(y_s)
+    return _combine([(prior_mean, prior_var, everywhere), (y_s, u_s + extra_scene_var, everywhere), (y_f, u_f, face)])
 
 
 def fixed(
@@ -63,6 +125,7 @@ def _log_normal(x: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
 
 
 def conflict_aware(
+    mm: MeasurementModel,
     m_s: torch.Tensor,
     v_s: torch.Tensor,
     m_f: torch.Tensor,
@@ -73,31 +136,30 @@ def conflict_aware(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse-variance fusion that allows the scene to mislead.
 
-    With probability ``prior`` the context misleads: the scene path's error then has ``extra_var`` more
-    variance. The disagreement ``m_s - m_f`` (both dimensions) gives the posterior probability ``r`` of that
-    case; the fused estimate is the posterior mixture of the two inverse-variance fusions, so a scene path
-    that contradicts the face beyond its stated spread loses its say, and the fused variance grows with the
-    conflict.
+    With probability ``prior`` the context misleads: the scene's measurement then has ``extra_var`` more
+    variance. The disagreement of the two paths' estimates (both dimensions) gives the posterior probability
+    ``r`` of that case; the result is the posterior mixture of the two fusions, so a scene that contradicts the
+    face beyond their stated spread loses its say, and the fused variance grows with the conflict.
     """
-    v_s, v_f = v_s.clamp_min(1e-6), v_f.clamp_min(1e-6)
-    delta = m_s - m_f
-    log_in = math.log1p(-prior) + _log_normal(delta, v_s + v_f)
-    log_out = math.log(prior) + _log_normal(delta, v_s + v_f + extra_var)
-    r = torch.sigmoid(log_out - log_in)[:, None]  # P(context misleads | disagreement)
-    mean_in, var_in = inverse_variance(m_s, v_s, m_f, v_f, has_face)
-    mean_out, var_out = inverse_variance(m_s, v_s + extra_var, m_f, v_f, has_face)
+    y_s, u_s = mm.estimate(0, m_s, v_s)
+    y_f, u_f = mm.estimate(1, m_f, v_f)
+    delta = y_s - y_f
+    log_in = math.log1p(-prior) + _log_normal(delta, u_s + u_f)
+    log_out = math.log(prior) + _log_normal(delta, u_s + u_f + extra_var)
+    r = torch.where(has_face, torch.sigmoid(log_out - log_in), torch.zeros_like(log_in))[:, None]
+    mean_in, var_in = inverse_variance(mm, m_s, v_s, m_f, v_f, has_face)
+    mean_out, var_out = inverse_variance(mm, m_s, v_s, m_f, v_f, has_face, extra_var)
     mean = (1 - r) * mean_in + r * mean_out
     var = (1 - r) * (var_in + mean_in**2) + r * (var_out + mean_out**2) - mean**2
-    mean = torch.where(has_face[:, None], mean, m_s)
-    var = torch.where(has_face[:, None], var.clamp_min(1e-8), v_s)
-    return mean, var
+    return mean, var.clamp_min(1e-8)
 
 
-PRIOR_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
-EXTRA_VAR_GRID = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+PRIOR_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+EXTRA_VAR_GRID = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
 
 
 def fit_conflict_model(
+    mm: MeasurementModel,
     m_s: torch.Tensor,
     v_s: torch.Tensor,
     m_f: torch.Tensor,
@@ -125,8 +187,62 @@ def fit_conflict_model(
     best, best_nll = (PRIOR_GRID[0], EXTRA_VAR_GRID[0]), float("inf")
     for prior in PRIOR_GRID:
         for extra in EXTRA_VAR_GRID:
-            mean, var = conflict_aware(ms, vs, mf, vf, hf, prior, extra)
+            mean, var = conflict_aware(mm, ms, vs, mf, vf, hf, prior, extra)
             nll = float((0.5 * (var.log() + (yy - mean) ** 2 / var)).mean())
             if nll < best_nll:
                 best, best_nll = (prior, extra), nll
     return best
+
+
+def disagreement(
+    mm: MeasurementModel,
+    m_s: torch.Tensor,
+    v_s: torch.Tensor,
+    m_f: torch.Tensor,
+    v_f: torch.Tensor,
+    has_face: torch.Tensor,
+) -> torch.Tensor:
+    """How far the two paths' estimates disagree relative to their stated spread: ``log(1 + mean z^2)``, ``(B,)``
+    (0 where no face was found)."""
+    y_s, u_s = mm.estimate(0, m_s, v_s)
+    y_f, u_f = mm.estimate(1, m_f, v_f)
+    z2 = ((y_s - y_f) ** 2 / (u_s + u_f)).mean(-1)
+    return torch.where(has_face, torch.log1p(z2), torch.zeros_like(z2))
+
+
+class VarianceModel(nn.Module):
+    """A fused variance that knows what predicts error, fitted on held-out data per method and dimension:
+    ``log var' = c0 + c1 log var + c2 [no face] + c3 disagreement`` by Gaussian maximum likelihood.
+
+    With ``c = (0, 1, 0, 0)`` it is the method's own variance; fitting ``c0`` alone is a plain calibration scale.
+    """
+
+    def __init__(self, methods: int) -> None:
+        super().__init__()
+        init = torch.tensor([0.0, 1.0, 0.0, 0.0]).expand(methods, 2, 4).clone()
+        self.register_buffer("coef", init)
+
+    @staticmethod
+    def _features(var: torch.Tensor, has_face: torch.Tensor, conflict: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones_like(var)
+        no_face = (~has_face).float()[:, None].expand_as(var)
+        return torch.stack([ones, var.clamp_min(1e-8).log(), no_face, conflict[:, None].expand_as(var)], -1)
+
+    def forward(self, method: int, var: torch.Tensor, has_face: torch.Tensor, conflict: torch.Tensor) -> torch.Tensor:
+        """The calibrated variance ``(B, 2)`` of ``method``."""
+        return ((self._features(var, has_face, conflict) * self.coef[method]).sum(-1)).clamp(-12, 6).exp()
+
+    def fit(
+        self,
+        method: int,
+        mean: torch.Tensor,
+        var: torch.Tensor,
+        has_face: torch.Tensor,
+        conflict: torch.Tensor,
+        y: torch.Tensor,
+    ) -> None:
+        """Maximum likelihood of the coefficients of ``method`` on ``(mean, var)`` against labels ``y``."""
+        from emotune.models.components.heads import fit_log_variance
+
+        x = self._features(var.detach(), has_face, conflict.detach())
+        self.coef[method] = fit_log_variance(x, (mean.detach() - y) ** 2)

@@ -20,24 +20,43 @@ class VAHead(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, hidden: int | None = None, dropout: float = 0.2, heteroscedastic: bool = False
+        self,
+        in_features: int,
+        hidden: int | None = None,
+        dropout: float = 0.2,
+        heteroscedastic: bool = False,
+        ambiguity: bool = False,
     ) -> None:
         super().__init__()
-        self.heteroscedastic = heteroscedastic
-        out = 4 if heteroscedastic else 2
+        self.heteroscedastic, self.has_ambiguity = heteroscedastic, ambiguity
+        out = 2 + 2 * heteroscedastic + ambiguity
         if hidden:
             self.net = nn.Sequential(
-                nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out)
+                nn.Dropout(dropout),
+                nn.Linear(in_features, hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, out),
             )
         else:
             self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, out))
 
-    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(mean (B, 2), log_var (B, 2) or None)``."""
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(mean (B, 2), log_var (B, 2) or None, ambiguity logit (B,) or None)``."""
         out = self.net(feats)
-        if not self.heteroscedastic:
-            return out, None
-        return out[:, :2], out[:, 2:].clamp(*LOG_VAR_RANGE)
+        log_var = out[:, 2:4].clamp(*LOG_VAR_RANGE) if self.heteroscedastic else None
+        return out[:, :2], log_var, out[:, -1] if self.has_ambiguity else None
+
+    def ambiguity(self, feats: torch.Tensor) -> torch.Tensor:
+        """Predicted ambiguity (0..1 for FindingEmo's 0..6 rating), ``(B,)``; a deterministic pass."""
+        if not self.has_ambiguity:
+            return torch.zeros(len(feats), device=feats.device)
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.sigmoid(self.net(feats)[:, -1])
+        finally:
+            self.train(was_training)
 
 
 @torch.no_grad()
@@ -53,7 +72,7 @@ def predictive(
         was_training = head.training
         head.eval()
         try:
-            mean, log_var = head(feats)
+            mean, log_var, _ = head(feats)
         finally:
             head.train(was_training)
         return mean, log_var.exp()
@@ -69,7 +88,7 @@ def _mc_passes(head: VAHead, feats: torch.Tensor, samples: int) -> tuple[torch.T
     head.train()  # dropout on (the head has no batch norm)
     try:
         B = feats.shape[0]
-        mean, log_var = head(feats.repeat(samples, 1))
+        mean, log_var, _ = head(feats.repeat(samples, 1))
     finally:
         head.train(was_training)
     means = mean.view(samples, B, -1)
@@ -85,3 +104,29 @@ def beta_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, be
     var = log_var.exp()
     nll = 0.5 * (log_var + (target - mean) ** 2 / var)
     return (nll * var.detach() ** beta).mean()
+
+
+@torch.enable_grad()
+def fit_log_variance(features: torch.Tensor, err2: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
+    """Coefficients ``(2, K)`` of ``log var = features @ coef`` (per dimension) by Gaussian maximum likelihood.
+
+    Args:
+        features: ``(N, 2, K)``; feature 0 is a constant, feature 1 the log of a variance (its coefficient
+            starts at 1, the others at 0, and are lightly ridge-penalised).
+        err2: ``(N, 2)`` squared errors of the means against the labels.
+    """
+    k = features.shape[-1]
+    init = torch.zeros(2, k)
+    init[:, 1] = 1.0
+    coef = init.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([coef], max_iter=100, line_search_fn="strong_wolfe")
+
+    def nll() -> torch.Tensor:
+        opt.zero_grad()
+        log_var = (features * coef).sum(-1).clamp(-12, 6)
+        loss = 0.5 * (log_var + err2 / log_var.exp()).mean() + ridge * ((coef - init)[:, 1:] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(nll)
+    return coef.detach() if torch.isfinite(coef).all() else init

@@ -10,6 +10,7 @@ class CCCLoss(nn.Module):
     """``1 - mean CCC`` over the two dimensions (batch statistics)."""
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``1 - mean CCC`` of a batch."""
         pm, tm = pred.mean(0), target.mean(0)
         pv, tv = pred.var(0, unbiased=False), target.var(0, unbiased=False)
         cov = ((pred - pm) * (target - tm)).mean(0)

@@ -1,0 +1,72 @@
+"""``make eval-uncertainty``: the uncertainty methods side by side (``model.uncertainty=mc_dropout|heteroscedastic|
+both``), each a full scene + face + fusion training with the demo's settings, scored on the same splits.
+
+``python -m emotune.eval.uncertainty [--demo outputs/demo] [--out outputs/eval/uncertainty]``; the demo's own runs
+(``both``, the default) are reused, the other two are trained under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from emotune.eval.phases import phase_table
+from emotune.utils.cli import exit_on_user_error
+from emotune.utils.io import write_text_atomic
+
+METHODS = ("mc_dropout", "heteroscedastic", "both")
+
+
+def train_method(method: str, runs: Path, epochs: int) -> None:
+    """Scene, face and fusion with ``model.uncertainty=method`` (skipped when already there)."""
+    base = [sys.executable, "train.py", "extras.print_config=false", "logger=csv"]
+    for phase in ("scene", "face"):
+        if not (runs / phase / "checkpoints" / "best.ckpt").is_file():
+            subprocess.run([*base, f"phase={phase}", f"model.uncertainty={method}", f"trainer.max_epochs={epochs}",
+                            f"hydra.run.dir={runs / phase}"], check=True)  # fmt: skip
+    if not (runs / "fusion" / "metrics.json").is_file():
+        subprocess.run([*base, "phase=fusion", f"hydra.run.dir={runs / 'fusion'}",
+                        f"model.scene_ckpt={runs / 'scene/checkpoints/best.ckpt'}",
+                        f"model.face_ckpt={runs / 'face/checkpoints/best.ckpt'}"], check=True)  # fmt: skip
+
+
+def compare(demo: Path, out: Path, epochs: int) -> pd.DataFrame:
+    """One row per method and path on ``test`` and ``test_face``: CCC, Spearman(σ, |error|), coverage90, NLL."""
+    rows = []
+    for method in METHODS:
+        runs = demo if method == "both" else out / method
+        if method != "both":
+            train_method(method, runs, epochs)
+        table = phase_table(runs, splits=("test", "test_face", "test_shifted_face"))
+        table.insert(0, "uncertainty", method)
+        rows.append(table)
+    return pd.concat(rows, ignore_index=True)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    """CLI."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo", type=Path, default=Path("outputs/demo"))
+    ap.add_argument("--out", type=Path, default=Path("outputs/eval/uncertainty"))
+    ap.add_argument("--epochs", type=int, default=12)
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    df = compare(args.demo, args.out, args.epochs)
+    keep = ["uncertainty", "path", "split", "v_ccc", "a_ccc", "v_sigma_err_spearman", "a_sigma_err_spearman",
+            "v_coverage90", "a_coverage90", "v_nll", "a_nll"]  # fmt: skip
+    df = df[df["path"].isin(["scene", "face", "fusion: robust (conflict-aware)", "fusion: inverse-variance"])][keep]
+    md = ["# Uncertainty methods side by side", "", "Each row: one path of a full scene + face + fusion training "
+          "with that `model.uncertainty` (demo settings, embedded benchmark).", "",
+          df.to_markdown(index=False, floatfmt=".3f"), ""]  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "uncertainty.md", "\n".join(md))
+    df.to_csv(args.out / "uncertainty.csv", index=False)
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
