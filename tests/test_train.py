@@ -106,7 +106,9 @@ def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None
     assert read_checkpoint(trained["face"])["hyper_parameters"]["face_margin"] == pytest.approx(-0.1)
     assert "face_margin" not in read_checkpoint(trained["scene"])["hyper_parameters"]
     fusion = load_phase_module(trained["fusion"], "fusion")
-    assert fusion.face_margin == pytest.approx(-0.1) and fusion.data_configs["face"]["face_margin"] == pytest.approx(-0.1)
+    assert fusion.face_margin == pytest.approx(-0.1) and fusion.data_configs["face"]["face_margin"] == pytest.approx(
+        -0.1
+    )
     scene = load_phase_module(trained["scene"], "scene")
     assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(-0.1)  # the checkpoint's
     assert Perceiver(TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)  # override

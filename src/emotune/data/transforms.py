@@ -26,8 +26,12 @@ def build_transform(data_config: dict, train: bool = False, color_jitter: float 
             [
                 T.RandomResizedCrop(size, scale=(0.75, 1.0), ratio=(0.9, 1.1), interpolation=interp, antialias=True),
                 T.RandomHorizontalFlip(),
-                T.ColorJitter(brightness=0.2 + 0.4 * color_jitter, contrast=0.2 + 0.3 * color_jitter,
-                          saturation=0.15 + 0.65 * color_jitter, hue=0.5 * color_jitter),
+                T.ColorJitter(
+                    brightness=0.2 + 0.4 * color_jitter,
+                    contrast=0.2 + 0.3 * color_jitter,
+                    saturation=0.15 + 0.65 * color_jitter,
+                    hue=0.5 * color_jitter,
+                ),
                 T.ToDtype(torch.float32, scale=True),
                 norm,
             ]

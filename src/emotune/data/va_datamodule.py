@@ -100,7 +100,11 @@ class VADataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         rel = self.rows.at[i, "image_path"]
         img = self._image(i)
-        out: dict[str, Any] = {"va": self.va[i], "ambiguity": self.ambiguity[i], "key": f"{rel}|{self.stamps[i]}|{self.view}"}
+        out: dict[str, Any] = {
+            "va": self.va[i],
+            "ambiguity": self.ambiguity[i],
+            "key": f"{rel}|{self.stamps[i]}|{self.view}",
+        }
         if self.view in ("scene", "both"):
             out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
         if self.view in ("face", "both"):

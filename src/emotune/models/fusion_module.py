@@ -57,6 +57,7 @@ class FusionLitModule(EmotuneModule):
         scene_hparams: dict | None = None,
         face_hparams: dict | None = None,
         load_pretrained: bool = True,
+        backbone: dict | None = None,
     ) -> None:
         """
         Args:
@@ -70,6 +71,8 @@ class FusionLitModule(EmotuneModule):
             loss: the learned fusion's loss (``mse`` | ``huber`` | ``ccc``).
             scene_hparams / face_hparams: set when restoring a fusion checkpoint (weights follow).
             load_pretrained: unused (kept so every phase loads with ``load_pretrained=False``).
+            backbone: ignored (the paths' backbones come from their checkpoints; a backbone chosen for every phase
+                by machine-local settings lands here).
         """
         super().__init__()
         check_choice("model.method", method, FUSION_METHODS)
