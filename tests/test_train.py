@@ -142,7 +142,7 @@ def test_measurement_model_conflicts_and_variance() -> None:
     mm.fit(m_s[fit], v[fit], m_f[fit], v[fit], hf[fit], y[fit])
     assert torch.allclose(mm.slope[1], torch.full((2,), 0.6), atol=0.05)  # the face path's shrinkage found
     prior, extra = fit_conflict_model(mm, m_s[fit], v[fit], m_f[fit], v[fit], y[fit], conflict_share=0.2)
-    ivw_m, ivw_v = inverse_variance(mm, m_s, v, m_f, v, hf)
+    ivw_m, _ = inverse_variance(mm, m_s, v, m_f, v, hf)
     rob_m, rob_v = conflict_aware(mm, m_s, v, m_f, v, hf, prior, extra)
     honest = ev.start + torch.nonzero(~lie[ev]).squeeze(1)
     liars = ev.start + torch.nonzero(lie[ev]).squeeze(1)
