@@ -11,16 +11,17 @@ from emotune.bench.detection import build_detector, clip_frames, clip_speed, syn
 
 
 def test_detection_section_measures_what_it_claims(synth_root: Path, tmp_path: Path) -> None:
-    """On the tiny clip (3 s of a clear face, then none): looking near the last face is cheaper than scanning every
-    frame, finds the face as often, and the face-less frames get no face."""
+    """On the tiny clip (4.5 s of a clear face, then none): MTCNN finds the face, looking near the last face is
+    cheaper than scanning every frame and finds it as often, and the face-less frames get no face."""
     frames, truth = clip_frames(synth_root / "videos" / "clip.mp4", fps=4.0)
     assert len(frames) == 24 and truth is not None and 0 < truth.sum() < len(truth)
-    for name in ("haar", "mtcnn"):
-        det = build_detector(name, tmp_path)
-        row = clip_speed(det, frames, truth)
-        assert row["tracking_ms"] < row["full_ms"], (name, row)
-        assert row["tracking_recall"] >= row["full_recall"] - 0.1, (name, row)
+    rows = {name: clip_speed(build_detector(name, tmp_path), frames, truth) for name in ("haar", "mtcnn")}
+    mtcnn = rows["mtcnn"]
+    assert mtcnn["full_recall"] >= 0.9 and mtcnn["tracking_recall"] >= mtcnn["full_recall"] - 0.1, mtcnn
+    assert mtcnn["tracking_ms"] < mtcnn["full_ms"], mtcnn
+    for name, row in rows.items():
         assert row["full_false_positive_rate"] == 0.0 and row["tracking_false_positive_rate"] == 0.0, (name, row)
+    assert rows["haar"]["full_recall"] <= mtcnn["full_recall"]  # the cascade is not the better finder
     mtcnn = synthetic_rates(build_detector("mtcnn", tmp_path), synth_root / "findingemo", "test")
     assert mtcnn["images_with_face"] > 0 and mtcnn["recall"] > 0.3
 
