@@ -23,7 +23,23 @@ def test_ema_converges_holds_and_smooths_more_without_face() -> None:
     assert s.alpha(0.25, face_found=False) < s.alpha(0.25, face_found=True)
 
 
-@pytest.mark.parametrize("bad", [{"window_s": 0}, {"tau": -1}, {"no_face_factor": 0.5}, {"alpha": 0}, {"alpha": 1.5}])
+def test_ema_takes_the_models_gate_with_and_without_a_face_unless_tau_is_set() -> None:
+    s = EMAStabilizer(window_s=4.0)  # tau=None: the fusion checkpoint's gate
+    assert s.gate == (0.35, 0.35)  # no gate in the models: the fallback
+    s.use_model_gate((0.40, 0.45))
+    s.update(np.zeros(2), np.full(2, 0.01), True, 0.25)
+    s.update(np.ones(2), np.full(2, 0.42**2), True, 0.25)  # sigma 0.42 > 0.40 with a face: held
+    assert s.held
+    s.update(np.ones(2), np.full(2, 0.42**2), False, 0.25)  # ... < 0.45 without one: passed
+    assert not s.held
+    fixed = EMAStabilizer(tau=0.5)
+    fixed.use_model_gate((0.40, 0.45))  # an explicit tau wins
+    assert fixed.gate == (0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"window_s": 0}, {"tau": -1}, {"fallback_tau": -1}, {"no_face_factor": 0.5}, {"alpha": 0}, {"alpha": 1.5}]
+)
 def test_ema_rejects_bad_config(bad: dict) -> None:
     with pytest.raises(ConfigError, match=next(iter(bad))):
         EMAStabilizer(**bad)

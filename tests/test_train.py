@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from emotune.models.loading import load_phase_module, read_checkpoint
+from emotune.models.fusion_module import FusionLitModule
+from emotune.models.loading import TrainedModels, load_phase_module, read_checkpoint
+from emotune.pipeline.perceive import Perceiver
 from emotune.runtime.train import train
 from emotune.utils.errors import DataError
 
@@ -74,6 +76,13 @@ def test_fusion_reports_every_method(trained) -> None:
     assert sd["measurement.slope"].shape == (2, 2) and (sd["measurement.slope"] > 0).all()
     prior, extra = sd["conflict"].tolist()  # fitted on val, on the grid
     assert 0 < prior < 1 and extra > 0
+    assert torch.isfinite(sd["gate_sigma"]).all() and (sd["gate_sigma"] > 0).all()  # the EMA gate, fitted on val
+    del sd["gate_sigma"]  # a checkpoint from before the gate loads, with no gate (the stabilizer's fallback)
+    old = FusionLitModule(**ckpt["hyper_parameters"])
+    old.on_load_checkpoint(ckpt)
+    old.load_state_dict(ckpt["state_dict"])
+    assert Perceiver(TrainedModels(old.scene, old.face, old)).gate_sigma is None
+    assert all(g > 0 for g in Perceiver(TrainedModels(fusion.scene, fusion.face, fusion)).gate_sigma)
     for path in ("scene", "face"):  # each path calibrated its own variance on val
         coef = read_checkpoint(trained[path])["state_dict"]["var_coef"]
         assert coef.shape == (2, 3) and not torch.equal(coef, torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
@@ -99,8 +108,6 @@ def test_resume_from_last(make_cfg) -> None:
 
 
 def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None:
-    from emotune.models.loading import TrainedModels
-    from emotune.pipeline.perceive import Perceiver
 
     face = load_phase_module(trained["face"], "face")
     assert read_checkpoint(trained["face"])["hyper_parameters"]["face_margin"] == pytest.approx(-0.1)

@@ -37,6 +37,12 @@ from emotune.utils.io import write_json_atomic, write_text_atomic
 log = logging.getLogger("emotune.eval")
 
 
+def gate_taus(summary: dict[str, Any]) -> dict[str, float]:
+    """The τ the EMA used, with a face and without (``summary.json``'s ``gate_sigma``)."""
+    gate = summary.get("gate_sigma") or [float("nan")] * 2
+    return {"tau_face": float(gate[0]), "tau_no_face": float(gate[1])}
+
+
 def render_clip(sc: Scenario, clip_dir: Path) -> Path:
     """The scenario's clip (rendered once; re-rendered when its keyframes or look change)."""
     from emotune.synthetic.video import render_video
@@ -162,7 +168,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         for st in cfg.stabilizers
     ]
     gate_rows = [
-        {"scenario": n, **gate_errors(runs[(n, "ema", "validate")]["timeline"], truth(n))}
+        {
+            "scenario": n,
+            **gate_errors(runs[(n, "ema", "validate")]["timeline"], truth(n)),
+            **gate_taus(runs[(n, "ema", "validate")]["summary"]),
+        }
         for n in cfg.gate.scenarios
         if (n, "ema", "validate") in runs
     ]

@@ -38,6 +38,14 @@ from emotune.utils.errors import check_choice, check_range
 from emotune.utils.metrics import VAMetrics
 
 PATH_PREFIXES = ("scene", "face", *FUSION_METHODS)
+MIN_GATE_ROWS = 8  # fewer val rows with (or without) a face: that side's threshold is taken from all rows
+
+
+def gate_thresholds(sigma: torch.Tensor, has_face: torch.Tensor, q: float) -> torch.Tensor:
+    """The ``q`` quantile of ``sigma`` on rows with a face and on rows without (all rows when a side is rare)."""
+    every = torch.quantile(sigma, q)
+    sides = [sigma[has_face], sigma[~has_face]]
+    return torch.stack([torch.quantile(s, q) if len(s) >= MIN_GATE_ROWS else every for s in sides])
 
 
 class FusionLitModule(EmotuneModule):
@@ -52,6 +60,7 @@ class FusionLitModule(EmotuneModule):
         method: str = "robust",
         scene_weight: float = DEFAULT_SCENE_WEIGHT,
         conflict_share: float = 0.2,
+        gate_quantile: float = 0.8,
         optimizer: dict | None = None,
         loss: str = "mse",
         scene_hparams: dict | None = None,
@@ -67,6 +76,8 @@ class FusionLitModule(EmotuneModule):
             scene_weight: the fixed fusion's scene weight, and the learned fusion's starting point.
             conflict_share: share of context-swapped pairs in the robust method's fitting set (the prior
                 belief that a scene can mislead).
+            gate_quantile: the stabilizer's default τ is this quantile of ``method``'s fused σ on val, with and
+                without a face (so a gate holds the least certain share ``1 - gate_quantile`` of frames).
             optimizer: Hydra node for the learned weights.
             loss: the learned fusion's loss (``mse`` | ``huber`` | ``ccc``).
             scene_hparams / face_hparams: set when restoring a fusion checkpoint (weights follow).
@@ -78,6 +89,7 @@ class FusionLitModule(EmotuneModule):
         check_choice("model.method", method, FUSION_METHODS)
         check_range("model.scene_weight", scene_weight, 0.0, 1.0)
         check_range("model.conflict_share", conflict_share, 0.0, 0.9)
+        check_range("model.gate_quantile", gate_quantile, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         if scene_hparams is None or face_hparams is None:
             scene = load_phase_module(str(scene_ckpt), "scene")  # first build: the trained phases
             face = load_phase_module(str(face_ckpt), "face")
@@ -92,6 +104,7 @@ class FusionLitModule(EmotuneModule):
                 "method": method,
                 "scene_weight": scene_weight,
                 "conflict_share": conflict_share,
+                "gate_quantile": gate_quantile,
                 "optimizer": plain(optimizer),
                 "loss": loss,
                 "scene_hparams": plain(scene_hparams),
@@ -104,6 +117,8 @@ class FusionLitModule(EmotuneModule):
         self.measurement = MeasurementModel()  # what each path's output says about the label; fitted on val
         self.register_buffer("conflict", torch.tensor([0.05, 0.4]))  # prior, extra_var; fitted on val
         self.variance = VarianceModel(len(FUSION_METHODS))  # each method's variance, calibrated on val
+        # The gate's sigma (reference units) with / without a face: a quantile of the fused sigma on val.
+        self.register_buffer("gate_sigma", torch.full((2,), float("nan")))
         self.criterion = build_loss(loss)
         self.val_va = VAMetrics()
         self._mc_cache: dict[str, tuple[torch.Tensor, ...]] = {}
@@ -201,7 +216,20 @@ class FusionLitModule(EmotuneModule):
         conflict = disagreement(self.measurement, m_s, v_s, m_f, v_f, hf)
         for i, (mean, var) in enumerate(self._raw(m_s, v_s, m_f, v_f, hf).values()):
             self.variance.fit(i, mean, var, hf, conflict, y)
-        self.log_dict({"fusion/conflict_prior": self.conflict[0], "fusion/conflict_extra_var": self.conflict[1]})
+        _, var = self(m_s, v_s, m_f, v_f, hf)
+        self.gate_sigma.copy_(gate_thresholds(var.mean(-1).sqrt(), hf, self.hparams.gate_quantile))
+        self.log_dict(
+            {
+                "fusion/conflict_prior": self.conflict[0],
+                "fusion/conflict_extra_var": self.conflict[1],
+                "fusion/gate_sigma_face": self.gate_sigma[0],
+                "fusion/gate_sigma_no_face": self.gate_sigma[1],
+            }
+        )
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints saved before the gate was fitted load with no gate sigma (the stabilizer's own τ then)."""
+        checkpoint.get("state_dict", {}).setdefault("gate_sigma", torch.full((2,), float("nan")))
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         """Metrics of the configured method."""

@@ -87,6 +87,14 @@ class Perceiver:
         self.scene_tf = build_transform(self.scene.data_config)
         self.face_tf = build_transform(self.face.data_config) if self.face is not None else None
 
+    @property
+    def gate_sigma(self) -> tuple[float, float] | None:
+        """The fusion checkpoint's uncertainty gate (σ with a face, without; reference units), if it has one."""
+        gate = getattr(self.fusion, "gate_sigma", None)
+        if gate is None or not torch.isfinite(gate).all():
+            return None
+        return float(gate[0]), float(gate[1])
+
     def reset(self) -> None:
         """Forget the last face (a new video)."""
         if isinstance(self.detector, TrackingDetector):

@@ -53,12 +53,16 @@ class EMAStabilizer:
     ``alpha = 1 - exp(-dt / (window_s / 3))``: a step is 95 % through after ``window_s``. Without a
     face (scene only) the window is ``no_face_factor`` times longer. A fixed per-frame ``alpha`` in (0, 1]
     replaces the window (then divided by ``no_face_factor`` without a face).
+
+    ``tau=None`` takes the fusion model's gate (:meth:`use_model_gate`: a quantile of its fused σ on val, one
+    with a face and one without); ``fallback_tau`` is used when the models carry none (no fusion checkpoint).
     """
 
     def __init__(
         self,
         window_s: float = 4.0,
-        tau: float = 0.35,
+        tau: float | None = None,
+        fallback_tau: float = 0.35,
         no_face_factor: float = 2.0,
         max_hold_s: float = 6.0,
         alpha: float | None = None,
@@ -67,7 +71,9 @@ class EMAStabilizer:
             check_range("stabilizer.alpha", alpha, 0.0, 1.0, low_inclusive=False)
         self.fixed_alpha = alpha
         check_range("stabilizer.window_s", window_s, 0.0, None, low_inclusive=False)
-        check_range("stabilizer.tau", tau, 0.0)
+        if tau is not None:
+            check_range("stabilizer.tau", tau, 0.0)
+        check_range("stabilizer.fallback_tau", fallback_tau, 0.0)
         check_range("stabilizer.no_face_factor", no_face_factor, 1.0)
         check_range("stabilizer.max_hold_s", max_hold_s, 0.0)
         self.window_s, self.tau, self.no_face_factor, self.max_hold_s = (
@@ -76,7 +82,13 @@ class EMAStabilizer:
             no_face_factor,
             max_hold_s,
         )
+        self.gate = (tau, tau) if tau is not None else (fallback_tau, fallback_tau)  # with / without a face
         self.reset()
+
+    def use_model_gate(self, gate_sigma: tuple[float, float] | None) -> None:
+        """Take the models' gate (σ with a face, without) unless ``tau`` was set; ``None`` keeps the fallback."""
+        if self.tau is None and gate_sigma is not None:
+            self.gate = (float(gate_sigma[0]), float(gate_sigma[1]))
 
     def reset(self) -> None:
         """Forget the state and the hold timer."""
@@ -100,7 +112,8 @@ class EMAStabilizer:
             self.held = False
             return self._state.copy()
         # Hold on uncertain frames, but never forever: after max_hold_s the gate opens again.
-        self.held = (not np.isfinite(sigma) or sigma > self.tau) and self._held_for < self.max_hold_s
+        tau = self.gate[0] if face_found else self.gate[1]
+        self.held = (not np.isfinite(sigma) or sigma > tau) and self._held_for < self.max_hold_s
         if self.held:
             self._held_for += dt_s
             return self._state.copy()
