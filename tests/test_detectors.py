@@ -37,6 +37,18 @@ def test_mtcnn_runs_on_this_torch_and_batches_like_single_calls(synth_root: Path
     assert det.detect(np.zeros((120, 160, 3), np.uint8)).shape == (0, 5)
 
 
+def test_mtcnn_on_one_thread_finds_the_same_faces_and_restores_torch_threads(synth_root: Path) -> None:
+    import cv2
+    import torch
+
+    cap = cv2.VideoCapture(str(synth_root / "videos" / "clip.mp4"))
+    frame = cap.read()[1]
+    before = torch.get_num_threads()
+    one, default = MTCNNDetector(threads=1), MTCNNDetector(threads=None)
+    np.testing.assert_allclose(one.detect(frame), default.detect(frame), atol=1e-2)
+    assert torch.get_num_threads() == before  # the rest of the pipeline keeps its threads
+
+
 @pytest.mark.skipif(not photos, reason="real photographs not fetched (make photos)")
 def test_mtcnn_finds_real_people() -> None:
     """The issue's target: >= 95 % of the faces a person would mark, <= 1 false positive per 10 images."""

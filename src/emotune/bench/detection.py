@@ -108,6 +108,9 @@ def detector_table(cfg: DictConfig) -> dict[str, Any]:
         row["clip"] = clip_speed(det, frames, truth)
         res[name] = row
         log.info("detector %s: %s", name, row)
+    for label, (name, *overrides) in (cfg.detection.get("variants") or {}).items():  # the clip's cost only
+        det = build_detector(name, out, *overrides)
+        res[label] = {"skipped": det} if isinstance(det, str) else {"clip": clip_speed(det, frames, truth)}
     if "clip" in res.get("haar", {}):
         base = res["haar"]["clip"]["tracking_ms"]
         for row in res.values():

@@ -150,12 +150,12 @@ def detector_frame(det: dict[str, Any]) -> pd.DataFrame:
         if "skipped" in r:
             rows.append({"detector": name, "note": r["skipped"][:90]})
             continue
-        syn, ph, clip = r["synthetic"], r.get("photos") or {}, r["clip"]
+        syn, ph, clip = r.get("synthetic") or {}, r.get("photos") or {}, r["clip"]
         rows.append(
             {
                 "detector": name,
-                "synthetic recall": syn["recall"],
-                "synthetic FP rate": syn["false_positive_rate"],
+                "synthetic recall": syn.get("recall", float("nan")),
+                "synthetic FP rate": syn.get("false_positive_rate", float("nan")),
                 "photos found": f"{ph['found']}/{ph['faces']}" if ph else "n/a",
                 "photos FP / 10 img": ph.get("false_positives_per_10_images", float("nan")),
                 "clip ms full": clip["full_ms"],
