@@ -131,19 +131,13 @@ def song_catalog(n: int = 300, seed: int = 0, duration: float | None = 45.0, lon
     dur = np.full(n, np.nan if duration is None else duration)
     if long_every:
         dur[::long_every] = 600.0
-    df = pd.DataFrame(
-        {
-            "song_id": [str(i) for i in range(n)],
-            "valence": va[:, 0],
-            "arousal": va[:, 1],
-            "duration_s": dur,
-            "title": "",
-            "artist": "",
-            "album": "",
-            "genre": "",
-            "path": "",
-        }
-    )
+    return catalog_of(va, dur)
+
+
+def catalog_of(va: np.ndarray, durations: np.ndarray) -> Catalog:
+    """A DEAM-scale catalogue of songs at ``va`` (DEAM 1-9) with these durations (NaN: unknown), no metadata."""
+    df = pd.DataFrame({"song_id": [str(i) for i in range(len(va))], "valence": va[:, 0], "arousal": va[:, 1],
+                       "duration_s": durations, "title": "", "artist": "", "album": "", "genre": "", "path": ""})  # fmt: skip
     return Catalog(df, DEAM_STATIC)
 
 

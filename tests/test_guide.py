@@ -9,7 +9,7 @@ from emotune.data.scales import DEAM_STATIC
 from emotune.pipeline.guide import GuidePlan, GuideSettings
 from emotune.pipeline.matcher import SongMatcher
 
-from .conftest import SHARED_DEAM, song_catalog
+from .conftest import SHARED_DEAM, catalog_of, song_catalog
 
 DISTRESSED = np.array([-0.75, 0.72])  # the steady distressed clip of the issue, on the reference scale
 CALM = np.array([0.4, -0.4])
@@ -115,9 +115,6 @@ def test_guide_properties(n, seed, duration, start, drift, dwell) -> None:
 def stall_catalogue():
     """The issue's stall: a long song just past the first step, between the target and the goal, the
     nearest song to that first target; the rest of the catalogue is away from the path."""
-    import pandas as pd
-
-    from emotune.data.catalog import Catalog
 
     direction = (CALM - DISTRESSED) / np.linalg.norm(CALM - DISTRESSED)
     long_song = DISTRESSED + (0.25 + 0.1) * direction
@@ -131,20 +128,7 @@ def stall_catalogue():
     va = DEAM_STATIC.from_ref(ref)
     dur = np.full(len(ref), 45.0)
     dur[0] = np.nan  # a full-length song of unknown duration (DEAM's 2001-2058)
-    df = pd.DataFrame(
-        {
-            "song_id": [str(i) for i in range(len(ref))],
-            "valence": va[:, 0],
-            "arousal": va[:, 1],
-            "duration_s": dur,
-            "title": "",
-            "artist": "",
-            "album": "",
-            "genre": "",
-            "path": "",
-        }
-    )
-    return Catalog(df, DEAM_STATIC)
+    return catalog_of(va, dur)
 
 
 def test_guide_does_not_stall_on_a_long_song_between_target_and_goal() -> None:
