@@ -2,9 +2,9 @@
 both``), each a full scene + face + fusion training with the demo's settings, scored on the same splits.
 
 ``python -m emotune.eval.uncertainty [--demo outputs/demo] [--out outputs/eval/uncertainty]``; the demo's own runs
-(the configured default) are reused, the other two are trained under ``--out``. The default is chosen on ``val``
-CCC (``val_ccc``: the paths' best-epoch mean CCC); σ quality cannot be compared on val, where each method's σ is
-calibrated, and never on test.
+(the configured default) are reused, the other two are trained under ``--out``. ``val_ccc`` is each path's
+best-epoch mean val CCC (the mean's quality); σ quality cannot be compared on val, where each method's σ is
+calibrated, and is never chosen on test.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     df = df[df["path"].isin(["scene", "face", "fusion: robust (conflict-aware)", "fusion: inverse-variance"])][keep]
     md = ["# Uncertainty methods side by side", "", "Each row: one path of a full scene + face + fusion training "
           "with that `model.uncertainty` (demo settings, embedded benchmark). `val_ccc`: the path's best-epoch mean val "
-          "CCC, what the default is chosen on (each method's σ is calibrated on val, so σ quality is not).", "",
+          "CCC (each method's σ is calibrated on val, so val cannot rank σ quality).", "",
           df.to_markdown(index=False, floatfmt=".3f"), ""]  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "uncertainty.md", "\n".join(md))

@@ -38,7 +38,7 @@ class VARegressor(EmotuneModule):
         freeze_backbone: bool = False,
         backbone_lr_scale: float = 0.1,
         loss: str = "mse",
-        uncertainty: str = "mc_dropout",
+        uncertainty: str = "both",
         beta: float = 0.5,
         ambiguity_weight: float = 0.0,
         mc_samples: int = 20,
