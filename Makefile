@@ -86,7 +86,7 @@ demo-models: $(VENV)/.installed ## Build data and train the demo checkpoints if 
 eval: demo-models ## Stabilizers, the gate, validate vs guide, phase table on scripted clips -> outputs/eval/report.md
 	$(BIN)/python -m emotune.eval.report demo=$(DEMO) out=outputs/eval $(ARGS)
 
-eval-uncertainty: demo-models ## mc_dropout vs heteroscedastic vs both, each a full training -> outputs/eval/uncertainty/ (~15 min)
+eval-uncertainty: demo-models ## mc_dropout vs heteroscedastic vs both, each a full training -> outputs/eval/uncertainty/ (~30 min on 2 cores)
 	$(BIN)/python -m emotune.eval.uncertainty --demo $(DEMO) --out outputs/eval/uncertainty
 
 bench: demo-models ## Realtime, stages, MC Dropout, matcher, detectors, caches, data pipeline, music labelling -> outputs/bench/bench.md
