@@ -619,7 +619,7 @@ def test_feature_cache_keys_follow_backbone_preprocessing_and_image(make_cfg, sy
         files.add(hydra.utils.instantiate(cfg.model, _recursive_=False).cache.path)
     assert len(files) == 3  # another backbone or preprocessing: another cache file
 
-    from emotune.data.va_datamodule import VADataset
+    from emotune.data.va_dataset import VADataset
 
     fe = _copy_synth(synth_root, tmp_path) / "findingemo"
     rows = pd.read_csv(fe / "annotations_single.ann", dtype=str).head(3)

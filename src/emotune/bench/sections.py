@@ -186,7 +186,7 @@ def data_pipeline(cfg: DictConfig) -> dict[str, Any]:
     import cv2
 
     from emotune.data.transforms import build_transform
-    from emotune.data.va_datamodule import VADataset, collate
+    from emotune.data.va_dataset import VADataset, collate
 
     s = cfg.data_pipeline
     rng = np.random.default_rng(0)

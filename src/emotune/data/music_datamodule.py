@@ -25,6 +25,7 @@ from emotune.audio.features import excerpt_samples, log_mel
 from emotune.audio.io import audio_duration, decode_audio
 from emotune.data.deam import load_deam
 from emotune.data.splits import annotation_fingerprint, load_or_make_split
+from emotune.data.va_dataset import make_loader
 from emotune.utils.errors import ConfigError, DataError
 from emotune.utils.io import atomic_path, file_lock, file_stamp
 
@@ -191,14 +192,7 @@ class MusicDataModule(L.LightningDataModule):
         return self._label_moments
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[name],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=collate,
-            persistent_workers=self.num_workers > 0,
-        )
+        return make_loader(self.datasets[name], self.batch_size, self.num_workers, shuffle, collate)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled random excerpts."""
