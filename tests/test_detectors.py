@@ -1,5 +1,6 @@
 """Face detectors: MTCNN on our torch, on real photographs (when present) and on synthetic frames; tracking;
-the download-or-explain path for missing weights; the photo benchmark's scoring."""
+the download-or-explain path for missing weights; the photo benchmark's scoring; the (N, 17) detection rows
+(box, score, six keypoints) every detector returns, their helpers, and the face cache's format version."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotune.detect.detectors import box_iou, choose_face
+from emotune.detect.detectors import (
+    N_COLS,
+    box_iou,
+    choose_face,
+    empty_dets,
+    face_pose,
+    five_point_keypoints,
+    keypoints,
+    make_dets,
+    scale_dets,
+    shift_dets,
+)
 from emotune.detect.haar import HaarFaceDetector
 from emotune.detect.mtcnn import MTCNNDetector
 from emotune.detect.photos import PHOTOS, load_photos, score, score_detector
@@ -34,7 +46,7 @@ def test_mtcnn_runs_on_this_torch_and_batches_like_single_calls(synth_root: Path
     assert all(len(s) == 1 for s in single)  # the clip's first second shows one clear face
     for s, b in zip(single, batch):
         np.testing.assert_allclose(s, b, atol=1e-3)
-    assert det.detect(np.zeros((120, 160, 3), np.uint8)).shape == (0, 5)
+    assert det.detect(np.zeros((120, 160, 3), np.uint8)).shape == (0, N_COLS)
 
 
 def test_mtcnn_on_one_thread_finds_the_same_faces_and_restores_torch_threads(synth_root: Path) -> None:
@@ -71,8 +83,7 @@ def test_the_group_photograph() -> None:
 def test_photo_scoring_counts_hits_and_false_positives() -> None:
     p = PHOTOS[0]  # six marked faces
     marked = np.array(p.faces, float)
-    dets = np.concatenate([marked[:4], np.ones((4, 1))], 1)  # four found
-    dets = np.vstack([dets, [0, 0, 10, 10, 1.0]])  # and one box on the background
+    dets = make_dets(np.vstack([marked[:4], [0, 0, 10, 10]]), np.ones(5))  # four found, one on the background
     s = score([dets], [p])
     assert (s["found"], s["faces"], s["false_positives"]) == (4, 6, 1)
 
@@ -136,3 +147,143 @@ def test_yunet_and_retinaface_configs_explain_missing_weights_offline(tmp_path: 
     for name in ("yunet", "retinaface"):
         why = build_detector(name, tmp_path, f"paths.weights_dir={tmp_path}")
         assert isinstance(why, str) and "weights not found" in why and str(tmp_path) in why, why
+
+
+# --- the (N, 17) detection rows -------------------------------------------------------------------------------
+
+
+def test_row_helpers_keep_the_layout() -> None:
+    assert empty_dets().shape == (0, N_COLS) == (0, 17) and empty_dets().dtype == np.float32
+    five = np.array([[[10, 20], [30, 20], [20, 30], [14, 40], [26, 42]]], np.float32)  # eyes, nose, mouth corners
+    kp = five_point_keypoints(five)
+    np.testing.assert_allclose(kp[0, :4], [[10, 20], [30, 20], [20, 30], [20, 41]])
+    assert np.isnan(kp[0, 4:]).all()  # no ears
+    dets = make_dets([[5, 10, 35, 50]], [0.9], kp)
+    np.testing.assert_allclose(keypoints(dets), kp)
+    moved = shift_dets(scale_dets(dets, 2.0), 100, 7)
+    np.testing.assert_allclose(moved[0, :5], [110, 27, 170, 107, 0.9])  # the score is neither scaled nor shifted
+    np.testing.assert_allclose(keypoints(moved)[0, :4], kp[0, :4] * 2 + [100, 7])
+    assert np.isnan(keypoints(moved)[0, 4:]).all()
+    assert np.isnan(keypoints(make_dets([[0, 0, 1, 1]], [1.0]))).all()  # no keypoints given: NaN
+
+
+def test_face_pose_roll_yaw_and_size() -> None:
+    kp = np.full((3, 6, 2), np.nan, np.float32)
+    kp[0, :3] = [[10, 20], [30, 20], [20, 30]]  # upright, nose centred
+    kp[1, :3] = [[20, 10], [20, 30], [10, 20]]  # rolled 90 degrees
+    kp[2, :3] = [[10, 20], [30, 20], [28, 30]]  # nose near the left eye: turned
+    dets = make_dets([[0, 0, 40, 50]] * 3, [1, 1, 1], kp)
+    pose = face_pose(dets)
+    np.testing.assert_allclose(pose[:2, 0], [0, 90], atol=1e-4)
+    np.testing.assert_allclose(pose[:, 1], [0, 0, 0.4], atol=1e-5)
+    np.testing.assert_allclose(pose[:, 2], 50)
+    assert np.isnan(face_pose(make_dets([[0, 0, 4, 4]], [1.0]))[0, :2]).all()  # Haar: no keypoints, no pose
+
+
+@pytest.mark.parametrize("name", ["haar", "mtcnn", "blazeface", "yuface"])
+def test_every_detector_returns_17_columns(name: str, synth_root: Path, tmp_path: Path) -> None:
+    """Real photographs when present (else the synthetic clip's face): rows of 17 float32 values, the keypoints a
+    detector has are finite and lie in its box, the ones it lacks are NaN."""
+    import cv2
+
+    from emotune.bench.detection import build_detector
+
+    det = build_detector(name, tmp_path)
+    if isinstance(det, str):
+        pytest.skip(det)
+    images = [img for p, img in photos if p.name in ("astronaut.png", "grace_hopper.jpg")]
+    if not images:
+        cap = cv2.VideoCapture(str(synth_root / "videos" / "clip.mp4"))
+        images = [cap.read()[1]]
+    assert det.detect(np.zeros((96, 128, 3), np.uint8)).shape == (0, N_COLS)
+    has = {"haar": 0, "mtcnn": 4, "blazeface": 6, "yuface": 4}[name]  # eyes, nose, mouth centre (+ ears)
+    for img in images:
+        dets = det.detect(img)
+        assert dets.ndim == 2 and dets.shape[1] == N_COLS and dets.dtype == np.float32 and len(dets), name
+        kp = keypoints(dets)
+        assert np.isfinite(kp[:, :has]).all() and np.isnan(kp[:, has:]).all(), name
+        if has:
+            f = choose_face(dets)
+            eyes_mouth = keypoints(f[None])[0, [0, 1, 3]]
+            assert (f[0] - 2 <= eyes_mouth[:, 0]).all() and (eyes_mouth[:, 0] <= f[2] + 2).all(), name
+            assert max(eyes_mouth[0, 1], eyes_mouth[1, 1]) < eyes_mouth[2, 1], name  # eyes above the mouth
+            assert eyes_mouth[0, 0] < eyes_mouth[1, 0], name  # the person's right eye on the image's left
+
+
+def test_yunet_and_retinaface_map_their_five_landmarks() -> None:
+    """Their raw outputs (YuNet: box xywh, 5 landmarks, score; RetinaFace: box, score, 5 landmarks) -> 17 columns."""
+    from emotune.detect.retinaface import RetinaFaceDetector
+    from emotune.detect.yunet import YuNetFaceDetector
+
+    lm = [10, 20, 30, 20, 20, 30, 14, 40, 26, 42]
+    yunet = YuNetFaceDetector.__new__(YuNetFaceDetector)
+    yunet._net = type(
+        "Net",
+        (),
+        {"setInputSize": lambda self, s: None, "detect": lambda self, img: (1, np.array([[5, 10, 30, 40, *lm, 0.9]]))},
+    )()
+    retina = RetinaFaceDetector.__new__(RetinaFaceDetector)
+    retina.conf_threshold = 0.8
+    retina.net = type("Net", (), {"detect_faces": lambda self, img, t: np.array([[5, 10, 35, 50, 0.9, *lm]])})()
+    for det in (yunet, retina):
+        dets = det.detect(np.zeros((64, 64, 3), np.uint8))
+        assert dets.shape == (1, N_COLS)
+        np.testing.assert_allclose(dets[0, :5], [5, 10, 35, 50, 0.9], atol=1e-6)
+        np.testing.assert_allclose(keypoints(dets)[0, :4], [[10, 20], [30, 20], [20, 30], [20, 41]])
+        assert np.isnan(keypoints(dets)[0, 4:]).all()
+
+
+def test_tracking_shifts_keypoints_back_to_the_frame() -> None:
+    """The look near the last face runs on a window of the frame; its boxes and keypoints come back shifted."""
+    kp = np.tile(np.array([[40, 40], [60, 40], [50, 50], [50, 60], [35, 45], [65, 45]], np.float32), (1, 1, 1))
+
+    class Fake:
+        name = "fake"
+
+        def detect(self, image: np.ndarray) -> np.ndarray:  # the face at (30..70, 30..70) of whatever it is given
+            return make_dets([[30, 30, 70, 70]], [0.9], kp)
+
+        def settings(self) -> dict:
+            return {"name": "fake"}
+
+    tracked = TrackingDetector(Fake(), roi_scale=2.0)
+    frame = np.zeros((400, 400, 3), np.uint8)
+    first = tracked.detect(frame)  # a full scan: as the detector reports it
+    second = tracked.detect(frame)  # on the window x, y in [10, 90): shifted by (10, 10)
+    np.testing.assert_allclose(first[0, :4], [30, 30, 70, 70])
+    np.testing.assert_allclose(second[0, :4], [40, 40, 80, 80])
+    np.testing.assert_allclose(keypoints(second)[0], kp[0] + 10)
+
+
+def test_face_cache_is_rebuilt_when_the_row_format_changes(tmp_path: Path, monkeypatch) -> None:
+    """A cache written in the old 5-column format (or any other format version) is not read: it is rebuilt."""
+    import json
+
+    import cv2
+
+    import emotune.detect.cache as cache
+    from emotune.utils.io import file_stamp
+
+    img = np.full((120, 160, 3), 90, np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    haar = HaarFaceDetector()
+    path = tmp_path / "c" / f"faces_haar_{cache.detector_key(haar)}.json"
+    path.parent.mkdir()
+    stale = {"stamp": file_stamp(tmp_path / "a.png"), "boxes": [[1, 2, 3, 4, 0.5]]}
+    path.write_text(json.dumps({"settings": haar.settings(), "images": {"a.png": stale}}))  # format 1: no version
+    boxes = cache.build_face_cache(["a.png"], tmp_path, haar, tmp_path / "c", progress=False)
+    assert boxes == {"a.png": []}  # detected again (a flat grey image has no face), not the stale 5-column row
+    assert json.loads(path.read_text())["settings"]["dets_format"] == cache.DETS_FORMAT
+    monkeypatch.setattr(cache, "DETS_FORMAT", cache.DETS_FORMAT + 1)
+    assert cache.detector_key(haar) != path.stem.split("_")[-1]  # a new format: a new file name too
+
+
+def test_yuface_missing_says_which_package(monkeypatch) -> None:
+    import sys
+
+    from emotune.detect.yuface import YuFaceDetector
+
+    monkeypatch.setitem(sys.modules, "yuface", None)
+    with pytest.raises(MissingResourceError) as exc:
+        YuFaceDetector()
+    assert "yuface" in str(exc.value) and "pip install" in str(exc.value) and "\n" not in str(exc.value)

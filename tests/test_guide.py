@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from emotune.data.scales import DEAM_STATIC
 from emotune.pipeline.guide import GuidePlan, GuideSettings
 from emotune.pipeline.matcher import SongMatcher
+from emotune.pipeline.stations import StationSettings
 
 from .conftest import SHARED_DEAM, catalog_of, song_catalog
 
@@ -16,7 +17,9 @@ CALM = np.array([0.4, -0.4])
 
 
 def session(cat, mood_at, seconds: float = 180.0, fps: float = 4.0, **kw) -> SongMatcher:
-    m = SongMatcher(cat, mode="guide", stations={"n_components": 6}, **kw)
+    if "guide" in kw:
+        kw["guide"] = GuideSettings(**kw["guide"])
+    m = SongMatcher(cat, mode="guide", stations=StationSettings(n_components=6), **kw)
     for i in range(int(seconds * fps)):
         m.update(i / fps, mood_at(i / fps))
     m.finish(seconds)

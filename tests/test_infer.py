@@ -111,6 +111,10 @@ def test_bad_videos_fail_cleanly(make_cfg, trained, tmp_path: Path, make_video, 
         ("stabilizer.tau=-0.5", "stabilizer.tau"),
         ("perceive.mc_samples=0", "perceive.mc_samples"),
         ("matcher.mode=shuffle", "matcher.mode"),
+        ("matcher.stations.k=many", r"matcher\.stations\.k='many' is not a number"),
+        ("matcher.guide.step=x", r"matcher\.guide\.step='x' is not a number"),
+        ("matcher.stations.k_range=[9,3]", r"matcher\.stations\.k_range"),
+        ("perceive.scene_every_s=-1", r"perceive\.scene_every_s"),
     ],
 )
 def test_bad_config_named_before_work(make_cfg, trained, synth_root: Path, override: str, match: str) -> None:

@@ -5,8 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emotune.pipeline.guide import GuideSettings
 from emotune.pipeline.matcher import SongMatcher
 from emotune.pipeline.stabilizer import EMAStabilizer, KalmanStabilizer, NoStabilizer
+from emotune.pipeline.stations import StationSettings
 from emotune.utils.errors import ConfigError
 
 from .conftest import song_catalog
@@ -70,11 +72,13 @@ def test_stabilizers_never_nan_and_stay_in_range(seq: list) -> None:
 
 
 def matcher(cat=None, **kw) -> SongMatcher:
-    stations = {
-        "n_components": kw.pop("n_components", 4),
-        "k": kw.pop("k", 10),
-        "posterior_threshold": kw.pop("posterior_threshold", 0.55),
-    }
+    stations = StationSettings(
+        n_components=kw.pop("n_components", 4),
+        k=kw.pop("k", 10),
+        posterior_threshold=kw.pop("posterior_threshold", 0.55),
+    )
+    if "guide" in kw:
+        kw["guide"] = GuideSettings(**kw["guide"])
     return SongMatcher(cat or song_catalog(), stations=stations, **kw)
 
 
@@ -125,8 +129,8 @@ def test_gating_uses_two_stations_when_posterior_is_low() -> None:
 
 def test_bic_picks_stations_and_cache_roundtrips(tmp_path) -> None:
     cat = song_catalog(600)
-    a = SongMatcher(cat, stations={"n_components": None, "cache_dir": str(tmp_path)})
-    b = SongMatcher(cat, stations={"n_components": None, "cache_dir": str(tmp_path)})
+    a = SongMatcher(cat, stations=StationSettings(n_components=None, cache_dir=str(tmp_path)))
+    b = SongMatcher(cat, stations=StationSettings(n_components=None, cache_dir=str(tmp_path)))
     assert 2 <= a.n_stations <= 10 and len(list(tmp_path.glob("stations_*.npz"))) == 1
     pa = a.stations.gmm.predict_proba(a.points[:20])
     np.testing.assert_allclose(pa, b.stations.gmm.predict_proba(b.points[:20]), atol=1e-9)

@@ -36,7 +36,9 @@ def test_phase_trains_and_writes_outputs(make_cfg, phase: str, backbone: str) ->
     assert module.data_config["input_size"] == objs["model"].data_config["input_size"]
 
 
-@pytest.mark.parametrize("backbone", ["openclip_vitb32", "openclip_vitb16", "resnet18", "test_convnext_face"])
+@pytest.mark.parametrize(
+    "backbone", ["openclip_vitb32", "openclip_vitb16", "resnet18", "test_convnext_face", "effnet_lite0", "fer_minixception"]
+)
 def test_every_other_backbone_one_step(make_cfg, backbone: str) -> None:
     """The remaining backbone configs, random init, one training step each (frozen: quick on 2 cores)."""
     cfg = make_cfg(
@@ -53,6 +55,10 @@ def test_every_other_backbone_one_step(make_cfg, backbone: str) -> None:
     mean = objs["model"].data_config["mean"]
     if backbone.startswith("openclip"):
         assert mean[0] == pytest.approx(0.48145466)  # CLIP's preprocessing, not ImageNet's
+    elif cfg.model.backbone.source == "packaged":
+        from emotune.models.components.packaged import get_packaged
+
+        assert mean == pytest.approx(get_packaged(cfg.model.backbone.name).data_config["mean"])  # the weights' own
     else:
         import timm
 
@@ -73,7 +79,7 @@ def test_fusion_reports_every_method(trained) -> None:
     assert fusion.scene.data_config and fusion.face.data_config
     sd = ckpt["state_dict"]
     assert sd["variance.coef"].shape == (4, 2, 4) and torch.isfinite(sd["variance.coef"]).all()
-    assert sd["measurement.slope"].shape == (2, 2) and (sd["measurement.slope"] > 0).all()
+    assert sd["measurement.slope"].shape == (3, 2) and (sd["measurement.slope"] > 0).all()  # 2 scene slots + face
     prior, extra = sd["conflict"].tolist()  # fitted on val, on the grid
     assert 0 < prior < 1 and extra > 0
     assert torch.isfinite(sd["gate_sigma"]).all() and (sd["gate_sigma"] > 0).all()  # the EMA gate, fitted on val
@@ -110,14 +116,15 @@ def test_resume_from_last(make_cfg) -> None:
 def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None:
 
     face = load_phase_module(trained["face"], "face")
-    assert read_checkpoint(trained["face"])["hyper_parameters"]["face_margin"] == pytest.approx(-0.1)
+    from tests.conftest import TINY_FACE_MARGIN
+
+    assert read_checkpoint(trained["face"])["hyper_parameters"]["face_margin"] == pytest.approx(TINY_FACE_MARGIN)
     assert "face_margin" not in read_checkpoint(trained["scene"])["hyper_parameters"]
     fusion = load_phase_module(trained["fusion"], "fusion")
-    assert fusion.face_margin == pytest.approx(-0.1) and fusion.data_configs["face"]["face_margin"] == pytest.approx(
-        -0.1
-    )
+    assert fusion.face_margin == pytest.approx(TINY_FACE_MARGIN)
+    assert fusion.data_configs["face"]["face_margin"] == pytest.approx(TINY_FACE_MARGIN)
     scene = load_phase_module(trained["scene"], "scene")
-    assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(-0.1)  # the checkpoint's
+    assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(TINY_FACE_MARGIN)  # the checkpoint's
     assert Perceiver(TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)  # override
 
 
@@ -164,3 +171,35 @@ def test_measurement_model_conflicts_and_variance() -> None:
     ratio = ((rob_m - y)[fit] ** 2 / fitted[fit]).mean()
     assert 0.8 < ratio < 1.25  # calibrated where it was fitted
     assert (ivw_m - y)[honest].abs().mean() < 0.9 * err_face[honest].mean()
+
+
+def test_testing_a_given_checkpoint_tests_its_weights(trained, make_cfg) -> None:
+    """`train=false ckpt_path=PATH` scores PATH's weights (it used to score the untrained ones)."""
+    from emotune.utils.errors import ConfigError
+
+    cfg = make_cfg("phase=scene", "train=false", f"ckpt_path={trained['scene']}")
+    metrics, objs = train(cfg)
+    saved = read_checkpoint(trained["scene"])["state_dict"]
+    tested = objs["model"].state_dict()
+    assert all(torch.equal(tested[k].cpu(), v) for k, v in saved.items()), "tested weights are not the checkpoint's"
+    assert "test/valence_ccc" in metrics
+    with pytest.raises(ConfigError, match="needs the checkpoint to test"):
+        train(make_cfg("phase=scene", "train=false"))
+
+
+def test_fusion_is_fitted_and_chosen_on_disjoint_halves_of_val(make_cfg, trained) -> None:
+    """The fusion fits on val_fit and picks its epoch on val_select: no row is in both, together they are val."""
+    from emotune.utils.instantiators import instantiate
+
+    def keys(cfg, *splits: str) -> list[set[str]]:
+        dm = instantiate(cfg.data, _recursive_=False, detector=instantiate(cfg.detector))
+        dm.configure_inputs({"image": {"input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3},
+                             "face": {"input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}})  # fmt: skip
+        dm.setup()
+        return [set(dm.datasets[s].rows["image_path"]) for s in splits]
+
+    cfg = make_cfg("phase=fusion", f"model.scene_ckpt={trained['scene']}", f"model.face_ckpt={trained['face']}")
+    assert (cfg.data.train_split, cfg.data.val_split) == ("val_fit", "val_select")
+    fit, select = keys(cfg, "val_fit", "val_select")
+    (val,) = keys(make_cfg("phase=scene"), "val")
+    assert fit and select and not fit & select and fit | select == val

@@ -16,6 +16,7 @@ _ENCODERS = {
     ".m4a": ("aac", "mp4"),
     ".wav": ("pcm_s16le", "wav"),
     ".flac": ("flac", "flac"),
+    ".ogg": ("libopus", "ogg"),  # Opus in Ogg (FFmpeg's own Vorbis encoder is experimental); Opus runs at 48 kHz
 }
 
 
@@ -54,6 +55,17 @@ def decode_audio(
     return audio if need is None else audio[:need]
 
 
+def decode_excerpt(path: str | Path, sr: int, seconds: float, duration_s: float | None = None) -> np.ndarray:
+    """``seconds`` of mono audio at ``sr`` around the middle of the file (all of it when it is shorter).
+
+    Args:
+        duration_s: the file's length when already known (tags); else read from the container.
+    """
+    total = duration_s if duration_s is not None and np.isfinite(duration_s) else audio_duration(path) or 0.0
+    offset = max(0.0, total / 2 - seconds / 2) if total > seconds + 0.5 else 0.0  # a 30.06 s clip is not seeked
+    return decode_audio(path, sr, offset_s=offset, duration_s=seconds)
+
+
 def encode_audio(path: str | Path, samples: np.ndarray, sr: int, bitrate: int = 128_000) -> Path:
     """Write mono (``(n,)``) or stereo (``(n, 2)``) float samples in [-1, 1]; the codec follows the suffix."""
     path = Path(path)
@@ -64,7 +76,7 @@ def encode_audio(path: str | Path, samples: np.ndarray, sr: int, bitrate: int = 
     x = x[:, None] if x.ndim == 1 else x
     layout = "mono" if x.shape[1] == 1 else "stereo"
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=sr, layout=layout)
+        stream = out.add_stream(codec, rate=48000 if codec == "libopus" else sr, layout=layout)
         if codec not in ("pcm_s16le", "flac"):
             stream.bit_rate = bitrate
         write_samples(out, stream, x, sr)
@@ -79,7 +91,7 @@ def write_samples(
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format="fltp", layout=layout)
     frame.sample_rate = sr
     resampler = av.AudioResampler(
-        format=stream.format.name, layout=layout, rate=sr, frame_size=stream.frame_size or None
+        format=stream.format.name, layout=layout, rate=stream.rate or sr, frame_size=stream.frame_size or None
     )
     for f in resampler.resample(frame) + resampler.resample(None):
         for packet in stream.encode(f):

@@ -102,44 +102,64 @@ def filter_catalog(
     return catalog.filter(genre, artist) if genre or artist else catalog
 
 
-SCALE_COMMENT = "# scale: "  # first line of a catalogue CSV that declares its V-A scale
+SCALE_COLUMN = "scale"  # the scale of a catalogue CSV's V-A, one value on every row (what `make library` writes)
+SCALE_COMMENT = "# scale: "  # older catalogues declared it on a first line instead: still read
+
+
+def _declared_scale(df: pd.DataFrame, path: Path, comment: str | None) -> str | None:
+    """The scale the file itself declares: its ``scale`` column (one value), else an old ``# scale:`` line."""
+    if SCALE_COLUMN not in df.columns:
+        return comment
+    values = sorted({v.strip() for v in df[SCALE_COLUMN] if v.strip()})
+    if len(values) > 1:
+        raise DataError(
+            f"{path}: its {SCALE_COLUMN!r} column holds several scales ({', '.join(values)}); a catalogue has one. "
+            "Split the file, or convert the V-A columns to one scale."
+        )
+    return values[0] if values else comment
 
 
 def read_csv_catalog(path: str | Path, scale: str | None = None, audio_root: str | Path | None = None) -> Catalog:
-    """A user's own library: CSV with ``song_id, valence, arousal`` (+ optional metadata columns).
+    """A user's own library: a plain CSV with ``song_id, valence, arousal`` (+ optional metadata columns).
 
     Args:
-        path: the CSV file.
+        path: the CSV file (its first line is the header).
         scale: the scale of its V-A columns (``deam_static`` = 1..9, ``reference`` = -1..1, ``findingemo``);
-            ``None``: the scale the file declares on its first line (``# scale: reference``, as ``make library``
-            writes), else ``deam_static``.
+            ``None``: the scale the file declares in its ``scale`` column (as ``make library`` writes), or on an
+            old-style first line ``# scale: reference``, else ``deam_static``.
         audio_root: folder that relative ``path`` values are joined under (default: the CSV's folder).
     """
     path = Path(path)
     if not path.is_file():
         raise MissingResourceError(f"Catalogue CSV not found: {path}. Set `catalog.path=FILE`.")
-    first = path.open(encoding="utf-8", errors="replace").readline()
-    declared = first[len(SCALE_COMMENT) :].strip() if first.startswith(SCALE_COMMENT) else None
+    with path.open(encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    comment = first[len(SCALE_COMMENT) :].strip() if first.startswith(SCALE_COMMENT) else None
     df = pd.read_csv(
-        path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None, skiprows=1 if declared else 0
+        path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None, skiprows=1 if comment else 0
     )
     df.columns = [c.strip().lower() for c in df.columns]
     missing = [c for c in ("song_id", "valence", "arousal") if c not in df.columns]
     if missing:
         raise DataError(f"{path} lacks column(s) {missing}; a catalogue needs song_id,valence,arousal.")
+    declared = _declared_scale(df, path, comment)
+    if scale and declared and get_scale(scale) != get_scale(declared):
+        log.warning("%s declares scale %s; catalog.scale=%s overrides it.", path, declared, scale)
     sc = get_scale(scale or declared or "deam_static")
-    df, dropped = clean_catalog(df, sc, str(path))
+    df, dropped = clean_catalog(df.drop(columns=[SCALE_COLUMN], errors="ignore"), sc, str(path))
     root = Path(audio_root) if audio_root else path.parent
     df["path"] = [str(safe_join(root, p)) if p and not Path(p).is_absolute() else p for p in df["path"]]
     return Catalog(df, sc, name=path.stem, dropped=dropped)
 
 
 def write_csv_catalog(cat: Catalog, path: str | Path, extra_columns: tuple[str, ...] = ()) -> Path:
-    """Write a catalogue in the user-CSV format, its scale declared on the first line (:func:`read_csv_catalog`)."""
+    """Write a catalogue as a plain CSV (header first) with its scale in a ``scale`` column
+    (:func:`read_csv_catalog` reads it back with no other setting)."""
     from emotune.utils.io import atomic_path
 
     cols = ["song_id", "valence", "arousal", *OPTIONAL_COLUMNS, *extra_columns]
+    table = cat.songs[[c for c in cols if c in cat.songs.columns]].copy()
+    table[SCALE_COLUMN] = cat.scale.name
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(f"{SCALE_COMMENT}{cat.scale.name}\n")
-        cat.songs[[c for c in cols if c in cat.songs.columns]].to_csv(f, index=False)
+        table.to_csv(f, index=False)
     return Path(path)

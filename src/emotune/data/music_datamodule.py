@@ -1,9 +1,11 @@
-"""LightningDataModule for the music phase: songs in DEAM's layout (static CSVs + ``MEMD_audio/<id>.<ext>``),
-the real DEAM or the synthetic catalogue, as log-mel excerpts with their song-level V-A.
+"""LightningDataModule for the music phase: songs with V-A and audio, as the model's input representation.
 
-Each song's audio is decoded once (up to ``max_seconds`` from its middle) and its log-mel kept in a cache
-file keyed by the feature settings and each file's version; training takes random excerpts, evaluation
-the first one. Targets are on the [-1, 1] reference (DEAM static: (x - 5) / 4).
+Song sets (``format``): ``deam`` (DEAM's layout: the real DEAM or the synthetic catalogue), ``fourq`` (the 4Q
+clips, targets ±0.5 from their quadrant) and ``pmemo`` (PMEmo's static V-A). Each song's audio is decoded once
+(``max_seconds`` around its middle) into what the model reads (``model.features.kind``): a log-mel kept whole
+(training takes random excerpts, evaluation the first) or one descriptor vector. Both are cached in a file keyed
+by the settings and each audio file's version. Missing and unreadable audio files are counted and skipped.
+Targets are on the [-1, 1] reference.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from emotune.audio.descriptors import describe, one_thread
 from emotune.audio.features import excerpt_samples, log_mel
-from emotune.audio.io import audio_duration, decode_audio
+from emotune.audio.io import decode_excerpt
+from emotune.data.catalog import Catalog
 from emotune.data.deam import load_deam
+from emotune.data.fourq import load_fourq
+from emotune.data.pmemo import load_pmemo
+from emotune.data.scales import DEAM_STATIC
 from emotune.data.splits import annotation_fingerprint, load_or_make_split
 from emotune.data.va_dataset import make_loader
 from emotune.utils.errors import ConfigError, DataError
@@ -31,38 +39,41 @@ from emotune.utils.io import atomic_path, file_lock, file_stamp
 
 log = logging.getLogger(__name__)
 
+LOADERS: dict[str, Callable[[str | Path], Catalog]] = {"deam": load_deam, "fourq": load_fourq, "pmemo": load_pmemo}
+
 
 def song_features(path: str, cfg: dict, max_seconds: float) -> torch.Tensor:
     """Log-mel ``(n_mels, frames)`` of a song: up to ``max_seconds`` around its middle, looped to one excerpt."""
-    sr = int(cfg["sample_rate"])
-    total = audio_duration(path) or 0.0
-    offset = max(0.0, total / 2 - max_seconds / 2) if total > max_seconds else 0.0
-    audio = decode_audio(path, sr, offset_s=offset, duration_s=max_seconds)
+    audio = decode_excerpt(path, int(cfg["sample_rate"]), max_seconds)
     n = excerpt_samples(cfg)
     if len(audio) < n:
         audio = np.tile(audio, int(np.ceil(n / max(1, len(audio)))))
     return log_mel(audio, cfg)[0].half()
 
 
-class MelDataset(Dataset):
-    """Excerpts of cached log-mels: random crops when training, the first excerpt otherwise."""
+def song_descriptors(path: str, cfg: dict) -> torch.Tensor:
+    """The descriptor vector ``(D,)`` of a song's ``excerpt_s`` seconds around its middle."""
+    audio = decode_excerpt(path, int(cfg["sample_rate"]), float(cfg["excerpt_s"]))
+    return torch.from_numpy(describe(audio, cfg))
 
-    def __init__(self, mels: list[torch.Tensor], va: np.ndarray, keys: list[str], frames: int, train: bool) -> None:
-        self.mels, self.va, self.keys, self.frames, self.train = (
-            mels,
-            torch.tensor(va, dtype=torch.float32),
-            keys,
-            frames,
-            train,
-        )
+
+class SongDataset(Dataset):
+    """Cached song inputs: log-mels cropped to ``frames`` (random crops when training, else the first), or
+    descriptor vectors as they are (``frames=None``)."""
+
+    def __init__(self, inputs: list[torch.Tensor], va: np.ndarray, keys: list[str], frames: int | None, train: bool):
+        self.inputs, self.keys, self.frames, self.train = inputs, keys, frames, train
+        self.va = torch.tensor(va, dtype=torch.float32)
 
     def __len__(self) -> int:
-        return len(self.mels)
+        return len(self.inputs)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        mel = self.mels[i]
-        start = int(torch.randint(0, mel.shape[1] - self.frames + 1, ()).item()) if self.train else 0
-        return {"audio": mel[None, :, start : start + self.frames].float(), "va": self.va[i], "key": self.keys[i]}
+        x = self.inputs[i]
+        if self.frames is None:
+            return {"audio": x.float(), "va": self.va[i], "key": self.keys[i]}
+        start = int(torch.randint(0, x.shape[1] - self.frames + 1, ()).item()) if self.train else 0
+        return {"audio": x[None, :, start : start + self.frames].float(), "va": self.va[i], "key": self.keys[i]}
 
 
 def collate(items: list[dict]) -> dict[str, Any]:
@@ -78,11 +89,14 @@ class MusicDataModule(L.LightningDataModule):
     """Songs for ``phase=music``.
 
     Args:
-        root: a folder in DEAM's layout (the synthetic catalogue, or a DEAM download).
+        root: the song set's folder.
+        format: ``deam`` | ``fourq`` | ``pmemo`` (the layout of ``root``).
         split_file: the saved song split (``None``: ``<root>/music_splits.csv``).
         split_seed: seed of a new split.
-        cache_dir: where the log-mel cache lives.
-        max_seconds: audio decoded per song (from its middle).
+        split_fractions: train, val, test shares of a new split (stratified on the V-A cell, i.e. the quadrant).
+        cache_dir: where the feature cache lives.
+        max_seconds: audio decoded per song for log-mel inputs (from its middle); descriptors read their own
+            ``excerpt_s`` (the model's preprocessing).
         batch_size / num_workers: loader settings.
         limit_per_split: at most this many songs per split (quick checks).
     """
@@ -92,8 +106,10 @@ class MusicDataModule(L.LightningDataModule):
     def __init__(
         self,
         root: str,
+        format: str = "deam",
         split_file: str | None = None,
         split_seed: int = 0,
+        split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
         cache_dir: str | None = None,
         max_seconds: float = 30.0,
         batch_size: int = 32,
@@ -103,55 +119,76 @@ class MusicDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
-        self.root = Path(root)
+        if format not in LOADERS:
+            raise ConfigError(f"data.format={format!r} is not valid; choose one of: {', '.join(LOADERS)}.")
+        self.root, self.format = Path(root), format
         self.split_file = Path(split_file) if split_file else self.root / "music_splits.csv"
         self.cache_dir = Path(cache_dir) if cache_dir else self.root / "cache"
         self.split_seed, self.max_seconds = split_seed, float(max_seconds)
+        self.split_fractions = tuple(float(f) for f in split_fractions)
         self.batch_size, self.num_workers, self.limit_per_split = batch_size, num_workers, limit_per_split
         self.data_configs: dict[str, dict] = {}
-        self.datasets: dict[str, MelDataset] = {}
+        self.datasets: dict[str, SongDataset] = {}
         self.stats: dict[str, Any] = {}
 
     def configure_inputs(self, data_configs: dict[str, dict]) -> None:
-        """The spectrogram settings from the model."""
+        """The input representation (spectrogram or descriptor settings) from the model."""
         self.data_configs = dict(data_configs)
 
+    @property
+    def kind(self) -> str:
+        """``log_mel`` or ``descriptors``: what the model reads."""
+        return str(self.data_configs["audio"].get("kind", "log_mel"))
+
     def _songs(self) -> pd.DataFrame:
-        cat = load_deam(self.root)
+        cat = LOADERS[self.format](self.root)
         songs = cat.songs
         has_audio = songs["path"].astype(bool)
         self.stats.update({"songs": len(songs), "songs_without_audio": int((~has_audio).sum()), "dropped": cat.dropped})
         songs = songs[has_audio].reset_index(drop=True)
         if len(songs) < 10:
             raise DataError(
-                f"{self.root}: {len(songs)} songs with audio (MEMD_audio/<id>.mp3 or .flac ...); the music "
-                "phase needs audio files beside the annotations. Build them with `make data`."
+                f"{self.root}: {len(songs)} songs with audio ({self.format} layout); the music phase needs at "
+                "least 10 audio files beside the annotations (the synthetic ones: `make data`)."
             )
-        df = pd.DataFrame({"image_path": songs["song_id"], "valence": songs["valence"], "arousal": songs["arousal"]})
-        songs["split"] = load_or_make_split(df, self.split_file, annotation_fingerprint(df), seed=self.split_seed)
         songs[["valence_ref", "arousal_ref"]] = cat.scale.to_ref(songs[["valence", "arousal"]].to_numpy(float))
+        # The split is stratified on V-A cells of DEAM's 1..9 scale (for 4Q: the quadrants); DEAM keeps its values.
+        va = songs[["valence", "arousal"]].to_numpy(float) if cat.scale == DEAM_STATIC else None
+        va = DEAM_STATIC.from_ref(songs[["valence_ref", "arousal_ref"]].to_numpy(float)) if va is None else va
+        df = pd.DataFrame({"image_path": songs["song_id"], "valence": va[:, 0], "arousal": va[:, 1]})
+        songs["split"] = load_or_make_split(
+            df, self.split_file, annotation_fingerprint(df), seed=self.split_seed, fractions=self.split_fractions
+        )
         return songs
 
     def _features(self, songs: pd.DataFrame) -> dict[str, torch.Tensor]:
         cfg = self.data_configs["audio"]
         spec = json.dumps({**cfg, "max_seconds": self.max_seconds}, sort_keys=True)
-        path = self.cache_dir / f"music_mel_{hashlib.sha1(spec.encode()).hexdigest()[:12]}.pt"
+        path = self.cache_dir / f"music_{self.kind}_{hashlib.sha1(spec.encode()).hexdigest()[:12]}.pt"
         with file_lock(path):
             cached = torch.load(path, weights_only=True) if path.is_file() else {}
             keys = {sid: f"{sid}|{file_stamp(p)}" for sid, p in zip(songs["song_id"], songs["path"])}
             todo = [(sid, p) for sid, p in zip(songs["song_id"], songs["path"]) if keys[sid] not in cached]
             failed = []
-            for sid, p in tqdm(todo, desc="music features", unit="song", disable=not todo):
-                try:
-                    cached[keys[sid]] = song_features(p, cfg, self.max_seconds)
-                except DataError as exc:
-                    failed.append(sid)
-                    log.warning("Skipped song %s: %s", sid, exc)
+            with one_thread():
+                self._compute(todo, keys, cached, failed, cfg)
             if todo:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path) as tmp:
                     torch.save(cached, tmp)
         self.stats["unreadable_audio"] = len(failed)
         return {sid: cached[k] for sid, k in keys.items() if k in cached}
+
+    def _compute(self, todo: list, keys: dict, cached: dict, failed: list, cfg: dict) -> None:
+        for sid, p in tqdm(todo, desc=f"music {self.kind}", unit="song", disable=not todo):
+            try:
+                if self.kind == "descriptors":
+                    cached[keys[sid]] = song_descriptors(p, cfg)
+                else:
+                    cached[keys[sid]] = song_features(p, cfg, self.max_seconds)
+            except DataError as exc:
+                failed.append(sid)
+                log.warning("Skipped song %s: %s", sid, exc)
 
     def prepare_data(self) -> None:
         """Split and feature cache, once per node."""
@@ -165,18 +202,18 @@ class MusicDataModule(L.LightningDataModule):
         if not self.data_configs:
             raise ConfigError("MusicDataModule.configure_inputs(model.data_configs) must be called before setup().")
         songs = self._songs()
-        mels = self._features(songs)
-        songs = songs[songs["song_id"].isin(set(mels))]
+        inputs = self._features(songs)
+        songs = songs[songs["song_id"].isin(set(inputs))]
         cfg = self.data_configs["audio"]
-        frames = excerpt_samples(cfg) // int(cfg["hop_length"]) + 1
+        frames = None if self.kind == "descriptors" else excerpt_samples(cfg) // int(cfg["hop_length"]) + 1
         for name in ("train", "val", "test"):
             rows = songs[songs["split"] == name]
             if self.limit_per_split:
                 rows = rows.iloc[: self.limit_per_split]
             if rows.empty:
                 raise DataError(f"Split {name!r} of the songs is empty in {self.split_file}; delete it to re-split.")
-            self.datasets[name] = MelDataset(
-                [mels[s] for s in rows["song_id"]],
+            self.datasets[name] = SongDataset(
+                [inputs[s] for s in rows["song_id"]],
                 rows[["valence_ref", "arousal_ref"]].to_numpy(),
                 rows["song_id"].tolist(),
                 frames,
@@ -185,23 +222,28 @@ class MusicDataModule(L.LightningDataModule):
         va = self.datasets["train"].va
         self._label_moments = (va.mean(0), va.var(0, unbiased=False).clamp_min(1e-6))
         self.stats["sizes"] = {k: len(v) for k, v in self.datasets.items()}
+        self.stats["song_ids"] = {k: list(v.keys) for k, v in self.datasets.items()}
         log.info("Music data: %s", self.stats["sizes"])
 
     def train_label_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of the training songs' V-A (the constant baseline)."""
         return self._label_moments
 
+    def train_inputs(self) -> torch.Tensor:
+        """The training songs' inputs stacked (descriptor vectors ``(N, D)``: what the standardiser is fitted on)."""
+        return torch.stack([x.float() for x in self.datasets["train"].inputs])
+
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         return make_loader(self.datasets[name], self.batch_size, self.num_workers, shuffle, collate)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled random excerpts."""
+        """Shuffled training songs."""
         return self._loader("train", True)
 
     def val_dataloader(self) -> DataLoader:
-        """Validation excerpts."""
+        """Validation songs."""
         return self._loader("val", False)
 
     def test_dataloader(self) -> DataLoader:
-        """Test excerpts."""
+        """Test songs."""
         return self._loader("test", False)

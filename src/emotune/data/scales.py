@@ -5,6 +5,7 @@ The shared reference is [-1, 1] on both axes:
 * FindingEmo: valence -3..3, arousal 0..6  ->  v/3, (a-3)/3
 * DEAM static (and most song catalogues): 1..9  ->  (x-5)/4
 * DEAM dynamic: already -1..1
+* OASIS: 1..7 (means of about 100 raters)  ->  (x-4)/3
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class VAScale:
 FINDINGEMO = VAScale("findingemo", (-3.0, 3.0), (0.0, 6.0))
 DEAM_STATIC = VAScale("deam_static", (1.0, 9.0), (1.0, 9.0))
 REFERENCE = VAScale("reference", (-1.0, 1.0), (-1.0, 1.0))
+OASIS = VAScale("oasis", (1.0, 7.0), (1.0, 7.0))
 
-SCALES: dict[str, VAScale] = {s.name: s for s in (FINDINGEMO, DEAM_STATIC, REFERENCE)}
+SCALES: dict[str, VAScale] = {s.name: s for s in (FINDINGEMO, DEAM_STATIC, REFERENCE, OASIS)}
 # Friendly aliases used in configs and CSV headers.
 SCALES.update({"fe": FINDINGEMO, "1-9": DEAM_STATIC, "deam": DEAM_STATIC, "ref": REFERENCE, "-1..1": REFERENCE})
 

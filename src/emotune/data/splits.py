@@ -45,6 +45,34 @@ def make_split(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0
     return out
 
 
+def hash_split(
+    keys: Iterable[str], seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+) -> pd.Series:
+    """A seeded train/val/test assignment from each key's hash: an item keeps its split whatever else is in the
+    set, so a model fitted on one copy of a data set can be scored on a larger copy without seeing its rows again."""
+    if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
+        raise DataError(f"Split fractions {fractions} must be non-negative and sum to 1.")
+    keys = list(keys)
+    u = np.array([int(hashlib.sha1(f"{seed}:{k}".encode()).hexdigest()[:12], 16) / 16**12 for k in keys])
+    names = np.where(u < fractions[0], "train", np.where(u < fractions[0] + fractions[1], "val", "test"))
+    return pd.Series(names, dtype=object)
+
+
+HELD_OUT_PARTS = ("val_fit", "val_select")  # the two halves of ``val`` a second-stage model is fitted / chosen on
+
+
+def halve_held_out(split: pd.Series, keys: pd.Series, seed: int = 0) -> pd.Series:
+    """``split`` with each ``val`` row renamed ``val_fit`` or ``val_select`` by its key's hash (half each).
+
+    A model fitted on the outputs of models that were chosen on ``val`` (the fusion) is fitted on one half and
+    chosen (early stopping, ``best.ckpt``) on the other, as stacking recipes do: its selection never sees the rows
+    it was fitted on.
+    """
+    halves = hash_split(keys, seed=seed + 7919, fractions=(0.5, 0.5, 0.0)).to_numpy()
+    renamed = np.where(halves == "train", HELD_OUT_PARTS[0], HELD_OUT_PARTS[1])
+    return split.where(split != "val", pd.Series(renamed, index=split.index))
+
+
 def meta_path(split_file: Path) -> Path:
     """The split file's sidecar (which annotation set and seed made it)."""
     return split_file.with_name(split_file.name + ".meta.json")

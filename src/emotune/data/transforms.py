@@ -15,12 +15,14 @@ _INTERP = {
 
 
 def build_transform(data_config: dict, train: bool = False, color_jitter: float = 0.0) -> T.Compose:
-    """uint8 ``(3, H, W)`` RGB tensor -> normalised float tensor at ``input_size``; ``train`` adds random crops,
-    flips and colour jitter, stronger with ``color_jitter`` (0..1; 1: any hue, wide brightness and saturation, so
-    colour cannot stand in for shape)."""
+    """uint8 ``(3, H, W)`` RGB tensor -> normalised float tensor at ``input_size`` (grey ``(1, H, W)`` when the
+    data config says ``channels: 1``); ``train`` adds random crops, flips and colour jitter, stronger with
+    ``color_jitter`` (0..1; 1: any hue, wide brightness and saturation, so colour cannot stand in for shape)."""
     size = int(data_config["input_size"])
     interp = _INTERP.get(str(data_config.get("interpolation", "bilinear")), InterpolationMode.BILINEAR)
     norm = T.Normalize(mean=data_config["mean"], std=data_config["std"])
+    # ITU-R 601 luma, as cv2's BGR2GRAY that grey-input networks (fer) were trained with
+    grey = [T.Grayscale(1)] if int(data_config.get("channels", 3)) == 1 else []
     if train:
         return T.Compose(
             [
@@ -32,6 +34,7 @@ def build_transform(data_config: dict, train: bool = False, color_jitter: float 
                     saturation=0.15 + 0.65 * color_jitter,
                     hue=0.5 * color_jitter,
                 ),
+                *grey,
                 T.ToDtype(torch.float32, scale=True),
                 norm,
             ]
@@ -40,6 +43,7 @@ def build_transform(data_config: dict, train: bool = False, color_jitter: float 
         [
             T.Resize(size, interpolation=interp, antialias=True),
             T.CenterCrop(size),
+            *grey,
             T.ToDtype(torch.float32, scale=True),
             norm,
         ]

@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from emotune.data.findingemo import read_annotations, resolve_annotations
-from emotune.data.scales import FINDINGEMO
-from emotune.data.splits import annotation_fingerprint, load_or_make_split
+from emotune.data.scales import FINDINGEMO, VAScale
+from emotune.data.splits import HELD_OUT_PARTS, annotation_fingerprint, halve_held_out, load_or_make_split
 from emotune.data.transforms import build_transform
 from emotune.data.va_dataset import VADataset, View, make_loader
 from emotune.data.validation import read_validation
@@ -36,7 +36,8 @@ MIN_FACE_IMAGES = {"train": 16, "val": 4}  # fewer detected faces than this and 
 
 
 class VADataModule(L.LightningDataModule):
-    """FindingEmo-format data for the scene, face and fusion phases.
+    """FindingEmo-format data for the scene, face and fusion phases (subclasses read other formats: override
+    :meth:`_rows` and :attr:`label_scale`).
 
     Args:
         root: the data set folder (``annotations_single.ann``, images, split, caches).
@@ -45,7 +46,8 @@ class VADataModule(L.LightningDataModule):
         image_root: where the ``/Run_*/...`` image paths start (``None``: ``<root>/images``).
         split_file: the saved split (``None``: ``<root>/splits.csv``).
         split_seed: seed of a new split.
-        train_split / val_split / test_splits: split names used for each stage.
+        train_split / val_split / test_splits: split names used for each stage; ``val_fit`` / ``val_select`` are the
+            two halves of ``val`` (the fusion is fitted on one and chosen on the other).
         detector: the face detector (face and fusion views).
         face_policy: ``largest`` or ``confident`` face when there are several.
         cache_dir: face-detection cache folder.
@@ -56,6 +58,8 @@ class VADataModule(L.LightningDataModule):
         in_memory: keep decoded images in memory (small sets, many epochs).
         limit_per_split: at most this many rows per split (quick checks).
     """
+
+    label_scale: VAScale = FINDINGEMO  # the labels' own scale; targets are mapped onto [-1, 1] from it
 
     def __init__(
         self,
@@ -114,6 +118,8 @@ class VADataModule(L.LightningDataModule):
         return float(self.data_configs.get("face", {}).get("face_margin", 0.0))
 
     def _rows(self) -> pd.DataFrame:
+        """Usable rows: ``image_path`` (under ``image_root``), ``valence``, ``arousal`` (on :attr:`label_scale`),
+        optionally ``ambiguity``, and ``split``."""
         ann = resolve_annotations(self.annotations, self.root, self.image_root)
         self.stats["annotations"] = str(ann)
         df = read_annotations(ann)
@@ -157,6 +163,8 @@ class VADataModule(L.LightningDataModule):
         if not self.data_configs:
             raise ConfigError("VADataModule.configure_inputs(model.data_configs) must be called before setup().")
         df = self._rows()
+        if {self.train_split, self.val_split} & set(HELD_OUT_PARTS):  # a second stage: fit / choose on val's halves
+            df["split"] = halve_held_out(df["split"], df["image_path"], seed=self.split_seed)
         boxes: dict[str, list] = {}
         if self.view != "scene":
             boxes = build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
@@ -172,7 +180,7 @@ class VADataModule(L.LightningDataModule):
                 df = df[has_face].reset_index(drop=True)
         train_rows = df[df["split"] == ("train" if (df["split"] == "train").any() else self.train_split)]
         va = torch.tensor(
-            FINDINGEMO.to_ref(train_rows[["valence", "arousal"]].to_numpy(np.float64)), dtype=torch.float32
+            self.label_scale.to_ref(train_rows[["valence", "arousal"]].to_numpy(np.float64)), dtype=torch.float32
         )
         self._label_moments = (va.mean(0), va.var(0, unbiased=False).clamp_min(1e-6))
         image_cfg, face_cfg = self.data_configs.get("image"), self.data_configs.get("face")
@@ -210,6 +218,8 @@ class VADataModule(L.LightningDataModule):
                 self.face_policy,
                 self.in_memory,
                 int(face_cfg["input_size"]) if face_cfg else 64,
+                self.label_scale,
+                int(face_cfg.get("channels", 3)) if face_cfg else 3,
             )
         self.test_split_names = [s for s in self.test_splits if s in self.datasets]
         self.stats["sizes"] = {k: len(v) for k, v in self.datasets.items()}

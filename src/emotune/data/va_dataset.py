@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from emotune.data.scales import FINDINGEMO
-from emotune.detect.detectors import choose_face, crop_face
+from emotune.data.scales import FINDINGEMO, VAScale
+from emotune.detect.detectors import as_dets, choose_face, crop_face
 from emotune.utils.io import file_stamp, safe_join
 
 log = logging.getLogger(__name__)
@@ -54,17 +54,19 @@ class VADataset(Dataset):
         face_policy: str,
         in_memory: bool,
         face_size: int = 64,
+        label_scale: VAScale = FINDINGEMO,
+        face_channels: int = 3,
     ) -> None:
         self.rows = rows.reset_index(drop=True)
         self.image_root, self.view = image_root, view
         self.image_tf, self.face_tf = image_tf, face_tf
         self.boxes, self.face_margin, self.face_policy = boxes, face_margin, face_policy
-        va = FINDINGEMO.to_ref(self.rows[["valence", "arousal"]].to_numpy(np.float64))
+        va = label_scale.to_ref(self.rows[["valence", "arousal"]].to_numpy(np.float64))
         self.va = torch.tensor(va, dtype=torch.float32)
         amb = self.rows["ambiguity"].to_numpy(np.float64) if "ambiguity" in self.rows else np.full(len(self.rows), -1.0)
         self.ambiguity = torch.tensor(np.where(amb >= 0, amb / 6.0, -1.0), dtype=torch.float32)  # 0..1, -1: unknown
         self._mem: dict[int, np.ndarray] = {}
-        self.in_memory, self.face_size = in_memory, face_size
+        self.in_memory, self.face_size, self.face_channels = in_memory, face_size, face_channels
         # Feature-cache keys name the image file's version (size, mtime) and, for crops, the margin and box:
         # an edited image or another margin never gets a stale cached feature.
         self.stamps = [file_stamp(safe_join(image_root, p)) for p in self.rows["image_path"]]
@@ -94,14 +96,14 @@ class VADataset(Dataset):
         if self.view in ("scene", "both"):
             out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
         if self.view in ("face", "both"):
-            box = choose_face(np.asarray(self.boxes.get(rel, []), np.float32).reshape(-1, 5), self.face_policy)
+            box = choose_face(as_dets(self.boxes.get(rel, [])), self.face_policy)
             out["has_face"] = torch.tensor(box is not None)
             if box is not None:
                 crop = crop_face(img, box, self.face_margin)
                 out["face"] = self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
                 out["key"] += f"|m{self.face_margin:g}|" + ",".join(f"{v:.1f}" for v in box[:4])
             else:
-                out["face"] = torch.zeros(3, self.face_size, self.face_size)
+                out["face"] = torch.zeros(self.face_channels, self.face_size, self.face_size)
         return out
 
 

@@ -1,5 +1,6 @@
-"""A face-detection cache per data set: boxes per image, built once, rebuilt when the detector,
-its settings or an image file changes. Safe when two processes build it at once (file lock)."""
+"""A face-detection cache per data set: detections per image, built once, rebuilt when the detector,
+its settings, the detection row format (``detectors.DETS_FORMAT``) or an image file changes. Safe when two
+processes build it at once (file lock)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from emotune.detect.detectors import FaceDetector
+from emotune.detect.detectors import DETS_FORMAT, FaceDetector, as_dets
 from emotune.utils.io import file_lock, file_stamp, safe_join, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 
+def cache_settings(detector: FaceDetector) -> dict:
+    """What a cache file is valid for: the detector's settings and the detection row format."""
+    return {"dets_format": DETS_FORMAT, **detector.settings()}
+
+
 def detector_key(detector: FaceDetector) -> str:
-    """Hash of the detector's name and settings."""
-    return hashlib.sha1(json.dumps(detector.settings(), sort_keys=True).encode()).hexdigest()[:12]
+    """Hash of the detector's name and settings and the row format."""
+    return hashlib.sha1(json.dumps(cache_settings(detector), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def build_face_cache(
@@ -31,10 +37,12 @@ def build_face_cache(
     cache_dir: str | Path,
     progress: bool = True,
 ) -> dict[str, list[list[float]]]:
-    """Boxes (``x1, y1, x2, y2, score`` lists) per ``image_path``, loaded or computed.
+    """Detections (rows of ``detectors.DET_COLUMNS`` as lists, ``None`` for NaN) per ``image_path``, loaded or
+    computed; ``detectors.as_dets`` turns one entry back into an ``(N, 17)`` array.
 
     The cache file is ``<cache_dir>/faces_<detector>_<settings-hash>.json``; entries whose image
-    file changed (size or mtime) are recomputed. Unreadable images get no entry.
+    file changed (size or mtime) are recomputed; a file written for other settings or another row format
+    (the old 5-column one) is not read. Unreadable images get no entry.
     """
     image_root = Path(image_root)
     path = Path(cache_dir) / f"faces_{detector.name}_{detector_key(detector)}.json"
@@ -43,7 +51,7 @@ def build_face_cache(
         if path.is_file():
             try:
                 blob = json.loads(path.read_text())
-                if blob.get("settings") == detector.settings():
+                if blob.get("settings") == cache_settings(detector):
                     cached = blob.get("images", {})
             except json.JSONDecodeError:
                 log.warning("Face cache %s is corrupt; rebuilding it.", path)
@@ -69,7 +77,7 @@ def build_face_cache(
             for (rel, stamp, _), dets in zip(images, _detect_same_size(detector, [img for _, _, img in images])):
                 out[rel] = {"stamp": stamp, "boxes": np.round(dets, 2).tolist()}
         if todo:
-            write_json_atomic(path, {"settings": detector.settings(), "images": {**cached, **out}}, indent=0)
+            write_json_atomic(path, {"settings": cache_settings(detector), "images": {**cached, **out}}, indent=0)
             n_face = sum(bool(v["boxes"]) for v in out.values())
             log.info(
                 "Face cache %s: %d images, %d with a face, %d without",
@@ -118,7 +126,7 @@ def detection_rate(boxes: dict[str, list], truth_csv: str | Path) -> dict[str, f
         if rel not in main.index:
             continue
         n += 1
-        f = choose_face(np.asarray(b, np.float32).reshape(-1, 5))
+        f = choose_face(as_dets(b))
         if f is None:
             continue
         t = main.loc[rel]

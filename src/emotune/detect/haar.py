@@ -64,7 +64,7 @@ class HaarFaceDetector:
         self._cascade = self._load(self._path)
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Faces in a BGR image: ``(N, 5)``."""
+        """Faces in a BGR image: ``(N, 17)`` (a cascade has no keypoints: all NaN)."""
         gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         scale = min(1.0, self.max_side / max(gray.shape[:2]))  # big frames: detect on a downscaled copy
         if scale < 1.0:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from emotune.detect.detectors import empty_dets
+from emotune.detect.detectors import SCORE, empty_dets, five_point_keypoints, make_dets, scale_dets
 from emotune.utils.errors import MissingResourceError, check_range
 
 
@@ -77,18 +77,16 @@ class MTCNNDetector:
         """MTCNN on one RGB image or a list of same-size ones; detections above ``score_threshold``."""
         self._net.min_face_size = max(12, round(min_face))
         with self._threads():
-            boxes, probs = self._net.detect(rgb)
+            boxes, probs, points = self._net.detect(rgb, landmarks=True)
         if not isinstance(rgb, list):
-            boxes, probs = [boxes], [probs]
+            boxes, probs, points = [boxes], [probs], [points]
         out = []
-        for b, p in zip(boxes, probs):
+        for b, p, lm in zip(boxes, probs, points):
             if b is None or len(b) == 0:
                 out.append(empty_dets())
                 continue
-            dets = np.concatenate(
-                [np.asarray(b, np.float32).reshape(-1, 4), np.asarray(p, np.float32).reshape(-1, 1)], 1
-            )
-            out.append(dets[dets[:, 4] >= self.score_threshold])
+            dets = make_dets(b, p, five_point_keypoints(lm))  # its 5 landmarks: eyes, nose, mouth corners
+            out.append(dets[dets[:, SCORE] >= self.score_threshold])
         return out
 
     def _prepare(self, image_bgr: np.ndarray, max_side: float) -> tuple[np.ndarray, float]:
@@ -104,13 +102,10 @@ class MTCNNDetector:
 
     @staticmethod
     def _rescale(dets: np.ndarray, scale: float) -> np.ndarray:
-        if len(dets) and scale != 1.0:
-            dets = dets.copy()
-            dets[:, :4] /= scale
-        return dets
+        return scale_dets(dets, 1.0 / scale) if len(dets) and scale != 1.0 else dets
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Faces in a BGR image: ``(N, 5)``."""
+        """Faces in a BGR image: ``(N, 17)`` (``detectors.DET_COLUMNS``; ears NaN)."""
         img, scale = self._prepare(image_bgr, self.max_side)
         return self._rescale(self._run(img, self.min_face_size)[0], scale)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emotune.detect.detectors import as_dets
 from emotune.utils.cli import exit_on_user_error
 
 # (package requirement, archive kind) -> the members we use.
@@ -261,7 +262,7 @@ def score(
     for i, (dets, p) in enumerate(zip(detections, photos)):
         marked = np.asarray(p.faces, float).reshape(-1, 4)
         hit = np.zeros(len(marked), bool)
-        dets = np.asarray(dets, float).reshape(-1, 5).copy()
+        dets = as_dets(dets).astype(float)
         if sizes is not None:
             h, w = sizes[i]
             dets[:, [0, 2]] = dets[:, [0, 2]].clip(0, w)

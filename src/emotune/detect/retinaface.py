@@ -9,7 +9,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from emotune.detect.detectors import empty_dets
+from emotune.detect.detectors import empty_dets, five_point_keypoints, make_dets
 from emotune.detect.weights import KNOWN_WEIGHTS, ensure_weights
 from emotune.utils.errors import MissingResourceError, check_choice, check_range
 
@@ -55,7 +55,7 @@ class RetinaFaceDetector:
         self.weights, self.network, self.conf_threshold = weights, network, float(conf_threshold)
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Faces in a BGR image: ``(N, 5)``."""
+        """Faces in a BGR image: ``(N, 17)`` (its 5 landmarks as the eyes, nose and mouth centre; ears NaN)."""
         import torch
 
         img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
@@ -63,7 +63,8 @@ class RetinaFaceDetector:
             dets = self.net.detect_faces(img, self.conf_threshold)
         if dets is None or len(dets) == 0:
             return empty_dets()
-        return np.asarray(dets, np.float32)[:, :5]
+        d = np.asarray(dets, np.float32)  # box, score, 5 landmarks
+        return make_dets(d[:, :4], d[:, 4], five_point_keypoints(d[:, 5:15]))
 
     def settings(self) -> dict:
         """Cache key."""

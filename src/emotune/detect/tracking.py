@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotune.detect.detectors import FaceDetector, choose_face, empty_dets
+from emotune.detect.detectors import FaceDetector, choose_face, empty_dets, shift_dets
 from emotune.utils.errors import check_range
 
 
@@ -58,8 +58,4 @@ class TrackingDetector:
             dets = self.detector.detect_sized(roi, float(max(box[2] - box[0], box[3] - box[1])))
         else:
             dets = self.detector.detect(roi)
-        if len(dets):
-            dets = dets.copy()
-            dets[:, [0, 2]] += x1
-            dets[:, [1, 3]] += y1
-        return dets
+        return shift_dets(dets, x1, y1) if len(dets) else dets  # boxes and keypoints back to frame pixels

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotune.detect.detectors import empty_dets
+from emotune.detect.detectors import empty_dets, five_point_keypoints, make_dets
 from emotune.detect.weights import KNOWN_WEIGHTS, ensure_weights
 from emotune.utils.errors import check_range
 
@@ -35,14 +35,16 @@ class YuNetFaceDetector:
         self._net = self._load()
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Faces in a BGR image: ``(N, 5)``."""
+        """Faces in a BGR image: ``(N, 17)`` (its 5 landmarks as the eyes, nose and mouth centre; ears NaN)."""
         img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
         self._net.setInputSize((img.shape[1], img.shape[0]))
         _, faces = self._net.detect(img)
         if faces is None or len(faces) == 0:
             return empty_dets()
         f = np.asarray(faces, np.float32)
-        return np.concatenate([f[:, :2], f[:, :2] + f[:, 2:4], f[:, 14:15]], 1)
+        return make_dets(
+            np.concatenate([f[:, :2], f[:, :2] + f[:, 2:4]], 1), f[:, 14], five_point_keypoints(f[:, 4:14])
+        )
 
     def settings(self) -> dict:
         """Cache key."""

@@ -13,11 +13,12 @@ import torch
 from torchmetrics import MaxMetric
 
 from emotune.models.base import EmotuneModule, plain
-from emotune.models.components.backbones import build_backbone
+from emotune.models.components.backbones import Backbone, build_backbone
+from emotune.models.components.expression import ExpressionVAHead
 from emotune.models.components.feature_cache import FeatureCache
 from emotune.models.components.heads import UNCERTAINTIES, VAHead, beta_nll, fit_log_variance, predictive
 from emotune.models.components.losses import build_loss
-from emotune.utils.errors import check_choice, check_range
+from emotune.utils.errors import ConfigError, check_choice, check_range
 from emotune.utils.metrics import VAMetrics
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ class VARegressor(EmotuneModule):
         """
         Args:
             backbone: ``{source, name, pretrained, cache_dir, input_size, ...}`` for :func:`build_backbone`.
-            head: ``{hidden, dropout}`` for :class:`VAHead`.
+            head: ``{kind, hidden, dropout, ...}``: ``kind: mlp`` for :class:`VAHead`, ``expression`` for
+                :class:`ExpressionVAHead` (a backbone whose features are expression logits), ``auto`` picks by backbone.
             optimizer: a Hydra node (``_target_`` + kwargs) completed with the parameter groups.
             scheduler: a Hydra node completed with the optimizer, or ``None``.
             freeze_backbone: train the head only (linear probe / MLP probe).
@@ -96,15 +98,10 @@ class VARegressor(EmotuneModule):
         self.backbone = build_backbone(**self.hparams.backbone, load_pretrained=load_pretrained)
         # Preprocessing travels with the weights (stored in the checkpoint's hparams).
         self.hparams["data_config"] = dict(data_config or self.backbone.data_config)
-        self.head = VAHead(
-            self.backbone.num_features,
-            heteroscedastic=uncertainty != "mc_dropout",
-            ambiguity=ambiguity_weight > 0,
-            **self.hparams.head,
-        )
+        self.head = _build_head(self.backbone, uncertainty != "mc_dropout", ambiguity_weight > 0, self.hparams.head)
         self.criterion = build_loss(loss)
-        if freeze_backbone:
-            self.backbone.requires_grad_(False)
+        if freeze_backbone:  # frozen: no gradients, and batch norm / drop-path in eval mode (Lightning keeps modes)
+            self.backbone.requires_grad_(False).eval()
         # Variance calibration per dimension, fitted on the validation split each validation epoch:
         # log var' = c0 + c1 log var + c2 ambiguity (the identity until fitted).
         self.register_buffer("var_coef", torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
@@ -113,7 +110,9 @@ class VARegressor(EmotuneModule):
         self.val_ccc_best = MaxMetric()
         self.cache = None
         if freeze_backbone and feature_cache and cache_dir:
-            spec = {"backbone": self.hparams.backbone, "data": self.hparams.data_config, "input": self.input_key}
+            # "eval": features of the backbone in eval mode (caches from before that fix were computed in train mode)
+            spec = {"backbone": self.hparams.backbone, "data": self.hparams.data_config, "input": self.input_key,
+                    "mode": "eval"}  # fmt: skip
             self.cache = FeatureCache(cache_dir, spec)
 
     # ------------------------------------------------------------------ features and prediction
@@ -136,6 +135,8 @@ class VARegressor(EmotuneModule):
 
     def features(self, x: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
         """Backbone features, served from the feature cache for frozen backbones when ``keys`` are given."""
+        if self.hparams.freeze_backbone and self.backbone.training:
+            self.backbone.eval()  # a frozen backbone's features never use batch statistics or drop paths
         if self.cache is not None and keys is not None:
             return self.cache.features(x, keys, self.backbone)
         if self.hparams.freeze_backbone:
@@ -259,6 +260,28 @@ class VARegressor(EmotuneModule):
         """Load cached features written by earlier runs."""
         if self.cache is not None:
             self.cache.load()
+
+
+HEAD_KINDS = ("auto", "mlp", "expression")
+
+
+def _build_head(backbone: Backbone, heteroscedastic: bool, ambiguity: bool, spec: dict) -> VAHead | ExpressionVAHead:
+    """The head ``spec["kind"]`` names on top of ``backbone``'s features (``auto``: the expression head on expression
+    logits, the MLP head on any other features)."""
+    spec = dict(spec)
+    kind = check_choice("model.head.kind", spec.pop("kind", "auto"), HEAD_KINDS)
+    if kind == "auto":
+        kind = "mlp" if backbone.classes is None else "expression"
+    if kind == "mlp":
+        return VAHead(backbone.num_features, heteroscedastic=heteroscedastic, ambiguity=ambiguity, **spec)
+    if backbone.classes is None:
+        raise ConfigError(
+            "model.head.kind=expression needs a backbone whose features are expression logits "
+            "(model/backbone=fer_minixception)."
+        )
+    return ExpressionVAHead(
+        backbone.num_features, backbone.classes, heteroscedastic=heteroscedastic, ambiguity=ambiguity, **spec
+    )
 
 
 def _calibration_features(var: torch.Tensor, ambiguity: torch.Tensor) -> torch.Tensor:

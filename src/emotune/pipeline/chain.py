@@ -43,6 +43,7 @@ class TimelineRow:
             "scene_arousal": fp.scene_mean[1],
             "scene_valence_sd": sd(fp.scene_var, 0),
             "scene_arousal_sd": sd(fp.scene_var, 1),
+            "scene_fresh": int(fp.scene_fresh),
             "face_found": int(fp.face_found),
             "face_valence": fp.face_mean[0] if fp.face_found else nan,
             "face_arousal": fp.face_mean[1] if fp.face_found else nan,
@@ -96,7 +97,7 @@ class Pipeline:
         if not frames:
             return []
         sw, rows = self.stopwatch, []
-        for (t, _), fp in zip(frames, self.perceiver([f for _, f in frames])):
+        for (t, _), fp in zip(frames, self.perceiver([f for _, f in frames], [t for t, _ in frames])):
             dt = 1.0 / self.fps if self._last_t is None else t - self._last_t
             with sw("stabilize"):
                 stab = self.stabilizer.update(fp.fused_mean, fp.fused_var, fp.face_found, dt)

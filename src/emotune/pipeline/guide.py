@@ -32,15 +32,20 @@ class GuideSettings:
     max_backstep: float = 0.05
 
     def __post_init__(self) -> None:
-        check_range("matcher.guide.step", self.step, 0.0, 2.0, low_inclusive=False)
-        check_range("matcher.guide.iso_songs", self.iso_songs, 0)
-        check_range("matcher.guide.max_backstep", self.max_backstep, 0.0)
+        self.step = check_range("matcher.guide.step", self.step, 0.0, 2.0, low_inclusive=False)
+        self.iso_songs = int(check_range("matcher.guide.iso_songs", self.iso_songs, 0))
+        self.max_backstep = check_range("matcher.guide.max_backstep", self.max_backstep, 0.0)
         for name in ("calm_goal", "energise_goal"):
-            goal = np.asarray(getattr(self, name), float)
+            raw = getattr(self, name)
+            try:
+                goal = np.asarray([float(x) for x in raw], float)
+            except (TypeError, ValueError):
+                raise ConfigError(f"matcher.guide.{name}={raw!r} must be [valence, arousal] numbers.") from None
             if goal.shape != (2,) or np.abs(goal).max() > 1:
                 raise ConfigError(f"matcher.guide.{name}={list(goal)} must be [valence, arousal] within [-1, 1].")
+            setattr(self, name, (float(goal[0]), float(goal[1])))
         if self.max_play_s is not None:
-            check_range("matcher.guide.max_play_s", self.max_play_s, 0.0, None, low_inclusive=False)
+            self.max_play_s = check_range("matcher.guide.max_play_s", self.max_play_s, 0.0, None, low_inclusive=False)
 
     def goal_for(self, mood: np.ndarray) -> tuple[np.ndarray, str]:
         """Where to steer from ``mood``: calmer for distress, more energy for low mood, else stay."""

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from emotune.data.transforms import build_transform
-from emotune.detect.detectors import FaceDetector, choose_face, crop_face, detect_many
+from emotune.detect.detectors import FaceDetector, choose_face, crop_face, detect_many, scale_dets
 from emotune.detect.tracking import TrackingDetector
 from emotune.models.components.fusion import fixed
 from emotune.models.loading import TrainedModels
-from emotune.utils.errors import check_choice, check_range
+from emotune.pipeline.scene_rate import SceneSchedule
+from emotune.utils.errors import ConfigError, check_choice, check_range
 from emotune.utils.timing import Stopwatch
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class FramePerception:
     face_var: np.ndarray | None
     fused_mean: np.ndarray
     fused_var: np.ndarray
+    scene_fresh: bool = True  # the scene backbone ran on this frame (else its last reading was reused)
 
 
 def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -56,6 +58,9 @@ class Perceiver:
         face_margin: crop margin; ``None`` uses the margin the face model was trained with.
         face_policy: which face the face path sees when there are several: ``largest`` or ``confident``.
         track_faces: look near the last face before scanning the whole frame (:class:`TrackingDetector`).
+        scene_every_s: the scene path runs on a shot change or when its reading is this old (0: every frame).
+        scene_change: the shot-change threshold (mean absolute difference of grey thumbnails, 0..1).
+        device: where the models run (``cpu``, ``cuda``); a detector with a ``to(device)`` method follows them.
     """
 
     def __init__(
@@ -69,6 +74,9 @@ class Perceiver:
         face_margin: float | None = None,
         face_policy: str = "largest",
         track_faces: bool = True,
+        scene_every_s: float = 1.0,
+        scene_change: float = 0.08,
+        device: str = "cpu",
     ) -> None:
         self.fps = check_range("perceive.fps", fps, 0.0, 60.0, low_inclusive=False)
         self.batch_size = int(check_range("perceive.batch_size", batch_size, 1))
@@ -86,6 +94,17 @@ class Perceiver:
         self.stopwatch = Stopwatch()
         self.scene_tf = build_transform(self.scene.data_config)
         self.face_tf = build_transform(self.face.data_config) if self.face is not None else None
+        self.schedule = SceneSchedule(scene_every_s, scene_change)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("perceive.device=cuda but no CUDA device is available; use perceive.device=cpu.")
+        for m in (self.scene, self.face, self.fusion):
+            if m is not None:
+                m.to(self.device)
+        if hasattr(detector, "to"):
+            detector.to(self.device)
+        self._last_scene: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._next_t = 0.0
 
     @property
     def gate_sigma(self) -> tuple[float, float] | None:
@@ -96,23 +115,51 @@ class Perceiver:
         return float(gate[0]), float(gate[1])
 
     def reset(self) -> None:
-        """Forget the last face (a new video)."""
+        """Forget the last face and the last scene reading (a new video)."""
         if isinstance(self.detector, TrackingDetector):
             self.detector.reset()
+        self.schedule.reset()
+        self._last_scene = None
+        self._next_t = 0.0
+
+    def _scene_path(self, rgb: list[np.ndarray], fresh: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scene means and variances ``(B, 2)``: computed on the ``fresh`` frames, the last reading elsewhere."""
+        sw = self.stopwatch
+        run = [i for i, f in enumerate(fresh) if f]
+        m_s, v_s = torch.zeros(len(rgb), 2), torch.zeros(len(rgb), 2)
+        if run:
+            with sw("preprocess"):
+                x = torch.stack([self.scene_tf(torch.from_numpy(rgb[i]).permute(2, 0, 1)) for i in run])
+            with sw("scene_backbone"):
+                feats = self.scene.features(x.to(self.device))
+            with sw("heads"):
+                m, v = (t.cpu() for t in self.scene.predict_features(feats, self.mc_samples))
+        k = -1
+        for i in range(len(rgb)):
+            if fresh[i]:
+                k += 1
+                self._last_scene = (m[k], v[k])
+            m_s[i], v_s[i] = self._last_scene
+        return m_s, v_s
 
     @torch.inference_mode()
-    def __call__(self, frames_bgr: list[np.ndarray]) -> list[FramePerception]:
-        """Perceive a batch of BGR frames."""
+    def __call__(self, frames_bgr: list[np.ndarray], times: list[float] | None = None) -> list[FramePerception]:
+        """Perceive a batch of BGR frames (``times``: their seconds in the video; ``None``: ``1 / fps`` apart, after
+        the last batch)."""
         sw = self.stopwatch
         with sw("downscale"):
             small = [downscale(f, self.max_side) for f in frames_bgr]
         with sw("preprocess"):
             rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f, _ in small]
-            x = torch.stack([self.scene_tf(torch.from_numpy(im).permute(2, 0, 1)) for im in rgb])
-        with sw("scene_backbone"):
-            feats = self.scene.features(x)
-        with sw("heads"):
-            m_s, v_s = self.scene.predict_features(feats, self.mc_samples)
+        if times is None:
+            start = self._next_t
+            times = [start + i / self.fps for i in range(len(frames_bgr))]
+        self._next_t = times[-1] + 1.0 / self.fps if times else self._next_t
+        with sw("scene_schedule"):
+            fresh = self.schedule.plan([f for f, _ in small], list(times))
+            if self._last_scene is None:
+                fresh[0] = True
+        m_s, v_s = self._scene_path(rgb, fresh)
         B = len(frames_bgr)
         m_f, v_f = torch.zeros_like(m_s), torch.ones_like(v_s)
         has_face = torch.zeros(B, dtype=torch.bool)
@@ -126,17 +173,21 @@ class Perceiver:
                     if box is not None:
                         crop = crop_face(rgb[i], box, self.face_margin)
                         crops.append(self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)))
-                        boxes[i] = np.concatenate([box[:4] / small[i][1], box[4:]])  # back to frame pixels
+                        boxes[i] = scale_dets(box, 1 / small[i][1])  # box and keypoints back to frame pixels
                         idx.append(i)
             if crops:
                 with sw("face_backbone"):
-                    face_feats = self.face.features(torch.stack(crops))
+                    face_feats = self.face.features(torch.stack(crops).to(self.device))
                 with sw("heads"):
-                    m_f[idx], v_f[idx] = self.face.predict_features(face_feats, self.mc_samples)
+                    m, v = self.face.predict_features(face_feats, self.mc_samples)
+                    m_f[idx], v_f[idx] = m.cpu(), v.cpu()
                 has_face[idx] = True
         with sw("fusion"):
             if self.fusion is not None:
-                fused_m, fused_v = self.fusion(m_s, v_s, m_f, v_f, has_face)
+                dev = self.device
+                fused_m, fused_v = (
+                    t.cpu() for t in self.fusion(m_s.to(dev), v_s.to(dev), m_f.to(dev), v_f.to(dev), has_face.to(dev))
+                )
             else:  # no fusion checkpoint: the design's fixed 0.6 / 0.4 (scene only without a face)
                 fused_m, fused_v = fixed(m_s, v_s, m_f, v_f, has_face)
         return [
@@ -149,6 +200,7 @@ class Perceiver:
                 v_f[i].numpy() if has_face[i] else None,
                 fused_m[i].numpy(),
                 fused_v[i].numpy(),
+                fresh[i],
             )
             for i in range(B)
         ]

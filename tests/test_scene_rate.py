@@ -1,0 +1,74 @@
+"""The scene path at its own rate (shot changes, a maximum age) and decoding ahead in a thread."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from emotune.pipeline.scene_rate import SceneSchedule
+from emotune.pipeline.video import Prefetcher
+from emotune.utils.errors import ConfigError
+
+
+def frames(values: list[int]) -> list[np.ndarray]:
+    return [np.full((90, 160, 3), v, np.uint8) for v in values]
+
+
+def test_static_scene_runs_once_per_max_age() -> None:
+    s = SceneSchedule(every_s=1.0, change=0.08)
+    times = [i * 0.25 for i in range(10)]
+    assert s.plan(frames([100] * 10), times) == [True, False, False, False, True, False, False, False, True, False]
+
+
+def test_a_shot_change_runs_the_scene_at_once() -> None:
+    s = SceneSchedule(every_s=10.0, change=0.08)
+    plan = s.plan(frames([100, 101, 100, 200, 201, 60]), [0, 0.25, 0.5, 0.75, 1.0, 1.25])
+    assert plan == [True, False, False, True, False, True]
+    s.reset()
+    assert s.plan(frames([200]), [1.5]) == [True]  # a new video starts fresh
+
+
+def test_every_frame_when_every_s_is_zero_and_checked_settings() -> None:
+    assert SceneSchedule(every_s=0).plan(frames([5, 5, 5]), [0, 0.1, 0.2]) == [True] * 3
+    with pytest.raises(ConfigError, match=r"perceive\.scene_change"):
+        SceneSchedule(change=2.0)
+
+
+def test_perceiver_reuses_the_scene_reading_between_runs(trained) -> None:
+    from emotune.models.loading import load_trained
+    from emotune.pipeline.perceive import Perceiver
+
+    models = load_trained(dir=str(trained["dir"]))
+    rng = np.random.default_rng(0)
+    clip = [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)] * 6
+    times = [i * 0.25 for i in range(6)]
+    slow = Perceiver(models, detector=None, fps=4, scene_every_s=1.0, mc_samples=4)
+    out = slow(clip, times)
+    assert [fp.scene_fresh for fp in out] == [True, False, False, False, True, False]
+    assert np.array_equal(out[1].scene_mean, out[0].scene_mean)  # reused as is
+    every = Perceiver(models, detector=None, fps=4, scene_every_s=0.0, mc_samples=4)
+    assert all(fp.scene_fresh for fp in every(clip, times))
+    assert slow.stopwatch.seconds["scene_backbone"] > 0
+
+
+def test_prefetcher_keeps_order_and_errors() -> None:
+    with Prefetcher(iter(range(100)), depth=4) as items:
+        assert list(items) == list(range(100))
+
+    def broken():
+        yield 1
+        raise RuntimeError("decoder died")
+
+    with pytest.raises(RuntimeError, match="decoder died"), Prefetcher(broken(), depth=2) as items:
+        list(items)
+
+
+def test_prefetcher_stops_its_thread_when_the_consumer_stops_early() -> None:
+    before = threading.active_count()
+    with Prefetcher(iter(range(10_000)), depth=2) as items:
+        for i in items:
+            if i == 3:
+                break
+    assert threading.active_count() == before
