@@ -120,7 +120,7 @@ class RunChoice:
         check_choice("mode", self.mode, MODES)
         check_choice("stabilizer", self.stabilizer, STABILIZERS)
         if not self.models.strip():
-            raise ConfigError("model set is empty; choose one (e.g. outputs/demo after `make demo-models`).")
+            raise ConfigError("model set is empty; choose one (e.g. outputs/real or outputs/demo after `make demo`).")
         folder = Path(self.models.strip())
         if not folder.is_dir():
             raise MissingResourceError(

@@ -61,6 +61,14 @@ class MTCNNDetector:
             min_face_size=self.min_face_size, thresholds=self.thresholds, factor=factor, keep_all=True, device=device
         )
 
+    def to(self, device: str | torch.device) -> MTCNNDetector:
+        """Run the networks on ``device`` (``perceive.device`` moves the detector with the models)."""
+        self._net.to(device)
+        self._net.device = torch.device(device)
+        self.device = str(device)
+        self.threads = None if self.device != "cpu" else self.threads
+        return self
+
     @contextmanager
     def _threads(self) -> Iterator[None]:
         """Run the networks on ``threads`` CPU threads, then restore torch's setting."""

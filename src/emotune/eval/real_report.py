@@ -43,8 +43,9 @@ def faces_section(name: str, part: dict[str, Any]) -> str:
                     {"model set": s, "expression": e, "valence": face[f"{e}_valence"], "arousal": face[f"{e}_arousal"]}
                 )
     text = [
-        f"### Faces: `{name}` ({part['n_images']} labelled photographs outside its development part "
-        f"({part.get('dev_tenths', 0)}/10), each shown at its own size in a webcam-sized frame)",
+        f"### Faces: `{name}` ({part['n_images']} labelled photographs"
+        + (" outside its development part" if part.get("dev_tenths") else "")
+        + ", each shown at its own size in a webcam-sized frame)",
         "",
         "Valence AUC: how often a happy face gets a higher valence than an angry, disgusted, afraid or sad one. "
         "Arousal AUC: surprise, fear and anger above neutral and sadness. 0.5 is a coin; the constant baseline "

@@ -47,6 +47,7 @@ class VARegressor(EmotuneModule):
         cache_dir: str | None = None,
         load_pretrained: bool = True,
         data_config: dict | None = None,
+        flip_tta: bool = False,
     ) -> None:
         """
         Args:
@@ -69,6 +70,8 @@ class VARegressor(EmotuneModule):
             cache_dir: where the feature cache file lives.
             load_pretrained: ``False`` when restoring from a checkpoint (weights come from it).
             data_config: preprocessing saved in a checkpoint; ``None`` takes it from the backbone.
+            flip_tta: features are the mean of the input's and its mirror image's (test-time augmentation; always
+                for a frozen backbone, whose features are cached, else outside training).
         """
         super().__init__()
         check_range("model.mc_samples", mc_samples, 1)
@@ -92,6 +95,7 @@ class VARegressor(EmotuneModule):
                 "feature_cache": feature_cache,
                 "cache_dir": cache_dir,
                 "load_pretrained": load_pretrained,
+                "flip_tta": bool(flip_tta),
             },
             logger=False,
         )
@@ -112,7 +116,7 @@ class VARegressor(EmotuneModule):
         if freeze_backbone and feature_cache and cache_dir:
             # "eval": features of the backbone in eval mode (caches from before that fix were computed in train mode)
             spec = {"backbone": self.hparams.backbone, "data": self.hparams.data_config, "input": self.input_key,
-                    "mode": "eval"}  # fmt: skip
+                    "mode": "eval", **({"flip_tta": True} if flip_tta else {})}  # fmt: skip
             self.cache = FeatureCache(cache_dir, spec)
 
     # ------------------------------------------------------------------ features and prediction
@@ -138,10 +142,16 @@ class VARegressor(EmotuneModule):
         if self.hparams.freeze_backbone and self.backbone.training:
             self.backbone.eval()  # a frozen backbone's features never use batch statistics or drop paths
         if self.cache is not None and keys is not None:
-            return self.cache.features(x, keys, self.backbone)
+            return self.cache.features(x, keys, self._backbone)
         if self.hparams.freeze_backbone:
             with torch.no_grad():
-                return self.backbone(x)
+                return self._backbone(x)
+        return self._backbone(x)
+
+    def _backbone(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone, averaged over the input and its mirror image with ``flip_tta``."""
+        if self.hparams.get("flip_tta") and (self.hparams.freeze_backbone or not self.training):
+            return (self.backbone(x) + self.backbone(x.flip(-1))) / 2
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

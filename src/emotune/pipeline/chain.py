@@ -120,4 +120,6 @@ class Pipeline:
             "gate_sigma": list(getattr(self.stabilizer, "gate", [])) or None,
             "stations": self.matcher.n_stations,
             "detector": getattr(self.perceiver.detector, "name", None),
+            "scene_every_s": self.perceiver.schedule.every_s,
+            "device": str(self.perceiver.device),
         }
