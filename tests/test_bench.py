@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emotune.bench.detection import build_detector, clip_frames, clip_speed, synthetic_rates
+from emotune.bench.detection import clip_frames, clip_speed, synthetic_rates
+from emotune.runtime.compose import build_detector
 
 
 def test_detection_section_measures_what_it_claims(synth_root: Path, tmp_path: Path) -> None:

@@ -21,20 +21,18 @@ from emotune.detect.blazeface import (
     weighted_nms,
 )
 from emotune.detect.detectors import N_COLS, choose_face, face_pose, keypoints, make_dets
-from emotune.detect.photos import PHOTOS, load_photos
 from emotune.detect.tracking import TrackingDetector
+from emotune.eval.photos import load_photos, read_manifest
 from emotune.utils.errors import MissingResourceError
+from tests.helpers.real_data import PHOTO_DIR, PHOTO_MANIFEST
 
-from .conftest import ROOT
 from .helpers.real_data import REAL_FACES
-
-PHOTO_DIR = ROOT / "data" / "photos"
 
 
 def _real_face() -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """A real photograph with one marked face: scikit-image's astronaut (``make photos``), else a real face photo
     of ``../shared`` on a grey 640 x 480 frame; the test skips when neither is at hand."""
-    astronaut = [(p, img) for p, img in load_photos(PHOTO_DIR) if p.name == "astronaut.png"]
+    astronaut = [(p, img) for p, img in load_photos(PHOTO_MANIFEST, PHOTO_DIR) if p.name == "astronaut.png"]
     if astronaut:
         p, img = astronaut[0]
         return img, p.faces[0]
@@ -142,7 +140,7 @@ def test_no_face_on_plain_frames(blaze: BlazeFaceDetector) -> None:
 def test_a_second_look_drops_what_only_one_look_sees(blaze: BlazeFaceDetector) -> None:
     """The group photograph's faces survive the second look; chance patterns in the face-less photographs do not,
     though the unverified passes report some there."""
-    photos = load_photos(PHOTO_DIR)
+    photos = load_photos(PHOTO_MANIFEST, PHOTO_DIR)
     if not photos:
         pytest.skip("real photographs not fetched (make photos)")
     empty = [img for p, img in photos if not p.faces]
@@ -150,8 +148,8 @@ def test_a_second_look_drops_what_only_one_look_sees(blaze: BlazeFaceDetector) -
     assert sum(len(loose.detect(im)) for im in empty) > 0  # what the second look is for
     assert sum(len(blaze.detect(im)) for im in empty) < sum(len(loose.detect(im)) for im in empty)
     group = next(img for p, img in photos if p.name == "t1.jpg")
-    t1 = next(p for p in PHOTOS if p.name == "t1.jpg")
-    from emotune.detect.photos import score
+    t1 = next(p for p in read_manifest(PHOTO_MANIFEST) if p.name == "t1.jpg")
+    from emotune.eval.photos import score
 
     assert score([blaze.detect(group)], [t1], [group.shape[:2]])["found"] >= 5
 
@@ -218,7 +216,7 @@ def test_missing_packages_say_which_in_one_line(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_hydra_builds_it_from_its_config(tmp_path: Path) -> None:
-    from emotune.bench.detection import build_detector
+    from emotune.runtime.compose import build_detector
 
     det = build_detector("blazeface", tmp_path)
     assert isinstance(det, BlazeFaceDetector) and det.settings() == BlazeFaceDetector().settings()
@@ -226,9 +224,9 @@ def test_hydra_builds_it_from_its_config(tmp_path: Path) -> None:
 
 def test_blazeface_finds_real_people_in_photographs(blaze: BlazeFaceDetector) -> None:
     """The issue's photo target, as MTCNN's: >= 95 % of the marked faces, <= 1 false positive per 10 images."""
-    from emotune.detect.photos import score_detector
+    from emotune.eval.photos import score_detector
 
-    photos = load_photos(PHOTO_DIR)
+    photos = load_photos(PHOTO_MANIFEST, PHOTO_DIR)
     if not photos:
         pytest.skip("real photographs not fetched (make photos)")
     s = score_detector(blaze, photos)

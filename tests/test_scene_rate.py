@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
+from emotune.media.video import Prefetcher
 from emotune.pipeline.scene_rate import SceneSchedule
-from emotune.pipeline.video import Prefetcher
 from emotune.utils.errors import ConfigError
 
 

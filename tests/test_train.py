@@ -37,7 +37,8 @@ def test_phase_trains_and_writes_outputs(make_cfg, phase: str, backbone: str) ->
 
 
 @pytest.mark.parametrize(
-    "backbone", ["openclip_vitb32", "openclip_vitb16", "resnet18", "test_convnext_face", "effnet_lite0", "fer_minixception"]
+    "backbone",
+    ["openclip_vitb32", "openclip_vitb16", "resnet18", "test_convnext_face", "effnet_lite0", "fer_minixception"],
 )
 def test_every_other_backbone_one_step(make_cfg, backbone: str) -> None:
     """The remaining backbone configs, random init, one training step each (frozen: quick on 2 cores)."""
@@ -126,51 +127,6 @@ def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None
     scene = load_phase_module(trained["scene"], "scene")
     assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(TINY_FACE_MARGIN)  # the checkpoint's
     assert Perceiver(TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)  # override
-
-
-def test_measurement_model_conflicts_and_variance() -> None:
-    """Two shrunk paths (each reads 0.6 * label + noise). Calibrated on held-out rows where they agree (as val
-    does), inverse-variance fusion undoes the shrinkage and beats either path; on rows where the scene reads
-    another image's context (as test_shifted does), the conflict-aware fusion follows the face, and its
-    variance grows back to the face path's own."""
-    from emotune.models.components.fusion import (
-        MeasurementModel,
-        VarianceModel,
-        conflict_aware,
-        disagreement,
-        fit_conflict_model,
-        inverse_variance,
-    )
-
-    g = torch.Generator().manual_seed(0)
-    n = 4000
-    y = torch.rand(n, 2, generator=g) * 2 - 1
-    m_f = 0.6 * y + 0.15 * torch.randn(n, 2, generator=g)
-    m_s = 0.6 * y + 0.15 * torch.randn(n, 2, generator=g)
-    lie = (torch.rand(n, generator=g) < 0.3) & (torch.arange(n) >= n // 2)  # held-out rows agree; later ones not
-    m_s[lie] = 0.6 * (torch.rand(int(lie.sum()), 2, generator=g) * 2 - 1)  # the scene says something else
-    v = torch.full((n, 2), 0.02)
-    hf = torch.ones(n, dtype=torch.bool)
-    fit, ev = slice(0, 2000), slice(2000, n)
-    mm = MeasurementModel()
-    mm.fit(m_s[fit], v[fit], m_f[fit], v[fit], hf[fit], y[fit])
-    assert torch.allclose(mm.slope[1], torch.full((2,), 0.6), atol=0.05)  # the face path's shrinkage found
-    prior, extra = fit_conflict_model(mm, m_s[fit], v[fit], m_f[fit], v[fit], y[fit], conflict_share=0.2)
-    ivw_m, _ = inverse_variance(mm, m_s, v, m_f, v, hf)
-    rob_m, rob_v = conflict_aware(mm, m_s, v, m_f, v, hf, prior, extra)
-    honest = ev.start + torch.nonzero(~lie[ev]).squeeze(1)
-    liars = ev.start + torch.nonzero(lie[ev]).squeeze(1)
-    err_face = (m_f / 0.6 - y).abs()  # the face path alone, de-shrunk
-    assert (ivw_m - y)[honest].abs().mean() < err_face[honest].mean()  # two agreeing paths beat one
-    assert (rob_m - y)[liars].abs().mean() < 0.6 * (ivw_m - y)[liars].abs().mean()  # the misleading scene lost its say
-    vm = VarianceModel(1)
-    conflict = disagreement(mm, m_s, v, m_f, v, hf)
-    vm.fit(0, rob_m[fit], rob_v[fit], hf[fit], conflict[fit], y[fit])
-    fitted = vm(0, rob_v, hf, conflict)
-    assert rob_v[liars].mean() > 1.2 * rob_v[honest].mean()  # one path left: less certain than two that agree
-    ratio = ((rob_m - y)[fit] ** 2 / fitted[fit]).mean()
-    assert 0.8 < ratio < 1.25  # calibrated where it was fitted
-    assert (ivw_m - y)[honest].abs().mean() < 0.9 * err_face[honest].mean()
 
 
 def test_testing_a_given_checkpoint_tests_its_weights(trained, make_cfg) -> None:

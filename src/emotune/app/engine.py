@@ -30,12 +30,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from emotune.app.runs import Cancelled
 from emotune.app.settings import resolved
+from emotune.media.overlay import annotate, overlay_states
+from emotune.media.video import VideoInfo
 from emotune.pipeline.chain import Pipeline, TimelineRow
-from emotune.pipeline.overlay import annotate, overlay_states
-from emotune.pipeline.video import VideoInfo
 from emotune.runtime.compose import compose_config
 from emotune.runtime.infer import build_pipeline, run_video
-from emotune.runtime.writers import VideoRun, playlist_entries, song_meta, write_m3u, write_outputs
+from emotune.runtime.writers import VideoRun, playlist_entries, write_m3u, write_outputs
 from emotune.utils.errors import DataError
 from emotune.utils.io import write_json_atomic
 
@@ -258,7 +258,7 @@ class LiveSession:
             recent = [r for r in self.rows[-int(self.trail_s * self.pipeline.fps * 2 + 2) :]]
             state = overlay_states(recent, catalog, self.trail_s)[-1]
             overlay = annotate(bgr, state)[..., ::-1]
-        song = {**song_meta(catalog, row.play.row), "station": row.play.station, "why": row.play.why}
+        song = {**catalog.song_meta(row.play.row), "station": row.play.station, "why": row.play.why}
         return LiveUpdate(row.t_s, np.asarray(row.stabilized), bool(row.held), bool(row.perception.face_found), song,
                           np.ascontiguousarray(overlay), 1000 * (time.perf_counter() - t_start))  # fmt: skip
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from emotune.data.scales import get_scale
+from emotune.utils.scales import get_scale
 
 if TYPE_CHECKING:
     from emotune.app.engine import LiveUpdate

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import hydra
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
@@ -17,22 +16,9 @@ from omegaconf import DictConfig
 from emotune.data.face_sets import detector_dev_half
 from emotune.detect.detectors import FaceDetector
 from emotune.detect.tracking import TrackingDetector
-from emotune.runtime.compose import compose_config
-from emotune.utils.errors import EmotuneError
+from emotune.runtime.compose import build_detector
 
 log = logging.getLogger(__name__)
-
-
-def build_detector(name: str, out: Path, *overrides: str) -> FaceDetector | str:
-    """``conf/detector/<name>.yaml`` as ``infer.py`` builds it, or why it cannot be built here (one line)."""
-    cfg = compose_config("infer", [f"detector={name}", "video=x", *overrides], out)
-    try:
-        return hydra.utils.instantiate(cfg.detector)
-    except Exception as exc:  # Hydra wraps the detector's own one-line error
-        cause = exc
-        while cause.__cause__ is not None and not isinstance(cause, EmotuneError):
-            cause = cause.__cause__
-        return str(cause).splitlines()[0]
 
 
 def synthetic_rates(
@@ -55,12 +41,14 @@ def synthetic_rates(
     return rate
 
 
-def photo_rates(detector: FaceDetector, photos_dir: Path) -> dict[str, float] | None:
+def photo_rates(detector: FaceDetector, photos_dir: Path, manifest: Path) -> dict[str, float] | None:
     """Recall, false positives per 10 images and ms per image (a full scan at each photograph's own size) on the
-    real photographs present (``None`` when none are)."""
-    from emotune.detect.photos import load_photos, score
+    real photographs of ``manifest`` present in ``photos_dir`` (``None`` when none are)."""
+    from emotune.eval.photos import load_photos, score
 
-    photos = load_photos(photos_dir)
+    if not Path(manifest).is_file():
+        return None
+    photos = load_photos(manifest, photos_dir)
     if not photos:
         return None
     detector.detect(photos[0][1])  # warm-up
@@ -128,9 +116,9 @@ def webcam_rates(detector: FaceDetector, files: list[Path], sides: list[int], se
 
 def clip_frames(video: Path, fps: float, max_side: int = 640) -> tuple[list[np.ndarray], np.ndarray | None]:
     """The clip's analysed frames and, when its ground truth exists, whether each shows a face."""
-    from emotune.eval.metrics import face_at
+    from emotune.media.video import FrameReader, open_capture
     from emotune.pipeline.perceive import downscale
-    from emotune.pipeline.video import FrameReader, open_capture
+    from emotune.synthetic.truth import face_at
 
     cap, info = open_capture(str(video))
     timed = [(t, downscale(f, max_side)[0]) for t, f in FrameReader(cap, info, fps)]
@@ -169,7 +157,7 @@ def _measure(det: FaceDetector, cfg: DictConfig, clips: dict[str, tuple], faces:
     d = cfg.detection
     synth_root = Path(cfg.video).parents[1] / "findingemo"
     row: dict[str, Any] = {"synthetic": synthetic_rates(det, synth_root, limit=int(d.synthetic_images))}
-    row["photos"] = photo_rates(det, Path(d.photos))
+    row["photos"] = photo_rates(det, Path(d.photos), Path(d.photos_manifest))
     for key, (frames, truth) in clips.items():
         row[key] = clip_speed(det, frames, truth, int(d.get("repeats", 1)))
     row["webcam"] = webcam_rates(det, faces, list(d.webcam.sides)) if faces else None

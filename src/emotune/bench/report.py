@@ -187,5 +187,3 @@ def render(res: dict[str, Any], cfg: DictConfig) -> str:
     )
     md += ["## GPU", "", cfg.gpu or "No GPU was lent to the session that produced this run; CPU figures only.", ""]
     return "\n".join(md) + "\n"
-
-

@@ -27,6 +27,8 @@ from emotune.utils.errors import MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("emotune.bench")
+
+
 def machine() -> str:
     """CPU, torch, threads, GPU."""
     cpu = platform.processor() or platform.machine()

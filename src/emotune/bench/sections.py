@@ -152,8 +152,8 @@ def mc_dropout(cfg: DictConfig, vit_ckpt: Path) -> dict[str, Any]:
 def matcher(cfg: DictConfig, catalog: Any) -> dict[str, Any]:
     """Seconds per station-gated k-NN query at the catalogue's size and at 10^6 songs."""
     from emotune.data.catalog import Catalog
-    from emotune.data.scales import REFERENCE
     from emotune.pipeline.stations import Stations, StationSettings
+    from emotune.utils.scales import REFERENCE
 
     rng = np.random.default_rng(0)
     n = int(cfg.matcher.big_songs)
@@ -171,7 +171,9 @@ def matcher(cfg: DictConfig, catalog: Any) -> dict[str, Any]:
     for name, cat in ((f"{len(catalog)} songs", catalog), (f"{len(big):,} songs", big)):
         t0 = time.perf_counter()
         k = int(cfg.matcher.big_stations) if len(cat) > 1e5 else None
-        st = Stations(cat.va_ref, cat.fingerprint(), StationSettings(n_components=k, cache_dir=str(Path(cfg.out) / "cache")))
+        st = Stations(
+            cat.va_ref, cat.fingerprint(), StationSettings(n_components=k, cache_dir=str(Path(cfg.out) / "cache"))
+        )
         build = time.perf_counter() - t0
         exclude = {str(i) for i in range(5)}
         ids = cat.songs["song_id"].astype(str).to_numpy()

@@ -10,13 +10,14 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from emotune.data.scales import VAScale, get_scale
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import safe_join
+from emotune.utils.scales import VAScale, get_scale
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,17 @@ class Catalog:
         h.update("|".join(self.songs["song_id"].astype(str)).encode())
         h.update(np.ascontiguousarray(self.va.round(6)).tobytes())
         return h.hexdigest()[:16]
+
+    def song_meta(self, row: int) -> dict[str, Any]:
+        """Row ``row`` as playlist metadata: id, V-A on the catalogue's scale, and its tags when present."""
+        s = self.songs.iloc[row]
+        meta = {"song_id": str(s["song_id"]), "valence": float(s["valence"]), "arousal": float(s["arousal"])}
+        for col in ("title", "artist", "album", "genre", "path"):
+            if isinstance(s.get(col), str) and s[col]:
+                meta[col] = s[col]
+        if np.isfinite(s.get("duration_s", np.nan)):
+            meta["duration_s"] = float(s["duration_s"])
+        return meta
 
     def filter(self, genre: str | list[str] | None = None, artist: str | list[str] | None = None) -> Catalog:
         """Keep only songs whose genre/artist matches (case-insensitive); error if none are left."""

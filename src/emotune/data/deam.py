@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from emotune.data.catalog import Catalog, clean_catalog
-from emotune.data.scales import DEAM_STATIC
 from emotune.utils.errors import DataError, MissingResourceError
+from emotune.utils.scales import DEAM_STATIC
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from emotune.models.components.expression import canonical_expression
+from emotune.data.expressions import canonical_expression
 from emotune.utils.errors import DataError, MissingResourceError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

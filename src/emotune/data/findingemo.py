@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emotune.data.scales import FINDINGEMO
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import atomic_path
+from emotune.utils.scales import FINDINGEMO
 
 log = logging.getLogger(__name__)
 

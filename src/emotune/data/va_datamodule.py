@@ -20,7 +20,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from emotune.data.findingemo import read_annotations, resolve_annotations
-from emotune.data.scales import FINDINGEMO, VAScale
 from emotune.data.splits import HELD_OUT_PARTS, annotation_fingerprint, halve_held_out, load_or_make_split
 from emotune.data.transforms import build_transform
 from emotune.data.va_dataset import VADataset, View, make_loader
@@ -29,6 +28,7 @@ from emotune.detect.cache import build_face_cache
 from emotune.detect.detectors import FaceDetector
 from emotune.utils.errors import ConfigError, DataError, check_choice, check_range
 from emotune.utils.io import safe_join
+from emotune.utils.scales import FINDINGEMO, VAScale
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from emotune.data.scales import FINDINGEMO, VAScale
 from emotune.detect.detectors import as_dets, choose_face, crop_face
 from emotune.utils.io import file_stamp, safe_join
+from emotune.utils.scales import FINDINGEMO, VAScale
 
 log = logging.getLogger(__name__)
 

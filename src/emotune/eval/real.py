@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 
 from emotune.data.face_sets import dev_part, read_face_set, webcam_frame
 from emotune.data.oasis import read_oasis
-from emotune.data.scales import OASIS
 from emotune.data.splits import hash_split
 from emotune.eval.real_metrics import face_metrics, rating_metrics
 from emotune.eval.real_report import render_real_report, write_clip_figure
@@ -36,6 +35,7 @@ from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.instantiators import instantiate
 from emotune.utils.io import write_json_atomic, write_text_atomic
+from emotune.utils.scales import OASIS
 
 log = logging.getLogger("emotune.eval")
 CONSTANT = "constant"

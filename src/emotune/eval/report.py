@@ -24,7 +24,6 @@ import pandas as pd
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from emotune.eval import figures
 from emotune.eval.markdown import render_report
 from emotune.eval.metrics import gate_errors, playlist_mean_va, timeline_metrics
 from emotune.eval.phases import phase_table
@@ -33,6 +32,7 @@ from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
+from emotune.viz import eval_figures as figures
 
 log = logging.getLogger("emotune.eval")
 
@@ -94,7 +94,7 @@ def session_catalog(cfg: DictConfig) -> tuple[list[str], str]:
 
 def session_rows(runs: dict[str, dict[str, Any]], calm_goal: np.ndarray) -> list[dict[str, Any]]:
     """Guide vs validate over the 3-minute session: songs, mean song V-A, distance to the calm goal, checks."""
-    from emotune.data.scales import get_scale
+    from emotune.utils.scales import get_scale
 
     rows = []
     for mode, r in runs.items():

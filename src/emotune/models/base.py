@@ -4,15 +4,15 @@ test outputs gathered across ranks in dataset order, per-split metrics and the c
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from emotune.data.scales import FINDINGEMO, VAScale
 from emotune.utils.metrics import VAMetrics, uncertainty_metrics
+from emotune.utils.scales import FINDINGEMO, VAScale
 
 
 def plain(obj: Any) -> Any:
@@ -111,18 +111,32 @@ class EmotuneModule(L.LightningModule):
         self.log_split_metrics(split, mean.expand(n, 2), var.expand(n, 2), target, prefix="constant/")
 
 
+@runtime_checkable
+class LabelledData(Protocol):
+    """What the modules read from their datamodule (every emotune datamodule provides it)."""
+
+    test_split_names: list[str]  # the test dataloaders' names, in order (``test``, ``test_shifted`` ...)
+
+    def train_label_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of the training labels ``(2,)`` each, on the reference scale."""
+
+
+def _labelled_data(module: L.LightningModule) -> LabelledData | None:
+    trainer = getattr(module, "_trainer", None)  # a module outside a Trainer (tests, notebooks) has none
+    dm = trainer.datamodule if trainer is not None else None
+    return dm if isinstance(dm, LabelledData) else None
+
+
 def label_moments(module: L.LightningModule) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Mean and variance of the training labels, from the datamodule (``None`` without one)."""
-    dm = getattr(getattr(module, "_trainer", None), "datamodule", None)
-    fn = getattr(dm, "train_label_moments", None)
-    return fn() if fn is not None else None
+    dm = _labelled_data(module)
+    return dm.train_label_moments() if dm is not None else None
 
 
 def test_split_names(module: L.LightningModule) -> list[str]:
     """Names of the test dataloaders (``test``, ``test_shifted``...) from the datamodule."""
-    dm = getattr(module.trainer, "datamodule", None)
-    names = list(getattr(dm, "test_split_names", []) or [])
-    return names or ["test"]
+    dm = _labelled_data(module)
+    return list(dm.test_split_names) if dm is not None and dm.test_split_names else ["test"]
 
 
 def gather_test_outputs(

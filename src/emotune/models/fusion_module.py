@@ -23,6 +23,7 @@ from emotune.models.components.fusion import (
     FUSION_METHODS,
     LinearFusion,
     MeasurementModel,
+    PathEstimates,
     VarianceModel,
     conflict_aware,
     disagreement,
@@ -142,81 +143,69 @@ class FusionLitModule(EmotuneModule):
         return self
 
     @torch.no_grad()
-    def paths(self, batch: dict) -> tuple[torch.Tensor, ...]:
+    def paths(self, batch: dict) -> PathEstimates:
         """Calibrated means/variances of both paths (memoised per input: the paths are frozen)."""
         keys = batch.get("key")
         if keys is not None and all(k in self._mc_cache for k in keys):
-            return tuple(torch.stack(t).to(self.device) for t in zip(*(self._mc_cache[k] for k in keys)))
-        out = (*self.scene.predict_mc(batch["image"]), *self.face.predict_mc(batch["face"]))
-        if keys is not None:
-            for i, k in enumerate(keys):
-                self._mc_cache[k] = tuple(t[i].cpu() for t in out)
-        return out
+            cached = tuple(torch.stack(t).to(self.device) for t in zip(*(self._mc_cache[k] for k in keys)))
+        else:
+            cached = (*self.scene.predict_mc(batch["image"]), *self.face.predict_mc(batch["face"]))
+            if keys is not None:
+                for i, k in enumerate(keys):
+                    self._mc_cache[k] = tuple(t[i].cpu() for t in cached)
+        return PathEstimates(*cached, batch["has_face"])
 
-    def fuse_all(
-        self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
-    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def fuse_all(self, e: PathEstimates) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Every method's fused mean and (calibrated) variance."""
-        return self._calibrated(self._raw(m_s, v_s, m_f, v_f, has_face), m_s, v_s, m_f, v_f, has_face)
+        return self._calibrated(self._raw(e), e)
 
-    def _raw(
-        self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
-    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def _raw(self, e: PathEstimates) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         prior, extra = (float(x) for x in self.conflict)
         return {
-            "ivw": inverse_variance(self.measurement, m_s, v_s, m_f, v_f, has_face),
-            "robust": conflict_aware(self.measurement, m_s, v_s, m_f, v_f, has_face, prior, extra),
-            "learned": self.linear(m_s, v_s, m_f, v_f, has_face),
-            "fixed": fixed(m_s, v_s, m_f, v_f, has_face, self.hparams.scene_weight),
+            "ivw": inverse_variance(self.measurement, e),
+            "robust": conflict_aware(self.measurement, e, prior, extra),
+            "learned": self.linear(e),
+            "fixed": fixed(e, self.hparams.scene_weight),
         }
 
     def _calibrated(
-        self,
-        raw: dict[str, tuple[torch.Tensor, torch.Tensor]],
-        m_s: torch.Tensor,
-        v_s: torch.Tensor,
-        m_f: torch.Tensor,
-        v_f: torch.Tensor,
-        has_face: torch.Tensor,
+        self, raw: dict[str, tuple[torch.Tensor, torch.Tensor]], e: PathEstimates
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        conflict = disagreement(self.measurement, m_s, v_s, m_f, v_f, has_face)
-        return {k: (m, self.variance(FUSION_METHODS.index(k), v, has_face, conflict)) for k, (m, v) in raw.items()}
+        conflict = disagreement(self.measurement, e)
+        return {k: (m, self.variance(FUSION_METHODS.index(k), v, e.has_face, conflict)) for k, (m, v) in raw.items()}
 
-    def forward(
-        self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, e: PathEstimates) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused mean and variance with the configured ``method``."""
-        return self.fuse_all(m_s, v_s, m_f, v_f, has_face)[self.hparams.method]
+        return self.fuse_all(e)[self.hparams.method]
 
     # ------------------------------------------------------------------ fitting on val
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """A gradient step of the learned weights; keep the rows the closed-form fits need."""
-        m_s, v_s, m_f, v_f = self.paths(batch)
-        hf, y = batch["has_face"], batch["va"]
+        e, y = self.paths(batch), batch["va"]
         for i, k in enumerate(batch["key"]):
-            self._fit_rows[k] = (m_s[i], v_s[i], m_f[i], v_f[i], hf[i], y[i])
-        mean, _ = self.linear(m_s, v_s, m_f, v_f, hf)
+            self._fit_rows[k] = (*(t[i] for t in e.unpack()), y[i])
+        mean, _ = self.linear(e)
         loss = self.criterion(mean, y)
         self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(mean))
         return loss
 
     @torch.no_grad()
     def on_train_epoch_end(self) -> None:
-        """Fit the paths' measurement model on val, the conflict model on val images with a face, then each method's
-        variance scale on val."""
+        """Fit the paths' measurement model on val_fit, the conflict model on its images with a face, then each
+        method's variance scale."""
         if not self._fit_rows:
             return
-        m_s, v_s, m_f, v_f, hf, y = (torch.stack(t).cpu() for t in zip(*self._fit_rows.values()))
-        self.measurement.fit(m_s, v_s, m_f, v_f, hf, y)
+        *cols, y = (torch.stack(t).cpu() for t in zip(*self._fit_rows.values()))
+        e = PathEstimates(*cols)
+        hf = e.has_face
+        self.measurement.fit(e, y)
         if hf.sum() >= 8:
-            prior, extra = fit_conflict_model(
-                self.measurement, m_s[hf], v_s[hf], m_f[hf], v_f[hf], y[hf], self.hparams.conflict_share
-            )
+            prior, extra = fit_conflict_model(self.measurement, e.rows(hf), y[hf], self.hparams.conflict_share)
             self.conflict.copy_(torch.tensor([prior, extra]))
-        conflict = disagreement(self.measurement, m_s, v_s, m_f, v_f, hf)
-        for i, (mean, var) in enumerate(self._raw(m_s, v_s, m_f, v_f, hf).values()):
+        conflict = disagreement(self.measurement, e)
+        for i, (mean, var) in enumerate(self._raw(e).values()):
             self.variance.fit(i, mean, var, hf, conflict, y)
-        _, var = self(m_s, v_s, m_f, v_f, hf)
+        _, var = self(e)
         self.gate_sigma.copy_(gate_thresholds(var.mean(-1).sqrt(), hf, self.hparams.gate_quantile))
         self.log_dict(
             {
@@ -233,7 +222,7 @@ class FusionLitModule(EmotuneModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         """Metrics of the configured method."""
-        mean, _ = self(*self.paths(batch), batch["has_face"])
+        mean, _ = self(self.paths(batch))
         self.val_va.update(mean, batch["va"])
         self.log("val/loss", self.criterion(mean, batch["va"]), batch_size=len(mean))
 
@@ -248,10 +237,10 @@ class FusionLitModule(EmotuneModule):
     # ------------------------------------------------------------------ test
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Both paths and every fusion per test image."""
-        m_s, v_s, m_f, v_f = self.paths(batch)
-        hf = batch["has_face"]
-        rec = {"scene_m": m_s, "scene_v": v_s, "face_m": m_f, "face_v": v_f, "has_face": hf, "va": batch["va"]}
-        for name, (m, v) in self.fuse_all(m_s, v_s, m_f, v_f, hf).items():
+        e = self.paths(batch)
+        rec = {"scene_m": e.scene_mean, "scene_v": e.scene_var, "face_m": e.face_mean, "face_v": e.face_var,
+               "has_face": e.has_face, "va": batch["va"]}  # fmt: skip
+        for name, (m, v) in self.fuse_all(e).items():
             rec[f"{name}_m"], rec[f"{name}_v"] = m, v
         self.collect_test(dataloader_idx, **rec)
 

@@ -6,12 +6,17 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
 
 from emotune.utils.errors import DataError, MissingResourceError
+
+if TYPE_CHECKING:  # the modules import this file to load their paths
+    from emotune.models.face_module import FaceLitModule
+    from emotune.models.fusion_module import FusionLitModule
+    from emotune.models.scene_module import SceneLitModule
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +78,9 @@ def load_phase_module(path: str | Path, phase: str, map_location: str = "cpu") -
 class TrainedModels:
     """The trained phases ``infer.py`` chains: the scene path, and optionally the face path and their fusion."""
 
-    scene: Any
-    face: Any | None = None
-    fusion: Any | None = None
+    scene: SceneLitModule
+    face: FaceLitModule | None = None
+    fusion: FusionLitModule | None = None
 
 
 def resolve_checkpoints(
@@ -106,6 +111,6 @@ def load_trained(
     paths = resolve_checkpoints(dir, scene, face, fusion)
     fused = load_phase_module(paths["fusion"], "fusion") if paths["fusion"] else None
     scene_m = load_phase_module(paths["scene"], "scene") if paths["scene"] else fused.scene
-    face_m = load_phase_module(paths["face"], "face") if paths["face"] else getattr(fused, "face", None)
+    face_m = load_phase_module(paths["face"], "face") if paths["face"] else (fused.face if fused is not None else None)
     log.info("Models: %s", {k: v for k, v in paths.items() if v})
     return TrainedModels(scene_m, face_m, fused)

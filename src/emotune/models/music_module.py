@@ -17,10 +17,11 @@ import torch
 
 from emotune.audio.descriptors import DEFAULT_DESCRIPTORS, describe, descriptor_dim
 from emotune.audio.features import DEFAULT_FEATURES, log_mel, windows
-from emotune.data.scales import DEAM_STATIC
+from emotune.data.music_datamodule import MusicDataModule
 from emotune.models.components import descriptor_backbone
 from emotune.models.va_module import VARegressor
 from emotune.utils.errors import ConfigError
+from emotune.utils.scales import DEAM_STATIC
 
 KINDS = ("log_mel", "descriptors")
 
@@ -72,8 +73,12 @@ class MusicLitModule(VARegressor):
     def on_fit_start(self) -> None:
         """Fit the descriptor standardiser on the training songs (a frozen backbone with statistics)."""
         super().on_fit_start()
-        dm = getattr(self.trainer, "datamodule", None)
-        if self.kind == "descriptors" and dm is not None:
+        dm = self.trainer.datamodule
+        if self.kind == "descriptors":
+            if not isinstance(dm, MusicDataModule):
+                raise ConfigError(
+                    "model=music_descriptors trains on a music datamodule (data=fourq | pmemo | deam_audio)."
+                )
             self.backbone.body.fit(dm.train_inputs().to(self.device))
 
     @torch.no_grad()

@@ -54,7 +54,7 @@ class QuantileAlignment:
 def findingemo_label_ref(annotations: str | None = None) -> np.ndarray:
     """FindingEmo labels on the reference scale (the packaged annotation file by default)."""
     from emotune.data.findingemo import read_annotations
-    from emotune.data.scales import FINDINGEMO
+    from emotune.utils.scales import FINDINGEMO
 
     df = read_annotations(annotations)
     return FINDINGEMO.to_ref(df[["valence", "arousal"]].to_numpy(np.float64))

@@ -74,8 +74,7 @@ class Pipeline:
 
     def __init__(self, perceiver: Perceiver, stabilizer: Stabilizer, matcher: SongMatcher) -> None:
         self.perceiver, self.stabilizer, self.matcher = perceiver, stabilizer, matcher
-        if hasattr(stabilizer, "use_model_gate"):  # a gated stabilizer takes the fusion's val-fitted τ
-            stabilizer.use_model_gate(perceiver.gate_sigma)
+        stabilizer.use_model_gate(perceiver.gate_sigma)  # a gated stabilizer takes the fusion's val-fitted τ
         self.stopwatch: Stopwatch = perceiver.stopwatch
         self.reset()
 
@@ -117,7 +116,7 @@ class Pipeline:
             "analysis_fps": self.fps,
             "mode": self.matcher.mode,
             "stabilizer": type(self.stabilizer).__name__,
-            "gate_sigma": list(getattr(self.stabilizer, "gate", [])) or None,
+            "gate_sigma": list(self.stabilizer.gate) if self.stabilizer.gate else None,
             "stations": self.matcher.n_stations,
             "detector": getattr(self.perceiver.detector, "name", None),
             "scene_every_s": self.perceiver.schedule.every_s,

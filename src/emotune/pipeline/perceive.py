@@ -12,7 +12,7 @@ import torch
 from emotune.data.transforms import build_transform
 from emotune.detect.detectors import FaceDetector, choose_face, crop_face, detect_many, scale_dets
 from emotune.detect.tracking import TrackingDetector
-from emotune.models.components.fusion import fixed
+from emotune.models.components.fusion import PathEstimates, fixed
 from emotune.models.loading import TrainedModels
 from emotune.pipeline.scene_rate import SceneSchedule
 from emotune.utils.errors import ConfigError, check_choice, check_range
@@ -109,7 +109,7 @@ class Perceiver:
     @property
     def gate_sigma(self) -> tuple[float, float] | None:
         """The fusion checkpoint's uncertainty gate (σ with a face, without; reference units), if it has one."""
-        gate = getattr(self.fusion, "gate_sigma", None)
+        gate = self.fusion.gate_sigma if self.fusion is not None else None
         if gate is None or not torch.isfinite(gate).all():
             return None
         return float(gate[0]), float(gate[1])
@@ -183,13 +183,11 @@ class Perceiver:
                     m_f[idx], v_f[idx] = m.cpu(), v.cpu()
                 has_face[idx] = True
         with sw("fusion"):
+            paths = PathEstimates(m_s, v_s, m_f, v_f, has_face)
             if self.fusion is not None:
-                dev = self.device
-                fused_m, fused_v = (
-                    t.cpu() for t in self.fusion(m_s.to(dev), v_s.to(dev), m_f.to(dev), v_f.to(dev), has_face.to(dev))
-                )
+                fused_m, fused_v = (t.cpu() for t in self.fusion(paths.to(self.device)))
             else:  # no fusion checkpoint: the design's fixed 0.6 / 0.4 (scene only without a face)
-                fused_m, fused_v = fixed(m_s, v_s, m_f, v_f, has_face)
+                fused_m, fused_v = fixed(paths)
         return [
             FramePerception(
                 m_s[i].numpy(),

@@ -17,6 +17,11 @@ class Stabilizer(Protocol):
     """What the pipeline needs from a stabilizer (``held``: the last update was rejected)."""
 
     held: bool
+    gate: tuple[float, float] | None  # the uncertainty gate's tau with a face, without (``None``: no gate)
+
+    def use_model_gate(self, gate_sigma: tuple[float, float] | None) -> None:
+        """The models' uncertainty gate (σ with a face, without; ``None``: they carry none); a stabilizer without a
+        gate ignores it."""
 
     def reset(self) -> None:
         """Forget the past (a new video)."""
@@ -33,9 +38,14 @@ def _finite(x: np.ndarray, fallback: np.ndarray) -> np.ndarray:
 class NoStabilizer:
     """Pass-through (the raw per-frame estimate)."""
 
+    gate = None
+
     def __init__(self) -> None:
         self.held = False
         self._last = np.zeros(2)
+
+    def use_model_gate(self, gate_sigma: tuple[float, float] | None) -> None:
+        """No gate: nothing is held."""
 
     def reset(self) -> None:
         """Forget the last value."""
@@ -82,7 +92,7 @@ class EMAStabilizer:
             no_face_factor,
             max_hold_s,
         )
-        self.gate = (tau, tau) if tau is not None else (fallback_tau, fallback_tau)  # with / without a face
+        self.gate: tuple[float, float] | None = (tau, tau) if tau is not None else (fallback_tau, fallback_tau)
         self.reset()
 
     def use_model_gate(self, gate_sigma: tuple[float, float] | None) -> None:
@@ -130,6 +140,8 @@ class KalmanStabilizer:
     sqrt-second) sets how fast the true mood may drift; ``window_s`` derives it when not given.
     """
 
+    gate = None
+
     def __init__(
         self,
         window_s: float = 4.0,
@@ -145,6 +157,9 @@ class KalmanStabilizer:
         self.q = (process_std if process_std is not None else 0.5 / np.sqrt(window_s)) ** 2
         self.noise_floor, self.noise_scale, self.no_face_factor = noise_floor, noise_scale, no_face_factor
         self.reset()
+
+    def use_model_gate(self, gate_sigma: tuple[float, float] | None) -> None:
+        """No gate: each frame's variance weighs it instead."""
 
     def reset(self) -> None:
         """Forget the state."""

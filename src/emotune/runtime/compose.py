@@ -6,13 +6,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
 
-from emotune.utils.errors import ConfigError
+from emotune.detect.detectors import FaceDetector
+from emotune.utils.errors import ConfigError, EmotuneError
 
 
 def repo_root() -> Path:
@@ -39,3 +41,15 @@ def compose_config(config_name: str, overrides: Sequence[str], output_dir: str |
         cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig().set_config(cfg)
     return cfg
+
+
+def build_detector(name: str, out: Path, *overrides: str) -> FaceDetector | str:
+    """``conf/detector/<name>.yaml`` as ``infer.py`` builds it, or why it cannot be built here (one line)."""
+    cfg = compose_config("infer", [f"detector={name}", "video=x", *overrides], out)
+    try:
+        return hydra.utils.instantiate(cfg.detector)
+    except Exception as exc:  # Hydra wraps the detector's own one-line error
+        cause = exc
+        while cause.__cause__ is not None and not isinstance(cause, EmotuneError):
+            cause = cause.__cause__
+        return str(cause).splitlines()[0]

@@ -25,9 +25,8 @@ SYNTHETIC_VERSION = 3  # bump when the generator changes, so `make data` rebuild
 def cmd_synthetic(args: argparse.Namespace) -> None:
     """Build the embedded benchmark: FindingEmo-format images, a DEAM-format catalogue with audio, a default clip,
     each detector's face cache and ``benchmark.json``."""
-    from emotune.bench.detection import build_detector
     from emotune.detect.cache import build_face_cache
-    from emotune.runtime.compose import compose_config
+    from emotune.runtime.compose import build_detector, compose_config
     from emotune.synthetic.benchmark import benchmark_stats, detector_rates_line
     from emotune.synthetic.findingemo_like import SyntheticSpec, generate, real_label_rows
     from emotune.synthetic.songs import write_deam_like

@@ -12,9 +12,9 @@ from typing import Any
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from emotune.media.overlay import LiveWindow, make_live_window
+from emotune.media.video import FrameReader, Prefetcher, batch_videos, check_video_path, open_capture
 from emotune.pipeline.chain import Pipeline, TimelineRow
-from emotune.pipeline.overlay import LiveWindow, make_live_window
-from emotune.pipeline.video import FrameReader, Prefetcher, batch_videos, check_video_path, open_capture
 from emotune.runtime.writers import OUTPUTS, VideoRun, write_outputs
 from emotune.utils.errors import DataError, EmotuneError
 from emotune.utils.instantiators import instantiate

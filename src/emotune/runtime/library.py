@@ -33,10 +33,10 @@ from tqdm.auto import tqdm
 from emotune.audio.descriptors import one_thread
 from emotune.audio.io import AUDIO_SUFFIXES, audio_duration, decode_excerpt
 from emotune.data.catalog import Catalog, write_csv_catalog
-from emotune.data.scales import REFERENCE
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import file_stamp, write_json_atomic
+from emotune.utils.scales import REFERENCE
 
 log = logging.getLogger("emotune.library")
 EXCERPT_S = 30.0

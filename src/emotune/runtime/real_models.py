@@ -154,9 +154,9 @@ def load_fusion_head(fusion: L.LightningModule, path: Path) -> None:
 
 def fit_fusion(faces: str | Path, out: str | Path, work: str | Path = "outputs/real_heads/fusion") -> Path:
     """Fit the real fusion's measurement model (scene with a face, face) on the development part of ``faces``."""
+    from emotune.data.expressions import RUSSELL_MEHRABIAN_1977
     from emotune.data.face_sets import dev_part, read_face_set, webcam_frame
-    from emotune.models.components.expression import RUSSELL_MEHRABIAN_1977
-    from emotune.models.components.fusion import FACE, SCENE_WITH_FACE
+    from emotune.models.components.fusion import FACE, SCENE_WITH_FACE, PathEstimates
 
     work = Path(work)
     build(work / "set")
@@ -183,9 +183,9 @@ def fit_fusion(faces: str | Path, out: str | Path, work: str | Path = "outputs/r
             rows.append((fp.scene_mean, fp.scene_var, fp.face_mean, fp.face_var, RUSSELL_MEHRABIAN_1977[expr]))
     m_s, v_s, m_f, v_f, y = (torch.tensor(np.array(c), dtype=torch.float32) for c in zip(*rows))
     fusion = load_phase_module(checkpoint_path(work / "set" / "fusion"), "fusion")
-    has_face = torch.ones(len(y), dtype=torch.bool)
+    paths = PathEstimates(m_s, v_s, m_f, v_f, torch.ones(len(y), dtype=torch.bool))
     # a flat prior: the design's rule, the more confident path wins, and a face's reading keeps its ranking
-    fusion.measurement.fit(m_s, v_s, m_f, v_f, has_face, y, slots=(SCENE_WITH_FACE, FACE), flat_prior=True)
+    fusion.measurement.fit(paths, y, slots=(SCENE_WITH_FACE, FACE), flat_prior=True)
     state = {k: v for k, v in fusion.state_dict().items() if k.startswith("measurement.")}
     head = {
         "phase": "fusion",

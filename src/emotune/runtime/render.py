@@ -15,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from emotune.audio.io import decode_audio, encode_audio, write_samples
 from emotune.audio.soundtrack import SoundtrackSettings, build_soundtrack
+from emotune.media.overlay import annotate, overlay_states
 from emotune.pipeline.chain import Pipeline
-from emotune.pipeline.overlay import annotate, overlay_states
 from emotune.runtime.writers import VideoRun, playlist_entries
 from emotune.utils.errors import DataError
 from emotune.utils.io import atomic_path

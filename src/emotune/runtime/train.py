@@ -85,7 +85,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg, output_dir))
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path=test_checkpoint(cfg, trainer, output_dir), weights_only=True)
+        trainer.test(
+            model, datamodule=datamodule, ckpt_path=test_checkpoint(cfg, trainer, output_dir), weights_only=True
+        )
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     metrics = dict(sorted(metrics.items()))
     if trainer.is_global_zero:
@@ -93,7 +95,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         write_json_atomic(output_dir / "data_stats.json", datamodule.stats)
         preds = getattr(model, "test_predictions", None)
         if preds:
-            from emotune.utils.plots import sigma_error_plot, va_scatter
+            from emotune.viz.training import sigma_error_plot, va_scatter
 
             scale = model.label_scale
             pngs = {

@@ -7,15 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from emotune.data.catalog import Catalog
-from emotune.data.scales import FINDINGEMO
+from emotune.media.video import VideoInfo
 from emotune.pipeline.chain import Pipeline, TimelineRow
 from emotune.pipeline.matcher import Play
-from emotune.pipeline.video import VideoInfo
 from emotune.utils.io import atomic_path, write_json_atomic, write_text_atomic
+from emotune.utils.scales import FINDINGEMO
 
 OUTPUTS = ("timeline.csv", "playlist.json", "playlist.m3u", "summary.json", "timeline.png")
 
@@ -34,23 +33,11 @@ class VideoRun:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def song_meta(catalog: Catalog, row: int) -> dict[str, Any]:
-    """A catalogue row as playlist metadata (id, V-A on the catalogue's scale, tags when present)."""
-    s = catalog.songs.iloc[row]
-    meta = {"song_id": str(s["song_id"]), "valence": float(s["valence"]), "arousal": float(s["arousal"])}
-    for col in ("title", "artist", "album", "genre", "path"):
-        if isinstance(s.get(col), str) and s[col]:
-            meta[col] = s[col]
-    if np.isfinite(s.get("duration_s", np.nan)):
-        meta["duration_s"] = float(s["duration_s"])
-    return meta
-
-
 def playlist_entries(playlist: list[Play], catalog: Catalog) -> list[dict[str, Any]]:
     """``playlist.json``'s songs: metadata, play window, station and why each was chosen."""
     return [
         {
-            **song_meta(catalog, p.row),
+            **catalog.song_meta(p.row),
             "start_s": round(p.start_s, 2),
             "end_s": round(float(p.end_s), 2),
             "station": p.station,
@@ -79,7 +66,7 @@ def write_m3u(songs: list[dict[str, Any]], path: Path) -> None:
 
 def write_outputs(out_dir: Path, run: VideoRun, pipeline: Pipeline) -> dict[str, Any]:
     """Write every output of one video and return the summary."""
-    from emotune.pipeline.plots import timeline_figure
+    from emotune.viz.timeline import timeline_figure
 
     catalog = pipeline.matcher.catalog
     tl = timeline_frame(run.rows)

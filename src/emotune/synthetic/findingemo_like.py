@@ -25,10 +25,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from emotune.data.findingemo import PLUTCHIK, read_annotations, write_annotations
-from emotune.data.scales import FINDINGEMO
 from emotune.data.splits import annotation_fingerprint, make_split, save_split
 from emotune.synthetic.drawing import FaceLook, FaceStyle, add_noise, draw_context, draw_face
 from emotune.utils.io import atomic_path
+from emotune.utils.scales import FINDINGEMO
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from emotune.data.findingemo import read_annotations
-from emotune.data.scales import FINDINGEMO
 from emotune.synthetic.drawing import FaceStyle, add_noise, draw_context, draw_face
 from emotune.utils.io import safe_join
+from emotune.utils.scales import FINDINGEMO
 
 
 def write_download(

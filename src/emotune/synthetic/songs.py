@@ -158,7 +158,7 @@ def write_audio(songs: pd.DataFrame, folder: Path, seed: int = 0, workers: int =
 
     from tqdm.auto import tqdm
 
-    from emotune.data.scales import DEAM_STATIC
+    from emotune.utils.scales import DEAM_STATIC
 
     folder.mkdir(parents=True, exist_ok=True)
     ref = DEAM_STATIC.to_ref(songs[["valence", "arousal"]].to_numpy(float))

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from emotune.data.scales import FINDINGEMO
 from emotune.synthetic.drawing import FaceLook, FaceStyle, add_noise, draw_context, draw_face
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import atomic_path
+from emotune.utils.scales import FINDINGEMO
 
 LOOK_COLUMNS = ("occlusion", "blur", "yaw")  # optional keyframe columns: what makes the face hard to read
 

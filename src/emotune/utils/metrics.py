@@ -18,7 +18,7 @@ from torchmetrics.regression import (
     SpearmanCorrCoef,
 )
 
-from emotune.data.scales import FINDINGEMO
+from emotune.utils.scales import FINDINGEMO
 
 DIMS = ("valence", "arousal")
 FE_UNITS = dict(zip(DIMS, FINDINGEMO.units_per_ref.tolist()))  # MAE/RMSE also in FindingEmo units

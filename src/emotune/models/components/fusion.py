@@ -1,19 +1,49 @@
 """Combining the scene and face paths: inverse-variance (of calibrated measurements), conflict-aware, learned
 linear, fixed 0.6/0.4.
 
-All take ``(B, 2)`` means and variances and a ``(B,)`` bool ``has_face``; where no face was found the
-scene path is used alone (the design's contingency).
+All take both paths' readings as one :class:`PathEstimates` (``(B, 2)`` means and variances, a ``(B,)`` bool
+``has_face``); where no face was found the scene path is used alone (the design's contingency).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 FUSION_METHODS = ("ivw", "robust", "learned", "fixed")
 DEFAULT_SCENE_WEIGHT = 0.6  # the design's fixed fallback: 0.6 scene / 0.4 face
+
+
+@dataclass
+class PathEstimates:
+    """Both paths' readings of a batch, on the reference scale: what every fusion takes.
+
+    Rows without a face carry a placeholder face reading (``has_face`` says which rows have one).
+    """
+
+    scene_mean: torch.Tensor  # (B, 2)
+    scene_var: torch.Tensor  # (B, 2)
+    face_mean: torch.Tensor  # (B, 2)
+    face_var: torch.Tensor  # (B, 2)
+    has_face: torch.Tensor  # (B,) bool
+
+    def unpack(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(scene_mean, scene_var, face_mean, face_var, has_face)``."""
+        return self.scene_mean, self.scene_var, self.face_mean, self.face_var, self.has_face
+
+    def to(self, device: torch.device | str) -> PathEstimates:
+        """The same readings on ``device``."""
+        return PathEstimates(*(t.to(device) for t in self.unpack()))
+
+    def rows(self, index: torch.Tensor | slice) -> PathEstimates:
+        """A subset of the rows."""
+        return PathEstimates(*(t[index] for t in self.unpack()))
+
+    def __len__(self) -> int:
+        return len(self.has_face)
 
 
 SCENE_WITH_FACE, FACE, SCENE_ALONE = 0, 1, 2  # the measurement model's slots
@@ -45,11 +75,7 @@ class MeasurementModel(nn.Module):
     @torch.no_grad()
     def fit(
         self,
-        m_s: torch.Tensor,
-        v_s: torch.Tensor,
-        m_f: torch.Tensor,
-        v_f: torch.Tensor,
-        has_face: torch.Tensor,
+        e: PathEstimates,
         y: torch.Tensor,
         slots: tuple[int, ...] = (SCENE_WITH_FACE, FACE, SCENE_ALONE),
         flat_prior: bool = False,
@@ -57,6 +83,7 @@ class MeasurementModel(nn.Module):
         """Least squares of each path's mean on the label, per slot (a scene slot with fewer than 8 rows of its
         kind is fitted on every row); the prior from ``y``, or a flat one (``flat_prior``: the fusion then only
         weighs the paths, and a single path's ranking of inputs is kept as it is)."""
+        m_s, v_s, m_f, v_f, has_face = e.unpack()
         var = torch.full((2,), FLAT_PRIOR_VAR) if flat_prior else y.var(0, unbiased=False).clamp_min(1e-4)
         self.prior.copy_(torch.stack([y.mean(0), var]))
         every = torch.ones_like(has_face)
@@ -114,15 +141,12 @@ def _combine(estimates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -
 
 def inverse_variance(
     mm: MeasurementModel,
-    m_s: torch.Tensor,
-    v_s: torch.Tensor,
-    m_f: torch.Tensor,
-    v_f: torch.Tensor,
-    has_face: torch.Tensor,
+    e: PathEstimates,
     extra_scene_var: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The labels' prior and each path's calibrated measurement, weighted by inverse variance (the face path only
     where a face was found); ``extra_scene_var`` widens the scene's."""
+    m_s, v_s, m_f, v_f, has_face = e.unpack()
     y_s, u_s = mm.scene_estimate(m_s, v_s, has_face)
     y_f, u_f = mm.estimate(FACE, m_f, v_f)
     prior_mean, prior_var = mm.prior[0].expand_as(y_s), mm.prior[1].expand_as(y_s)
@@ -132,14 +156,11 @@ def inverse_variance(
 
 
 def fixed(
-    m_s: torch.Tensor,
-    v_s: torch.Tensor,
-    m_f: torch.Tensor,
-    v_f: torch.Tensor,
-    has_face: torch.Tensor,
+    e: PathEstimates,
     scene_weight: float = DEFAULT_SCENE_WEIGHT,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``scene_weight * scene + (1 - scene_weight) * face`` (variance combined the same way)."""
+    m_s, v_s, m_f, v_f, has_face = e.unpack()
     w = scene_weight
     mean = torch.where(has_face[:, None], w * m_s + (1 - w) * m_f, m_s)
     var = torch.where(has_face[:, None], w**2 * v_s + (1 - w) ** 2 * v_f, v_s)
@@ -154,10 +175,9 @@ class LinearFusion(nn.Module):
         self.w = nn.Parameter(torch.tensor([[scene_weight, scene_weight], [1 - scene_weight, 1 - scene_weight]]))
         self.b = nn.Parameter(torch.zeros(2))
 
-    def forward(
-        self, m_s: torch.Tensor, v_s: torch.Tensor, m_f: torch.Tensor, v_f: torch.Tensor, has_face: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, e: PathEstimates) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted sum where a face was found, the scene path elsewhere."""
+        m_s, v_s, m_f, v_f, has_face = e.unpack()
         both = self.w[0] * m_s + self.w[1] * m_f + self.b
         mean = torch.where(has_face[:, None], both, m_s)
         var = torch.where(has_face[:, None], self.w[0] ** 2 * v_s + self.w[1] ** 2 * v_f, v_s)
@@ -171,11 +191,7 @@ def _log_normal(x: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
 
 def conflict_aware(
     mm: MeasurementModel,
-    m_s: torch.Tensor,
-    v_s: torch.Tensor,
-    m_f: torch.Tensor,
-    v_f: torch.Tensor,
-    has_face: torch.Tensor,
+    e: PathEstimates,
     prior: float,
     extra_var: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,14 +202,15 @@ def conflict_aware(
     ``r`` of that case; the result is the posterior mixture of the two fusions, so a scene that contradicts the
     face beyond their stated spread loses its say, and the fused variance grows with the conflict.
     """
+    m_s, v_s, m_f, v_f, has_face = e.unpack()
     y_s, u_s = mm.scene_estimate(m_s, v_s, has_face)
     y_f, u_f = mm.estimate(FACE, m_f, v_f)
     delta = y_s - y_f
     log_in = math.log1p(-prior) + _log_normal(delta, u_s + u_f)
     log_out = math.log(prior) + _log_normal(delta, u_s + u_f + extra_var)
     r = torch.where(has_face, torch.sigmoid(log_out - log_in), torch.zeros_like(log_in))[:, None]
-    mean_in, var_in = inverse_variance(mm, m_s, v_s, m_f, v_f, has_face)
-    mean_out, var_out = inverse_variance(mm, m_s, v_s, m_f, v_f, has_face, extra_var)
+    mean_in, var_in = inverse_variance(mm, e)
+    mean_out, var_out = inverse_variance(mm, e, extra_var)
     mean = (1 - r) * mean_in + r * mean_out
     var = (1 - r) * (var_in + mean_in**2) + r * (var_out + mean_out**2) - mean**2
     return mean, var.clamp_min(1e-8)
@@ -204,22 +221,17 @@ EXTRA_VAR_GRID = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
 
 
 def fit_conflict_model(
-    mm: MeasurementModel,
-    m_s: torch.Tensor,
-    v_s: torch.Tensor,
-    m_f: torch.Tensor,
-    v_f: torch.Tensor,
-    y: torch.Tensor,
-    conflict_share: float,
-    seed: int = 0,
+    mm: MeasurementModel, e: PathEstimates, y: torch.Tensor, conflict_share: float, seed: int = 0
 ) -> tuple[float, float]:
-    """``(prior, extra_var)`` of :func:`conflict_aware` by maximum likelihood on held-out images with a face.
+    """``(prior, extra_var)`` of :func:`conflict_aware` by maximum likelihood on held-out images with a face
+    (``e``'s rows all have one).
 
     The fitting set is the images as they are, plus a share ``conflict_share`` of them with the scene
     prediction taken from another image (a context that says something else, as a misleading scene would):
     the model learns how far the paths may disagree before the scene stops being trusted, without ever
     seeing a test split.
     """
+    m_s, v_s, m_f, v_f, _ = e.unpack()
     n = len(y)
     g = torch.Generator().manual_seed(seed)
     n_swap = round(n * conflict_share / max(1e-9, 1 - conflict_share))
@@ -228,27 +240,21 @@ def fit_conflict_model(
     ms = torch.cat([m_s, m_s[other]])
     vs = torch.cat([v_s, v_s[other]])
     mf, vf, yy = torch.cat([m_f, m_f[idx]]), torch.cat([v_f, v_f[idx]]), torch.cat([y, y[idx]])
-    hf = torch.ones(len(yy), dtype=torch.bool)
+    mixed = PathEstimates(ms, vs, mf, vf, torch.ones(len(yy), dtype=torch.bool))
     best, best_nll = (PRIOR_GRID[0], EXTRA_VAR_GRID[0]), float("inf")
     for prior in PRIOR_GRID:
         for extra in EXTRA_VAR_GRID:
-            mean, var = conflict_aware(mm, ms, vs, mf, vf, hf, prior, extra)
+            mean, var = conflict_aware(mm, mixed, prior, extra)
             nll = float((0.5 * (var.log() + (yy - mean) ** 2 / var)).mean())
             if nll < best_nll:
                 best, best_nll = (prior, extra), nll
     return best
 
 
-def disagreement(
-    mm: MeasurementModel,
-    m_s: torch.Tensor,
-    v_s: torch.Tensor,
-    m_f: torch.Tensor,
-    v_f: torch.Tensor,
-    has_face: torch.Tensor,
-) -> torch.Tensor:
+def disagreement(mm: MeasurementModel, e: PathEstimates) -> torch.Tensor:
     """How far the two paths' estimates disagree relative to their stated spread: ``log(1 + mean z^2)``, ``(B,)``
     (0 where no face was found)."""
+    m_s, v_s, m_f, v_f, has_face = e.unpack()
     y_s, u_s = mm.scene_estimate(m_s, v_s, has_face)
     y_f, u_f = mm.estimate(FACE, m_f, v_f)
     z2 = ((y_s - y_f) ** 2 / (u_s + u_f)).mean(-1)

@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from emotune.data.scales import FINDINGEMO, VAScale
 from emotune.utils.io import atomic_path
+from emotune.utils.scales import FINDINGEMO, VAScale
 
 Predictions = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (mean, target, variance)
 

@@ -87,15 +87,13 @@ def annotate(frame: np.ndarray, state: OverlayState) -> np.ndarray:
 
 def overlay_states(rows: Sequence[Any], catalog: Any, trail_s: float = 20.0) -> list[OverlayState]:
     """One :class:`OverlayState` per timeline row (the trail covers the last ``trail_s`` seconds)."""
-    from emotune.runtime.writers import song_meta
-
     t = np.array([r.t_s for r in rows])
     stab = np.array([r.stabilized for r in rows]).reshape(-1, 2)
     meta_cache: dict[int, dict] = {}
     out = []
     for i, r in enumerate(rows):
         if r.play.row not in meta_cache:
-            meta_cache[r.play.row] = {**song_meta(catalog, r.play.row), "station": r.play.station}
+            meta_cache[r.play.row] = {**catalog.song_meta(r.play.row), "station": r.play.station}
         start = np.searchsorted(t, r.t_s - trail_s)
         out.append(
             OverlayState(

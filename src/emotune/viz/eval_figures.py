@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from emotune.data.scales import get_scale
-from emotune.eval.metrics import truth_at
+from emotune.synthetic.truth import truth_at
 from emotune.utils.io import atomic_path
+from emotune.utils.scales import get_scale
 
 COLORS = {
     "none": "tab:grey",

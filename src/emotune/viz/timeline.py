@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from emotune.data.scales import FINDINGEMO
 from emotune.utils.io import atomic_path
+from emotune.utils.scales import FINDINGEMO
 
 
 def timeline_figure(

@@ -1,0 +1,1 @@
+"""Every figure: the run timeline, training plots, the evaluation figures (matplotlib, Agg)."""
