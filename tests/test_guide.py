@@ -7,19 +7,23 @@ from hypothesis import strategies as st
 
 from emotune.pipeline.guide import GuidePlan, GuideSettings
 from emotune.pipeline.matcher import SongMatcher
-from emotune.pipeline.stations import StationSettings
 from emotune.utils.scales import DEAM_STATIC
 
 from .conftest import SHARED_DEAM, catalog_of, song_catalog
+from .helpers.configs import build
+
+
+def guide_settings(**kw) -> GuideSettings:
+    """conf/matcher/gmm.yaml's ``guide`` node with ``kw`` replaced."""
+    return build("matcher.guide", **kw)
+
 
 DISTRESSED = np.array([-0.75, 0.72])  # the steady distressed clip of the issue, on the reference scale
 CALM = np.array([0.4, -0.4])
 
 
 def session(cat, mood_at, seconds: float = 180.0, fps: float = 4.0, **kw) -> SongMatcher:
-    if "guide" in kw:
-        kw["guide"] = GuideSettings(**kw["guide"])
-    m = SongMatcher(cat, mode="guide", stations=StationSettings(n_components=6), **kw)
+    m = build("matcher", catalog=cat, mode="guide", stations={"n_components": 6, "cache_dir": None}, **kw)
     for i in range(int(seconds * fps)):
         m.update(i / fps, mood_at(i / fps))
     m.finish(seconds)
@@ -70,7 +74,7 @@ def test_a_calmer_listener_is_not_pulled_back() -> None:
 
     m = session(song_catalog(1802, duration=None), mood)
     later = [p for p in m.playlist if p.start_s > 62]
-    planned = GuidePlan.from_mood(DISTRESSED, GuideSettings())
+    planned = GuidePlan.from_mood(DISTRESSED, guide_settings())
     progress = [planned.progress(p.target) for p in later]
     assert progress[0] >= 0.8 * planned.n_steps - 1e-6  # not back at the planned point
     assert np.all(np.diff(progress) >= -1e-9)
@@ -79,7 +83,7 @@ def test_a_calmer_listener_is_not_pulled_back() -> None:
 def test_long_songs_cannot_freeze_the_plan() -> None:
     cat = song_catalog(1802, long_every=3)  # every third song lasts ten minutes
     m = session(cat, lambda t: DISTRESSED)
-    assert max(p.end_s - p.start_s for p in m.playlist) <= 45.0 + 1e-9
+    assert max(p.end_s - p.start_s for p in m.playlist) <= guide_settings().max_play_s + 1e-9  # the config's cap
     check_session(m)
 
 
@@ -103,7 +107,7 @@ def test_guide_properties(n, seed, duration, start, drift, dwell) -> None:
         return start + (end - start) * min(1.0, t / 600) if drift else start
 
     cat = song_catalog(n, seed=seed, duration=duration)
-    settings_ = GuideSettings(max_play_s=max(45.0, dwell))
+    settings_ = guide_settings(max_play_s=max(45.0, dwell))
     plan = GuidePlan.from_mood(start, settings_)
     seconds = (plan.total_songs + 1) * settings_.max_play_s
     m = session(cat, mood, seconds=seconds, min_dwell_s=dwell, guide={"max_play_s": settings_.max_play_s})

@@ -291,3 +291,27 @@ def test_live_window_without_gui_warns_and_goes_on(
     cfg = infer_cfg(make_cfg, trained, 0, "display=true")
     assert infer(cfg, capture_factory=FakeWebcam.make(40))["frames_analysed"] == 20  # 5 s at 4 fps, all analysed
     assert "no GUI" in caplog.text
+
+
+def test_a_binary_file_as_the_catalogue_is_one_line(make_cfg, trained, synth_root: Path, tmp_path: Path) -> None:
+    """`catalog=csv catalog.path=<an image>` used to end in Hydra's "Error in call to target ... UnicodeDecodeError"."""
+    import cv2
+    import numpy as np
+
+    png = tmp_path / "cover.png"
+    cv2.imwrite(str(png), np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=csv", f"catalog.path={png}")
+    with pytest.raises(DataError, match=r"catalog\.path=.*cover\.png is not a CSV catalogue"):
+        infer(cfg)
+    assert not (Path(cfg.paths.output_dir) / "summary.json").exists()
+
+
+def test_render_with_max_frames_covers_what_was_analysed(make_cfg, trained, synth_root: Path) -> None:
+    """With `max_frames` the annotated video used to run to the source's end, its music silent after the analysed
+    part; now picture and soundtrack end where the analysis ended."""
+    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "render=true", "max_frames=8")
+    summary = infer(cfg)
+    video_s = summary["video_seconds"]
+    assert summary["frames_analysed"] == 8
+    assert summary["annotated"]["seconds"] == pytest.approx(video_s, abs=0.11)  # the clip is 6 s at 10 fps
+    assert summary["soundtrack"]["seconds"] == pytest.approx(video_s, abs=0.11)

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from emotune.audio.io import decode_audio, encode_audio
-from emotune.data.catalog import read_csv_catalog
 from emotune.runtime.library import label_folder, main
 from emotune.synthetic.music import synth_song
 from emotune.utils.errors import DataError
 
+from .helpers.configs import read_catalog
 from .helpers.real_data import REAL_MUSIC4Q, needs
 
 SR = 22050
@@ -49,7 +49,7 @@ def check_catalogue(out: Path, titles: set[str]) -> pd.DataFrame:
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == len(df) and set(df["title"]) == titles and set(df["scale"]) == {"reference"}
     assert df[["valence", "arousal"]].abs().le(1).all().all() and (df[["valence_sd", "arousal_sd"]] > 0).all().all()
-    cat = read_csv_catalog(out)
+    cat = read_catalog(out)
     assert cat.scale.name == "reference" and len(cat) == len(df) and "scale" not in cat.songs.columns
     return df
 
@@ -80,15 +80,15 @@ def test_library_on_synthetic_tagged_files_with_the_default_labeller(tmp_path: P
 def test_old_catalogues_with_a_scale_line_still_read(tmp_path: Path) -> None:
     old = tmp_path / "old.csv"
     old.write_text("# scale: reference\nsong_id,valence,arousal,title\na,0.5,-0.2,A\nb,-0.9,0.9,B\n")
-    cat = read_csv_catalog(old)
+    cat = read_catalog(old)
     assert cat.scale.name == "reference" and len(cat) == 2
     mixed = tmp_path / "mixed.csv"
     mixed.write_text("song_id,valence,arousal,scale\na,0.5,0.5,reference\nb,5,5,deam_static\n")
     with pytest.raises(DataError, match="several scales"):
-        read_csv_catalog(mixed)
+        read_catalog(mixed)
     plain = tmp_path / "plain.csv"
     plain.write_text("song_id,valence,arousal\na,5,5\n")
-    assert read_csv_catalog(plain).scale.name == "deam_static"  # no declaration: DEAM's 1..9, as before
+    assert read_catalog(plain).scale.name == "deam_static"  # no declaration: DEAM's 1..9, as before
 
 
 def test_library_cli_default_model_needs_no_flag(tmp_path: Path, capsys) -> None:

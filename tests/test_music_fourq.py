@@ -12,6 +12,7 @@ import torch
 
 from emotune.data.fourq import load_fourq, quadrant_of
 from emotune.data.pmemo import load_pmemo
+from emotune.models.loading import best_checkpoint
 from emotune.runtime.entry import run_train
 from emotune.utils.errors import DataError, MissingResourceError
 
@@ -97,7 +98,7 @@ def test_music_phase_trains_on_fourq_and_loads_safely(make_cfg, fourq_root, tmp_
     stats = json.loads((out / "data_stats.json").read_text())
     assert stats["unreadable_audio"] == 1 and stats["songs_without_audio"] == 1  # the garbage clip, the missing one
     assert sum(stats["sizes"].values()) == 20 and set(stats["song_ids"]) == {"train", "val", "test"}
-    ckpt = out / "checkpoints" / "best.ckpt"
+    ckpt = best_checkpoint(out)
     raw = torch.load(ckpt, map_location="cpu", weights_only=True)  # plain data only
     assert raw["hyper_parameters"]["data_config"]["kind"] == "descriptors"
     model = load_phase_module(ckpt, "music")

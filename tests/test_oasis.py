@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from emotune.data.oasis import read_oasis
-from emotune.data.oasis_datamodule import OasisDataModule
 from emotune.data.splits import hash_split
 from emotune.utils.errors import DataError, MissingResourceError
+from tests.helpers.configs import build
 from tests.helpers.real_data import REAL_OASIS, needs
 
 HEADER = ",Theme,Category,Source,Valence_mean,Valence_SD,Valence_N,Arousal_mean,Arousal_SD,Arousal_N"
@@ -72,7 +72,7 @@ def test_datamodule_counts_and_skips_missing_and_unreadable_images(tmp_path: Pat
     root = write_oasis(tmp_path / "o", ROWS)
     (root / "images" / "Thing 0.jpg").unlink()
     (root / "images" / "Thing 1.jpg").write_bytes(b"not a jpeg")
-    dm = OasisDataModule(root=str(root), view="scene", cache_dir=str(tmp_path / "cache"), test_splits=["test"])
+    dm = build("data", "oasis", root=str(root), cache_dir=str(tmp_path / "cache"))
     dm.configure_inputs({"image": {"input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}})
     dm.setup()
     assert dm.stats["missing_images"] == 1 and dm.stats["unreadable_images"] == 1
@@ -83,7 +83,7 @@ def test_datamodule_counts_and_skips_missing_and_unreadable_images(tmp_path: Pat
     moments = dm.train_label_moments()
     assert moments[0].abs().max() < 0.5
     with pytest.raises(MissingResourceError, match=r"data\.root"):
-        OasisDataModule(root=str(tmp_path / "absent"), view="scene")._rows()
+        build("data", "oasis", root=str(tmp_path / "absent"))._rows()
 
 
 @needs(REAL_OASIS)

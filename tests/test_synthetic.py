@@ -10,10 +10,10 @@ import pytest
 
 from emotune.data.findingemo import read_annotations
 from emotune.detect.cache import build_face_cache, detection_rate
-from emotune.detect.haar import HaarFaceDetector
-from emotune.detect.mtcnn import MTCNNDetector
 from emotune.synthetic.benchmark import js_divergence, label_histogram
 from emotune.synthetic.findingemo_like import SyntheticSpec, generate, real_label_rows, sample_labels
+
+from .helpers.configs import build
 
 
 def test_findingemo_format_and_splits(synth_root: Path) -> None:
@@ -85,10 +85,10 @@ def test_real_face_detectors_find_clear_drawn_faces_and_miss_hidden_ones() -> No
     from emotune.synthetic.drawing import FaceLook
 
     rng = np.random.default_rng(0)
-    mtcnn = MTCNNDetector()
+    mtcnn = build("detector", "mtcnn")
     clear = _faces(rng, FaceLook())
     assert _hit_rate(mtcnn, *clear) >= 0.9
-    assert _hit_rate(HaarFaceDetector(), *clear) >= 0.5
+    assert _hit_rate(build("detector", "haar"), *clear) >= 0.5
     hidden = _faces(rng, FaceLook(occlusion=1.0, blur=6.0))  # covered to the brows and blurred
     assert _hit_rate(mtcnn, *hidden) <= 0.5
 
@@ -96,7 +96,9 @@ def test_real_face_detectors_find_clear_drawn_faces_and_miss_hidden_ones() -> No
 def test_detection_rate_counts_visible_main_faces(synth_root: Path, tmp_path: Path) -> None:
     root = synth_root / "findingemo"
     df = read_annotations(root / "annotations_single.ann")
-    boxes = build_face_cache(df["image_path"].tolist(), root / "images", HaarFaceDetector(), tmp_path, progress=False)
+    boxes = build_face_cache(
+        df["image_path"].tolist(), root / "images", build("detector", "haar"), tmp_path, progress=False
+    )
     rate = detection_rate(boxes, root / "faces_truth.csv")
     truth = pd.read_csv(root / "faces_truth.csv")
     assert rate["images_with_face"] == int((truth["main"] & truth["visible"]).sum())
@@ -106,8 +108,8 @@ def test_detection_rate_counts_visible_main_faces(synth_root: Path, tmp_path: Pa
 def test_face_cache_rebuilds_when_settings_change(synth_root: Path, tmp_path: Path) -> None:
     root = synth_root / "findingemo"
     paths = read_annotations(root / "annotations_single.ann")["image_path"].tolist()[:5]
-    build_face_cache(paths, root / "images", HaarFaceDetector(), tmp_path, progress=False)
-    build_face_cache(paths, root / "images", HaarFaceDetector(min_neighbors=6), tmp_path, progress=False)
+    build_face_cache(paths, root / "images", build("detector", "haar"), tmp_path, progress=False)
+    build_face_cache(paths, root / "images", build("detector", "haar", min_neighbors=6), tmp_path, progress=False)
     assert len(list(tmp_path.glob("faces_haar_*.json"))) == 2
 
 

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from emotune.models.fusion_module import FusionLitModule
-from emotune.models.loading import TrainedModels, load_phase_module, read_checkpoint
-from emotune.pipeline.perceive import Perceiver
+from emotune.models.loading import TrainedModels, best_checkpoint, last_checkpoint, load_phase_module, read_checkpoint
 from emotune.runtime.train import train
 from emotune.utils.errors import DataError
+
+from .helpers.configs import build
 
 
 @pytest.mark.parametrize("backbone", ["test_convnext", "test_vit"])
@@ -22,7 +23,7 @@ def test_phase_trains_and_writes_outputs(make_cfg, phase: str, backbone: str) ->
     cfg = make_cfg(*overrides)
     _metrics, objs = train(cfg)
     out = Path(cfg.paths.output_dir)
-    assert (out / "checkpoints" / "best.ckpt").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
+    assert best_checkpoint(out).is_file() and last_checkpoint(out).is_file()
     saved = json.loads((out / "metrics.json").read_text())
     for key in (
         "val/valence_ccc",
@@ -32,7 +33,7 @@ def test_phase_trains_and_writes_outputs(make_cfg, phase: str, backbone: str) ->
     ):
         assert key in saved, key
     assert all(v == v for k, v in saved.items() if k.endswith("_mae")), "NaN MAE"
-    module = load_phase_module(out / "checkpoints" / "best.ckpt", phase)
+    module = load_phase_module(best_checkpoint(out), phase)
     assert module.data_config["input_size"] == objs["model"].data_config["input_size"]
 
 
@@ -88,8 +89,8 @@ def test_fusion_reports_every_method(trained) -> None:
     old = FusionLitModule(**ckpt["hyper_parameters"])
     old.on_load_checkpoint(ckpt)
     old.load_state_dict(ckpt["state_dict"])
-    assert Perceiver(TrainedModels(old.scene, old.face, old)).gate_sigma is None
-    assert all(g > 0 for g in Perceiver(TrainedModels(fusion.scene, fusion.face, fusion)).gate_sigma)
+    assert build("perceive", models=TrainedModels(old.scene, old.face, old)).gate_sigma is None
+    assert all(g > 0 for g in build("perceive", models=TrainedModels(fusion.scene, fusion.face, fusion)).gate_sigma)
     for path in ("scene", "face"):  # each path calibrated its own variance on val
         coef = read_checkpoint(trained[path])["state_dict"]["var_coef"]
         assert coef.shape == (2, 3) and not torch.equal(coef, torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
@@ -105,7 +106,7 @@ def test_checkpoint_loads_weights_only_and_phase_is_checked(trained) -> None:
 def test_resume_from_last(make_cfg) -> None:
     cfg = make_cfg("phase=scene", "trainer.max_epochs=1", "test=false")
     _, first = train(cfg)
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    last = last_checkpoint(cfg.paths.output_dir)
     steps_per_epoch = first["trainer"].global_step
     assert steps_per_epoch > 0 and torch.load(last, weights_only=True)["global_step"] == steps_per_epoch
     cfg2 = make_cfg("phase=scene", "trainer.max_epochs=2", "resume=true", "test=false")
@@ -125,8 +126,9 @@ def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None
     assert fusion.face_margin == pytest.approx(TINY_FACE_MARGIN)
     assert fusion.data_configs["face"]["face_margin"] == pytest.approx(TINY_FACE_MARGIN)
     scene = load_phase_module(trained["scene"], "scene")
-    assert Perceiver(TrainedModels(scene, face)).face_margin == pytest.approx(TINY_FACE_MARGIN)  # the checkpoint's
-    assert Perceiver(TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)  # override
+    perceiver = build("perceive", models=TrainedModels(scene, face), face_margin=None)
+    assert perceiver.face_margin == pytest.approx(TINY_FACE_MARGIN)  # the checkpoint's
+    assert build("perceive", models=TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)
 
 
 def test_testing_a_given_checkpoint_tests_its_weights(trained, make_cfg) -> None:

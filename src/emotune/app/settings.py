@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -96,7 +96,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     c = cfg.copy()
     with open_dict(c):
         c.pop("hydra", None)
-    return OmegaConf.to_container(c, resolve=True)  # type: ignore[return-value]
+    return cast("dict[str, Any]", OmegaConf.to_container(c, resolve=True))  # a DictConfig gives a dict
 
 
 def quote(value: str) -> str:

@@ -11,10 +11,12 @@ import contextvars
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from emotune.app.handlers import Handlers, PageResult
@@ -26,7 +28,7 @@ CSS = """
 .live-mood { font-size: 1.05em; line-height: 1.6; }
 .live-count { color: #7b8794; font-size: 0.9em; }
 """
-COLUMN_WIDTHS = ["4%", "17%", "14%", "7%", "7%", "7%", "6%", "38%"]  # TABLE_COLUMNS
+COLUMN_WIDTHS: list[str | int] = ["4%", "17%", "14%", "7%", "7%", "7%", "6%", "38%"]  # TABLE_COLUMNS
 INTRO = (
     "# emotune: faces in a video, their mood, a playlist that follows it\n"
     "Upload a clip, turn on the webcam, or set a mood by hand. The clip goes through the same "
@@ -123,8 +125,11 @@ def build(h: Handlers) -> gr.Blocks:
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
         results = [status, plot, timeline, table, video, files, *players]
 
-        def analyse(upload_path, models_, catalog_, path_, mode_, stab_, render_, request: gr.Request,
-                    progress=gr.Progress()):  # noqa: B008 (Gradio injects the tracker through this default)  # fmt: skip
+        # Gradio finds the request and progress parameters by their type hints (typing.get_type_hints, which drops
+        # them all if one fails): the callbacks' hints may only name this module's globals.
+        def analyse(upload_path: str | None, models_: str, catalog_: str, path_: str, mode_: str, stab_: str,
+                    render_: bool, request: gr.Request,
+                    progress: gr.Progress = gr.Progress()) -> list:  # noqa: B008 (Gradio injects the tracker through this default)  # fmt: skip
             # the chain may decode in a thread of its own: report through this event's context, one call at a time
             ctx, lock = contextvars.copy_context(), threading.Lock()
 
@@ -136,26 +141,28 @@ def build(h: Handlers) -> gr.Blocks:
                           _session(request), report)  # fmt: skip
             return result_updates(r, s.players)
 
-        def cancel(request: gr.Request):
+        def cancel(request: gr.Request) -> str:
             return h.cancel(_session(request))
 
-        def frame(img, models_, catalog_, path_, mode_, stab_, request: gr.Request):
+        def frame(
+            img: np.ndarray | None, models_: str, catalog_: str, path_: str, mode_: str, stab_: str, request: gr.Request
+        ) -> tuple[str, Any]:
             return h.live_frame(img, _choice(models_, catalog_, path_, mode_, stab_), _session(request))
 
-        def live_end(request: gr.Request):
+        def live_end(request: gr.Request) -> list:
             return result_updates(h.live_end(_session(request)), s.players)
 
-        def manual(v, a, models_, catalog_, path_, mode_, stab_):
+        def manual(v: float, a: float, models_: str, catalog_: str, path_: str, mode_: str, stab_: str) -> list:
             return result_updates(h.manual(v, a, _choice(models_, catalog_, path_, mode_, stab_)), s.players)
 
-        def rescan(current):
+        def rescan(current: str) -> dict[str, Any]:
             return gr.update(choices=h.model_sets(), value=current)
 
-        def catalog_changed(kind):
+        def catalog_changed(kind: str) -> dict[str, Any]:
             path = {"deam": s.deam_root, "csv": s.csv_path}.get(kind, "")
             return gr.update(visible=kind != "synthetic", value=path)
 
-        def closed(request: gr.Request):
+        def closed(request: gr.Request) -> None:
             h.close_session(_session(request))
 
         def working(what: str) -> Callable[[], str]:

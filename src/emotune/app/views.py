@@ -44,7 +44,7 @@ def va_plane(trail: np.ndarray, songs: list[dict[str, Any]], scale: str, catalog
         ax.plot(trail[:, 0], trail[:, 1], color="black", lw=0.8, alpha=0.5)
         ax.scatter(trail[:, 0], trail[:, 1], c=shade, cmap="Greys", vmin=0, vmax=1, s=9, label="mood (stabilized)")
     if len(trail):
-        ax.scatter(*trail[-1], s=110, color="crimson", edgecolor="white", zorder=6, label="mood now")
+        ax.scatter(trail[-1, 0], trail[-1, 1], s=110, color="crimson", edgecolor="white", zorder=6, label="mood now")
     pts = songs_ref(songs, scale)
     if len(pts):
         ax.plot(pts[:, 0], pts[:, 1], color="goldenrod", lw=1, ls="--", zorder=4)

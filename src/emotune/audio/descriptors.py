@@ -136,8 +136,8 @@ def _tonal(power: torch.Tensor, sr: int, n_fft: int, fps: float) -> list[float]:
     """The :data:`TONAL_NAMES` values: chroma from spectral peaks (local maxima along frequency, magnitudes)."""
     peaks = torch.zeros_like(power, dtype=torch.bool)
     peaks[1:-1] = (power[1:-1] > power[:-2]) & (power[1:-1] >= power[2:])
-    chroma = _chroma_map(sr, n_fft) @ (power.sqrt() * peaks)
-    chroma = (chroma / (chroma.sum(0, keepdim=True) + EPS)).numpy().astype(np.float64)  # (12, T)
+    bins = _chroma_map(sr, n_fft) @ (power.sqrt() * peaks)
+    chroma = (bins / (bins.sum(0, keepdim=True) + EPS)).numpy().astype(np.float64)  # (12, T)
     whole = _key_correlations(chroma.mean(1, keepdims=True))[:, 0]
     w = max(1, round(2.0 * fps))
     n_win = max(1, chroma.shape[1] // w)

@@ -18,7 +18,7 @@ DEFAULT_FEATURES = {
 }
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + np.asarray(f, float) / 700.0)
 
 

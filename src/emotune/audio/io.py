@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -76,7 +77,10 @@ def encode_audio(path: str | Path, samples: np.ndarray, sr: int, bitrate: int = 
     x = x[:, None] if x.ndim == 1 else x
     layout = "mono" if x.shape[1] == 1 else "stereo"
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=48000 if codec == "libopus" else sr, layout=layout)
+        stream = cast(  # an audio codec (_ENCODERS): PyAV types a codec given as a plain str as any stream
+            "av.audio.stream.AudioStream",
+            out.add_stream(codec, rate=48000 if codec == "libopus" else sr, layout=layout),
+        )
         if codec not in ("pcm_s16le", "flac"):
             stream.bit_rate = bitrate
         write_samples(out, stream, x, sr)

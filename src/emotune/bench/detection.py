@@ -116,8 +116,8 @@ def webcam_rates(detector: FaceDetector, files: list[Path], sides: list[int], se
 
 def clip_frames(video: Path, fps: float, max_side: int = 640) -> tuple[list[np.ndarray], np.ndarray | None]:
     """The clip's analysed frames and, when its ground truth exists, whether each shows a face."""
+    from emotune.detect.detectors import downscale
     from emotune.media.video import FrameReader, open_capture
-    from emotune.pipeline.perceive import downscale
     from emotune.synthetic.truth import face_at
 
     cap, info = open_capture(str(video))
@@ -180,7 +180,7 @@ def detector_table(cfg: DictConfig) -> dict[str, Any]:
         else []
     )
     res: dict[str, Any] = {}
-    runs = [(name, name, []) for name in d.detectors]
+    runs: list[tuple[str, str, list[str]]] = [(name, name, []) for name in d.detectors]
     runs += [(label, name, list(ov)) for label, (name, *ov) in (d.get("variants") or {}).items()]
     for label, name, overrides in runs:
         det = build_detector(name, out, *overrides)

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 
 from emotune.bench import sections
 from emotune.bench.report import render
+from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import MissingResourceError
@@ -40,7 +41,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     """Run every section, keep partial results, write ``bench.json`` and ``bench.md`` into ``cfg.out``."""
     out, demo = Path(cfg.out), Path(cfg.demo)
     for phase in ("scene", "face", "fusion"):
-        if not (demo / phase / "checkpoints" / "best.ckpt").is_file():
+        if not best_checkpoint(demo / phase).is_file():
             raise MissingResourceError(f"demo={demo} lacks {phase}/checkpoints/best.ckpt; run `make demo` first.")
     if not Path(cfg.video).is_file():
         raise MissingResourceError(f"video={cfg.video} not found; run `make data` first.")

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,13 @@ import torch
 from omegaconf import DictConfig
 from torch.utils import benchmark
 
+from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
 from emotune.utils.errors import EmotuneError, MissingResourceError
+
+if TYPE_CHECKING:
+    from emotune.models.components.heads import Uncertainty
+    from emotune.models.scene_module import SceneLitModule
 
 BACKBONE_STAGES = ("scene_backbone", "face_backbone")
 
@@ -42,7 +47,7 @@ def train_experiment(experiment: str, run_dir: Path, *extra: str) -> dict[str, A
 
 def vitb32_checkpoint(out: Path, experiment: str) -> Path:
     """The ViT-B/32 timing checkpoint (random weights), built once."""
-    ckpt = out / "vitb32_scene" / "checkpoints" / "best.ckpt"
+    ckpt = best_checkpoint(out / "vitb32_scene")
     if not ckpt.is_file():
         train_experiment(experiment, out / "vitb32_scene")
     if not ckpt.is_file():
@@ -70,7 +75,7 @@ def realtime_runs(cfg: DictConfig, vit_ckpt: Path) -> dict[str, list[str]]:
     base = [f"video={cfg.video}", f"ckpt.dir={cfg.demo}", *rt.infer]
     runs = {"demo": base, "vitb32": [*base, f"ckpt.scene={vit_ckpt}"]}
     real_set, real_clip = Path(str(rt.real_set)), Path(str(rt.real_clip))
-    if (real_set / "fusion" / "checkpoints" / "best.ckpt").is_file() and real_clip.is_file():
+    if best_checkpoint(real_set / "fusion").is_file() and real_clip.is_file():
         runs["real"] = [f"video={real_clip}", f"ckpt.dir={real_set}", *rt.infer]
     for name in list(rt.every_frame):
         if name in runs:
@@ -114,22 +119,22 @@ def mc_dropout(cfg: DictConfig, vit_ckpt: Path) -> dict[str, Any]:
 
     T, batch = int(cfg.mc_dropout.samples), int(cfg.mc_dropout.batch)
     res = {}
-    for name, ckpt in (("demo scene", Path(cfg.demo) / "scene/checkpoints/best.ckpt"), ("ViT-B/32 scene", vit_ckpt)):
+    for name, ckpt in (("demo scene", best_checkpoint(Path(cfg.demo) / "scene")), ("ViT-B/32 scene", vit_ckpt)):
         m = load_phase_module(ckpt, "scene")
         size = int(m.data_config["input_size"])
         x = torch.rand(batch, 3, size, size)
-        mode = m.hparams.uncertainty
+        mode = m.hparams["uncertainty"]
 
         @torch.inference_mode()
-        def single(m=m, x=x) -> torch.Tensor:
+        def single(m: SceneLitModule = m, x: torch.Tensor = x) -> torch.Tensor:
             return m.head(m.backbone(x))[0]
 
         @torch.inference_mode()
-        def head_only(m=m, x=x, mode=mode) -> tuple:
+        def head_only(m: SceneLitModule = m, x: torch.Tensor = x, mode: Uncertainty = mode) -> tuple:
             return predictive(m.head, m.backbone(x), T, mode)
 
         @torch.inference_mode()
-        def naive(m=m, x=x) -> torch.Tensor:
+        def naive(m: SceneLitModule = m, x: torch.Tensor = x) -> torch.Tensor:
             m.train()  # dropout everywhere it exists, T full passes
             try:
                 return torch.stack([m.head(m.backbone(x))[0] for _ in range(T)])
@@ -151,10 +156,13 @@ def mc_dropout(cfg: DictConfig, vit_ckpt: Path) -> dict[str, Any]:
 
 def matcher(cfg: DictConfig, catalog: Any) -> dict[str, Any]:
     """Seconds per station-gated k-NN query at the catalogue's size and at 10^6 songs."""
+    import hydra
+
     from emotune.data.catalog import Catalog
-    from emotune.pipeline.stations import Stations, StationSettings
+    from emotune.pipeline.stations import Stations
     from emotune.utils.scales import REFERENCE
 
+    stations = compose_config("infer", ["video=x"], Path(cfg.out)).matcher.stations  # conf/matcher's settings
     rng = np.random.default_rng(0)
     n = int(cfg.matcher.big_songs)
     centres = ([-0.5, -0.5], [0.5, 0.5], [-0.4, 0.5], [0.5, -0.3])
@@ -171,16 +179,19 @@ def matcher(cfg: DictConfig, catalog: Any) -> dict[str, Any]:
     for name, cat in ((f"{len(catalog)} songs", catalog), (f"{len(big):,} songs", big)):
         t0 = time.perf_counter()
         k = int(cfg.matcher.big_stations) if len(cat) > 1e5 else None
-        st = Stations(
-            cat.va_ref, cat.fingerprint(), StationSettings(n_components=k, cache_dir=str(Path(cfg.out) / "cache"))
-        )
+        settings = hydra.utils.instantiate(stations, n_components=k, cache_dir=str(Path(cfg.out) / "cache"))
+        st = Stations(cat.va_ref, cat.fingerprint(), settings)
         build = time.perf_counter() - t0
         exclude = {str(i) for i in range(5)}
         ids = cat.songs["song_id"].astype(str).to_numpy()
         q = targets if len(cat) < 1e5 else targets[: len(targets) // 4]
+
+        def new(r: int, ids: np.ndarray = ids, exclude: set[str] = exclude) -> bool:
+            return ids[r] not in exclude
+
         t0 = time.perf_counter()
         for tgt in q:
-            st.query(tgt, lambda r, ids=ids, exclude=exclude: ids[r] not in exclude)
+            st.query(tgt, new)
         per = (time.perf_counter() - t0) / len(q)
         res[name] = {"songs": len(cat), "stations": len(st), "query_us": 1e6 * per, "build_s": build}
     return res
@@ -303,7 +314,7 @@ def music(cfg: DictConfig) -> dict[str, Any]:
         "excerpt_s": float(cfg.music.excerpt_s),
         "workers": workers if workers is not None else "cores",
     }
-    demo = Path(cfg.demo) / "music" / "checkpoints" / "best.ckpt"
+    demo = best_checkpoint(Path(cfg.demo) / "music")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "music"
         folder.mkdir()

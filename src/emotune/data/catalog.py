@@ -107,9 +107,7 @@ def clean_catalog(df: pd.DataFrame, scale: VAScale, source: str) -> tuple[pd.Dat
     return df, dropped
 
 
-def filter_catalog(
-    catalog: Catalog, genre: str | list[str] | None = None, artist: str | list[str] | None = None
-) -> Catalog:
+def filter_catalog(catalog: Catalog, *, genre: str | list[str] | None, artist: str | list[str] | None) -> Catalog:
     """``catalog`` restricted by metadata (``filters.genre`` / ``filters.artist``); unchanged without filters."""
     return catalog.filter(genre, artist) if genre or artist else catalog
 
@@ -131,7 +129,7 @@ def _declared_scale(df: pd.DataFrame, path: Path, comment: str | None) -> str | 
     return values[0] if values else comment
 
 
-def read_csv_catalog(path: str | Path, scale: str | None = None, audio_root: str | Path | None = None) -> Catalog:
+def read_csv_catalog(path: str | Path, *, scale: str | None, audio_root: str | Path | None) -> Catalog:
     """A user's own library: a plain CSV with ``song_id, valence, arousal`` (+ optional metadata columns).
 
     Args:
@@ -139,7 +137,9 @@ def read_csv_catalog(path: str | Path, scale: str | None = None, audio_root: str
         scale: the scale of its V-A columns (``deam_static`` = 1..9, ``reference`` = -1..1, ``findingemo``);
             ``None``: the scale the file declares in its ``scale`` column (as ``make library`` writes), or on an
             old-style first line ``# scale: reference``, else ``deam_static``.
-        audio_root: folder that relative ``path`` values are joined under (default: the CSV's folder).
+        audio_root: folder that relative ``path`` values are joined under (``None``: the CSV's folder).
+
+    ``scale`` and ``audio_root`` are required: ``conf/catalog/csv.yaml`` is their one home (``catalog=csv``).
     """
     path = Path(path)
     if not path.is_file():
@@ -147,9 +147,15 @@ def read_csv_catalog(path: str | Path, scale: str | None = None, audio_root: str
     with path.open(encoding="utf-8", errors="replace") as f:
         first = f.readline()
     comment = first[len(SCALE_COMMENT) :].strip() if first.startswith(SCALE_COMMENT) else None
-    df = pd.read_csv(
-        path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None, skiprows=1 if comment else 0
-    )
+    try:
+        df = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, comment=None, skiprows=1 if comment else 0
+        )
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise DataError(
+            f"catalog.path={path} is not a CSV catalogue ({type(exc).__name__}); give the song_id,valence,arousal CSV "
+            "that `make library` writes."
+        ) from None
     df.columns = [c.strip().lower() for c in df.columns]
     missing = [c for c in ("song_id", "valence", "arousal") if c not in df.columns]
     if missing:
@@ -166,7 +172,7 @@ def read_csv_catalog(path: str | Path, scale: str | None = None, audio_root: str
 
 def write_csv_catalog(cat: Catalog, path: str | Path, extra_columns: tuple[str, ...] = ()) -> Path:
     """Write a catalogue as a plain CSV (header first) with its scale in a ``scale`` column
-    (:func:`read_csv_catalog` reads it back with no other setting)."""
+    (``catalog=csv catalog.path=FILE``, :func:`read_csv_catalog`, reads it back with no other setting)."""
     from emotune.utils.io import atomic_path
 
     cols = ["song_id", "valence", "arousal", *OPTIONAL_COLUMNS, *extra_columns]

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
@@ -105,16 +105,17 @@ class MusicDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        *,
         root: str,
-        format: str = "deam",
-        split_file: str | None = None,
-        split_seed: int = 0,
-        split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-        cache_dir: str | None = None,
-        max_seconds: float = 30.0,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        limit_per_split: int | None = None,
+        format: str,
+        split_file: str | None,
+        split_seed: int,
+        split_fractions: tuple[float, float, float],
+        cache_dir: str | None,
+        max_seconds: float,
+        batch_size: int,
+        num_workers: int,
+        limit_per_split: int | None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -125,7 +126,7 @@ class MusicDataModule(L.LightningDataModule):
         self.split_file = Path(split_file) if split_file else self.root / "music_splits.csv"
         self.cache_dir = Path(cache_dir) if cache_dir else self.root / "cache"
         self.split_seed, self.max_seconds = split_seed, float(max_seconds)
-        self.split_fractions = tuple(float(f) for f in split_fractions)
+        self.split_fractions = cast(tuple[float, float, float], tuple(float(f) for f in split_fractions))
         self.batch_size, self.num_workers, self.limit_per_split = batch_size, num_workers, limit_per_split
         self.data_configs: dict[str, dict] = {}
         self.datasets: dict[str, SongDataset] = {}
@@ -169,7 +170,7 @@ class MusicDataModule(L.LightningDataModule):
             cached = torch.load(path, weights_only=True) if path.is_file() else {}
             keys = {sid: f"{sid}|{file_stamp(p)}" for sid, p in zip(songs["song_id"], songs["path"])}
             todo = [(sid, p) for sid, p in zip(songs["song_id"], songs["path"]) if keys[sid] not in cached]
-            failed = []
+            failed: list[str] = []  # song ids
             with one_thread():
                 self._compute(todo, keys, cached, failed, cfg)
             if todo:

@@ -38,14 +38,9 @@ class OasisDataModule(VADataModule):
     label_scale: VAScale = OASIS
 
     def __init__(
-        self,
-        root: str,
-        annotations: str | None = None,
-        image_root: str | None = None,
-        split_seed: int = 0,
-        **kwargs: Any,
+        self, *, root: str, annotations: str | None, image_root: str | None, split_seed: int, **kwargs: Any
     ) -> None:
-        kwargs.pop("split_file", None)  # the split is a function of each theme: no file to keep in step
+        kwargs["split_file"] = None  # the split is a function of each theme: no file to keep in step
         super().__init__(root=root, annotations=annotations, image_root=image_root, split_seed=split_seed, **kwargs)
 
     def _rows(self) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from emotune.data.transforms import build_transform
 from emotune.data.va_dataset import VADataset, View, make_loader
 from emotune.data.validation import read_validation
 from emotune.detect.cache import build_face_cache
-from emotune.detect.detectors import FaceDetector
+from emotune.detect.detectors import FACE_POLICIES, FaceDetector
 from emotune.utils.errors import ConfigError, DataError, check_choice, check_range
 from emotune.utils.io import safe_join
 from emotune.utils.scales import FINDINGEMO, VAScale
@@ -57,34 +57,38 @@ class VADataModule(L.LightningDataModule):
             so the background's colour at a crop's corners cannot stand in for the expression.
         in_memory: keep decoded images in memory (small sets, many epochs).
         limit_per_split: at most this many rows per split (quick checks).
+
+    Every setting but ``detector`` (built by ``train.py`` from the ``detector`` group) is required:
+    ``conf/data/*.yaml`` is its one home.
     """
 
     label_scale: VAScale = FINDINGEMO  # the labels' own scale; targets are mapped onto [-1, 1] from it
 
     def __init__(
         self,
+        *,
         root: str,
-        view: View = "scene",
-        annotations: str | None = None,
-        image_root: str | None = None,
-        split_file: str | None = None,
-        split_seed: int = 0,
-        train_split: str = "train",
-        val_split: str = "val",
-        test_splits: tuple[str, ...] | list[str] = ("test", "test_shifted"),
+        view: View,
+        annotations: str | None,
+        image_root: str | None,
+        split_file: str | None,
+        split_seed: int,
+        train_split: str,
+        val_split: str,
+        test_splits: tuple[str, ...] | list[str],
+        face_policy: str,
+        cache_dir: str | None,
+        batch_size: int,
+        num_workers: int,
+        augment: bool,
+        in_memory: bool,
+        limit_per_split: int | None,
+        face_color_jitter: float,
         detector: FaceDetector | None = None,
-        face_policy: str = "largest",
-        cache_dir: str | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        augment: bool = True,
-        in_memory: bool = False,
-        limit_per_split: int | None = None,
-        face_color_jitter: float = 1.0,
     ) -> None:
         super().__init__()
         check_choice("data.view", view, ("scene", "face", "both"))
-        check_choice("data.face_policy", face_policy, ("largest", "confident"))
+        self.face_policy = check_choice("data.face_policy", face_policy, FACE_POLICIES)
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
         if view != "scene" and detector is None:
@@ -99,7 +103,6 @@ class VADataModule(L.LightningDataModule):
         self.view, self.detector, self.split_seed = view, detector, split_seed
         self.train_split, self.val_split = train_split, val_split
         self.test_splits = list(test_splits)
-        self.face_policy = face_policy
         self.batch_size, self.num_workers = batch_size, num_workers
         self.augment, self.in_memory, self.limit_per_split = augment, in_memory, limit_per_split
         self.face_color_jitter = check_range("data.face_color_jitter", face_color_jitter, 0.0, 1.0)
@@ -154,6 +157,7 @@ class VADataModule(L.LightningDataModule):
         the face-detection cache there, so the other ranks only read them."""
         df = self._rows()
         if self.view != "scene":
+            assert self.detector is not None  # __init__ requires one for the face views
             build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
@@ -167,6 +171,7 @@ class VADataModule(L.LightningDataModule):
             df["split"] = halve_held_out(df["split"], df["image_path"], seed=self.split_seed)
         boxes: dict[str, list] = {}
         if self.view != "scene":
+            assert self.detector is not None  # __init__ requires one for the face views
             boxes = build_face_cache(df["image_path"].tolist(), self.image_root, self.detector, self.cache_dir)
             readable = df["image_path"].isin(set(boxes))
             if (~readable).any():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 import cv2
 import numpy as np
@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from emotune.detect.detectors import as_dets, choose_face, crop_face
+from emotune.detect.detectors import FacePolicy, as_dets, choose_face, crop_face
 from emotune.utils.io import file_stamp, safe_join
 from emotune.utils.scales import FINDINGEMO, VAScale
 
@@ -51,7 +51,7 @@ class VADataset(Dataset):
         image_tf: Any,
         face_tf: Any,
         face_margin: float,
-        face_policy: str,
+        face_policy: FacePolicy,
         in_memory: bool,
         face_size: int = 64,
         label_scale: VAScale = FINDINGEMO,
@@ -113,7 +113,7 @@ def collate(items: list[dict]) -> VABatch:
     for k in items[0]:
         if k != "key":
             batch[k] = torch.stack([it[k] for it in items])
-    return batch  # type: ignore[return-value]
+    return cast(VABatch, batch)  # every key of the items, stacked
 
 
 def make_loader(

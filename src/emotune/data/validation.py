@@ -56,11 +56,11 @@ def validate_images(
             f"Image folder not found: {image_root}. Download FindingEmo with "
             f"`make data-findingemo DATA_DIR={image_root}` or set `data.image_root`."
         )
-    status = []
+    found: list[str] = []
     for rel in tqdm(df["image_path"], desc="validate images", disable=not progress, unit="img"):
         p = safe_join(image_root, rel)
-        status.append("missing" if not p.is_file() else ("ok" if is_readable_image(p) else "unreadable"))
-    status = np.array(status)
+        found.append("missing" if not p.is_file() else ("ok" if is_readable_image(p) else "unreadable"))
+    status = np.array(found)
     counts = [int((status == k).sum()) for k in ("ok", "missing", "unreadable")]
     return df.loc[status == "ok"].reset_index(drop=True), ImageReport(len(df), *counts)
 

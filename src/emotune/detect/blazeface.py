@@ -17,7 +17,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from emotune.detect.detectors import SCORE, box_iou, empty_dets, make_dets, scale_dets, shift_dets
+from emotune.detect.detectors import SCORE, box_iou, downscale, empty_dets, make_dets, scale_dets, shift_dets
 from emotune.utils.errors import MissingResourceError, check_choice, check_range
 
 Pass = Literal["short_range", "full_range", "short_tiles"]
@@ -204,20 +204,26 @@ class BlazeFaceDetector:
         track_model: the pass the tracker uses to look near the last face (``detect_sized``: the window is about
             twice the face, so the face fills it as short-range expects); ``None``: the full sequence.
         threads: LiteRT interpreter threads.
+        max_side: a larger image is searched on a copy downscaled to this (PERCEIVE downscales its frames to it).
+
+    Every setting is required: ``conf/detector/blazeface.yaml`` is its one home.
     """
 
     name = "blazeface"
 
     def __init__(
         self,
-        model: Literal["short_range", "full_range"] = "short_range",
-        fallback: list[Pass] | tuple[Pass, ...] = ("short_tiles",),
-        score_threshold: float | None = None,
-        verify: float | None = 0.7,
-        track_model: Pass | None = "short_range",
-        threads: int = 1,
+        *,
+        model: Literal["short_range", "full_range"],
+        fallback: list[Pass] | tuple[Pass, ...],
+        score_threshold: float | None,
+        verify: float | None,
+        track_model: Pass | None,
+        threads: int,
+        max_side: int,
     ) -> None:
         check_choice("detector.model", model, ("short_range", "full_range"))
+        check_range("detector.max_side", max_side, 64)
         for p in fallback:
             check_choice("detector.fallback", p, PASSES)
         if track_model is not None:
@@ -228,7 +234,7 @@ class BlazeFaceDetector:
             check_range("detector.verify", verify, 0.0, 1.0, low_inclusive=False)
         check_range("detector.threads", threads, 1)
         self.model, self.fallback, self.track_model = model, [str(p) for p in fallback], track_model
-        self.threads = int(threads)
+        self.threads, self.max_side = int(threads), int(max_side)
         self.score_threshold = None if score_threshold is None else float(score_threshold)
         self.verify = None if verify is None else float(verify)
         self._load()
@@ -263,10 +269,11 @@ class BlazeFaceDetector:
         ]
         return weighted_nms(np.concatenate(found))
 
-    def _verify(self, image_bgr: np.ndarray, dets: np.ndarray) -> np.ndarray:
+    def _verify(self, image_bgr: np.ndarray, dets: np.ndarray, threshold: float) -> np.ndarray:
         """Each candidate looked at again by short-range in a window ``VERIFY_WINDOW`` times its box, where a face
         fills the input as that model expects: kept (with the second look's box, keypoints and score) when that
-        look scores it at least ``verify``. Chance patterns rarely survive it; faces nearly always do."""
+        look scores it at least ``threshold`` (the ``verify`` setting). Chance patterns rarely survive it; faces
+        nearly always do."""
         H, W = image_bgr.shape[:2]
         net, kept = self._nets["short_range"], []
         for d in dets:
@@ -276,7 +283,7 @@ class BlazeFaceDetector:
             x2, y2 = int(min(W, cx + half)), int(min(H, cy + half))
             if min(x2 - x1, y2 - y1) < 16:
                 continue
-            again = shift_dets(weighted_nms(net(np.ascontiguousarray(image_bgr[y1:y2, x1:x2]), self.verify)), x1, y1)
+            again = shift_dets(weighted_nms(net(np.ascontiguousarray(image_bgr[y1:y2, x1:x2]), threshold)), x1, y1)
             if len(again):
                 same = box_iou(again, d[None])[:, 0] > NMS_IOU
                 if same.any():
@@ -288,18 +295,20 @@ class BlazeFaceDetector:
         for name in passes:
             dets = self._pass(image_bgr, name)
             if verify and self.verify is not None and len(dets):
-                dets = self._verify(image_bgr, dets)
+                dets = self._verify(image_bgr, dets, self.verify)
             if len(dets):
                 break
         return dets
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
         """Faces in a BGR image: ``(N, 17)`` (``detectors.DET_COLUMNS``, all six keypoints)."""
-        return self._run(image_bgr, self._passes(), verify=True)
+        small, scale = downscale(image_bgr, self.max_side)
+        dets = self._run(small, self._passes(), verify=True)
+        return scale_dets(dets, 1 / scale) if scale != 1.0 else dets
 
     def detect_sized(self, image_bgr: np.ndarray, face_px: float) -> np.ndarray:
         """The tracker's look near the last face (``face_px``, unused: the window's size already says it)."""
-        passes = [self.track_model] if self.track_model else self._passes()
+        passes: list[str] = [self.track_model] if self.track_model else self._passes()
         return self._run(image_bgr, passes, verify=self.track_model is None)
 
     def settings(self) -> dict:
@@ -310,5 +319,6 @@ class BlazeFaceDetector:
             "passes": self._passes(),
             "score_threshold": self.score_threshold,
             "verify": self.verify,
+            "max_side": self.max_side,
             "models": {n: [net.spec.filename, net.file_size] for n, net in self._nets.items() if n in used},
         }

@@ -72,8 +72,8 @@ def build_face_cache(
             disable=not progress or not todo,
             unit="batch",
         ):
-            images = [(rel, stamp, cv2.imread(str(p), cv2.IMREAD_COLOR)) for rel, p, stamp in chunk]
-            images = [(rel, stamp, img) for rel, stamp, img in images if img is not None]  # unreadable: no entry
+            read = [(rel, stamp, cv2.imread(str(p), cv2.IMREAD_COLOR)) for rel, p, stamp in chunk]
+            images = [(rel, stamp, img) for rel, stamp, img in read if img is not None]  # unreadable: no entry
             for (rel, stamp, _), dets in zip(images, _detect_same_size(detector, [img for _, _, img in images])):
                 out[rel] = {"stamp": stamp, "boxes": np.round(dets, 2).tolist()}
         if todo:
@@ -97,14 +97,14 @@ def _detect_same_size(detector: FaceDetector, images: list[np.ndarray]) -> list[
     """Detections in input order, batching images of the same size (a batched detector's fast path)."""
     from emotune.detect.detectors import detect_many
 
-    out: list[np.ndarray | None] = [None] * len(images)
+    out: dict[int, np.ndarray] = {}
     groups: dict[tuple, list[int]] = {}
     for i, img in enumerate(images):
         groups.setdefault(img.shape, []).append(i)
     for idx in groups.values():
         for i, dets in zip(idx, detect_many(detector, [images[i] for i in idx])):
             out[i] = dets
-    return out  # type: ignore[return-value]
+    return [out[i] for i in range(len(images))]
 
 
 def detection_rate(boxes: dict[str, list], truth_csv: str | Path) -> dict[str, float]:

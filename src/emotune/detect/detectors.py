@@ -11,10 +11,12 @@ Hydra (``detector=...``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear_tragion", "left_ear_tragion")
 BOX, SCORE, KP = slice(0, 4), 4, slice(5, 5 + 2 * len(KEYPOINTS))
@@ -24,6 +26,8 @@ DETS_FORMAT = 2  # version of this layout (1: the old (N, 5) rows); caches store
 POSE_COLUMNS = ("roll_deg", "yaw", "size_px")  # what :func:`face_pose` returns per face
 _X_COLS = [0, 2, *range(KP.start, KP.stop, 2)]  # every x coordinate of a row
 _Y_COLS = [1, 3, *range(KP.start + 1, KP.stop, 2)]
+FacePolicy = Literal["largest", "confident"]  # which face the face model sees when there are several
+FACE_POLICIES: tuple[FacePolicy, ...] = ("largest", "confident")
 
 
 @runtime_checkable
@@ -32,11 +36,28 @@ class FaceDetector(Protocol):
 
     name: str
 
+    # The longest image side it analyses (``detector.max_side``, the one setting of the size frames are analysed
+    # at): ``detect`` searches a larger image on a copy downscaled to it, and PERCEIVE downscales each frame to it
+    # once, before detection and the models. Read-only here: an attribute or a property (a wrapper's) both fit.
+    @property
+    def max_side(self) -> int:
+        """The longest image side it analyses."""
+
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """``(N, 17)`` detections (:data:`DET_COLUMNS`)."""
+        """``(N, 17)`` detections (:data:`DET_COLUMNS`), in ``image_bgr``'s pixels."""
 
     def settings(self) -> dict:
         """Everything that changes the output (cache key)."""
+
+
+def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """``image`` shrunk so its longer side is at most ``max_side`` (aspect kept; as is when already smaller) and the
+    scale used (``<= 1``)."""
+    h, w = image.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1.0:
+        return image, 1.0
+    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), s
 
 
 def empty_dets() -> np.ndarray:
@@ -44,7 +65,7 @@ def empty_dets() -> np.ndarray:
     return np.zeros((0, N_COLS), np.float32)
 
 
-def make_dets(boxes_xyxy: np.ndarray, scores: np.ndarray, keypoints: np.ndarray | None = None) -> np.ndarray:
+def make_dets(boxes_xyxy: np.ndarray, scores: ArrayLike, keypoints: np.ndarray | None = None) -> np.ndarray:
     """``(N, 17)`` rows from boxes ``(N, 4)``, scores ``(N,)`` and keypoints ``(N, 6, 2)`` (``None``: all NaN)."""
     boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
     out = np.full((len(boxes), N_COLS), np.nan, np.float32)
@@ -114,7 +135,10 @@ def face_pose(dets: np.ndarray) -> np.ndarray:
 
 
 def xywh_to_dets(
-    boxes: np.ndarray, weights: np.ndarray, scale: float = 1.0, points: np.ndarray | None = None
+    boxes: np.ndarray | Sequence[Sequence[int]],
+    weights: ArrayLike,
+    scale: float = 1.0,
+    points: np.ndarray | None = None,
 ) -> np.ndarray:
     """``x, y, w, h`` boxes (and ``(N, 6, 2)`` keypoints) found on a copy scaled by ``scale`` -> ``(N, 17)`` in
     original pixels."""
@@ -131,7 +155,7 @@ def detect_many(detector: FaceDetector, images: list[np.ndarray]) -> list[np.nda
     return batch(images) if batch is not None else [detector.detect(im) for im in images]
 
 
-def choose_face(dets: np.ndarray, policy: Literal["largest", "confident"] = "largest") -> np.ndarray | None:
+def choose_face(dets: np.ndarray, policy: FacePolicy = "largest") -> np.ndarray | None:
     """The single face the face model sees: the largest box, or the most confident one."""
     if dets is None or len(dets) == 0:
         return None

@@ -18,25 +18,24 @@ class HaarFaceDetector:
         cascade: a file name in ``cv2.data.haarcascades`` or a path to a cascade XML.
         scale_factor / min_neighbors: ``detectMultiScale`` settings.
         min_size_frac: smallest face as a fraction of the image's shorter side.
-        max_side: larger images are scanned on a downscaled copy.
+        max_side: larger images are scanned on a downscaled copy (PERCEIVE downscales its frames to it).
+
+    Every setting is required: ``conf/detector/haar.yaml`` is its one home.
     """
 
     name = "haar"
 
     def __init__(
-        self,
-        cascade: str = "haarcascade_frontalface_default.xml",
-        scale_factor: float = 1.1,
-        min_neighbors: int = 4,
-        min_size_frac: float = 0.08,
-        max_side: int = 480,
+        self, *, cascade: str, scale_factor: float, min_neighbors: int, min_size_frac: float, max_side: int
     ) -> None:
         check_range("detector.scale_factor", scale_factor, 1.0, None, low_inclusive=False)
+        check_range("detector.max_side", max_side, 64)
         check_range("detector.min_neighbors", min_neighbors, 0)
         check_range("detector.min_size_frac", min_size_frac, 0.0, 1.0)
         path = Path(cascade)
         if not path.is_file():
-            path = Path(getattr(cv2, "data", None).haarcascades if hasattr(cv2, "data") else "") / cascade
+            data = getattr(cv2, "data", None)  # the wheel's cascades (4.x wheels; 5.x ship none)
+            path = Path(data.haarcascades if data is not None else "") / cascade
         if not path.is_file():
             raise MissingResourceError(
                 f"Haar cascade {cascade!r} not found (OpenCV {cv2.__version__}; 5.x wheels ship none). "

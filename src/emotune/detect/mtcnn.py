@@ -22,23 +22,26 @@ class MTCNNDetector:
         thresholds: the three stages' acceptance thresholds.
         factor: image pyramid scale step.
         score_threshold: final confidence a face must reach (0.9 drops the low-score false positives).
-        max_side: larger images are searched on a downscaled copy.
+        max_side: larger images are searched on a downscaled copy (PERCEIVE downscales its frames to it).
         device: ``cpu`` or ``cuda``.
         threads: CPU threads for the networks (``None``: torch's setting). On an idle machine torch's pool is as fast
             or faster; on a busy one a single thread avoids oversubscription (``make bench`` measures both).
+
+    Every setting is required: ``conf/detector/mtcnn.yaml`` is its one home.
     """
 
     name = "mtcnn"
 
     def __init__(
         self,
-        min_face_size: int = 24,
-        thresholds: tuple[float, float, float] | list[float] = (0.6, 0.7, 0.7),
-        factor: float = 0.709,
-        score_threshold: float = 0.9,
-        max_side: int = 640,
-        device: str = "cpu",
-        threads: int | None = None,
+        *,
+        min_face_size: int,
+        thresholds: tuple[float, float, float] | list[float],
+        factor: float,
+        score_threshold: float,
+        max_side: int,
+        device: str,
+        threads: int | None,
     ) -> None:
         check_range("detector.min_face_size", min_face_size, 12)
         check_range("detector.factor", factor, 0.3, 0.95)

@@ -9,7 +9,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from emotune.detect.detectors import empty_dets, five_point_keypoints, make_dets
+from emotune.detect.detectors import downscale, empty_dets, five_point_keypoints, make_dets, scale_dets
 from emotune.detect.weights import KNOWN_WEIGHTS, ensure_weights
 from emotune.utils.errors import MissingResourceError, check_choice, check_range
 
@@ -21,20 +21,25 @@ class RetinaFaceDetector:
 
     ``facexlib`` is installed with ``--no-deps`` (it would otherwise pull OpenCV 5, which has no Haar
     cascades). ``weights`` is fetched once when missing and online (mobile0.25, hash-checked);
-    ``weights=null`` builds a randomly initialised net (tests only).
+    ``weights=null`` builds a randomly initialised net (tests only). ``max_side``: a larger image is searched on a
+    copy downscaled to it (PERCEIVE downscales its frames to it). Every setting is required:
+    ``conf/detector/retinaface.yaml`` is its one home.
     """
 
     name = "retinaface"
 
     def __init__(
         self,
+        *,
         weights: str | None,
-        network: Literal["mobile0.25", "resnet50"] = "mobile0.25",
-        conf_threshold: float = 0.8,
-        device: str = "cpu",
+        network: Literal["mobile0.25", "resnet50"],
+        conf_threshold: float,
+        device: str,
+        max_side: int,
     ) -> None:
         check_choice("detector.network", network, ("mobile0.25", "resnet50"))
         check_range("detector.conf_threshold", conf_threshold, 0.0, 1.0)
+        self.max_side = int(check_range("detector.max_side", max_side, 64))
         try:
             import torch
             from facexlib.detection.retinaface import RetinaFace
@@ -59,12 +64,13 @@ class RetinaFaceDetector:
         import torch
 
         img = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
+        img, scale = downscale(img, self.max_side)
         with torch.inference_mode():
             dets = self.net.detect_faces(img, self.conf_threshold)
         if dets is None or len(dets) == 0:
             return empty_dets()
         d = np.asarray(dets, np.float32)  # box, score, 5 landmarks
-        return make_dets(d[:, :4], d[:, 4], five_point_keypoints(d[:, 5:15]))
+        return scale_dets(make_dets(d[:, :4], d[:, 4], five_point_keypoints(d[:, 5:15])), 1 / scale)
 
     def settings(self) -> dict:
         """Cache key."""
@@ -73,6 +79,7 @@ class RetinaFaceDetector:
             "name": self.name,
             "network": self.network,
             "conf_threshold": self.conf_threshold,
+            "max_side": self.max_side,
             "weights": w.name if w else None,
             "weights_size": w.stat().st_size if w else None,
         }

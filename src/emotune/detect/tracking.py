@@ -29,6 +29,11 @@ class TrackingDetector:
         self._last: np.ndarray | None = None
         self._calls = 0
 
+    @property
+    def max_side(self) -> int:
+        """The wrapped detector's."""
+        return self.detector.max_side
+
     def settings(self) -> dict:
         """The wrapped detector's settings."""
         return self.detector.settings()

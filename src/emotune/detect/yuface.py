@@ -27,13 +27,14 @@ class YuFaceDetector:
 
     Args:
         score_threshold: confidence a face must reach (the wheel reports 0-100; here 0-1).
-        max_side: larger images are searched on a downscaled copy (its cost grows with the area).
+        max_side: larger images are searched on a downscaled copy (its cost grows with the area); PERCEIVE
+            downscales its frames to it.
         threads: OpenMP threads of the wheel's own runtime (``None``: its default, ``OMP_NUM_THREADS`` or all cores).
     """
 
     name = "yuface"
 
-    def __init__(self, score_threshold: float = 0.5, max_side: int = 640, threads: int | None = 1) -> None:
+    def __init__(self, *, score_threshold: float, max_side: int, threads: int | None) -> None:
         check_range("detector.score_threshold", score_threshold, 0.0, 1.0)
         check_range("detector.max_side", max_side, 64)
         if threads is not None:
@@ -55,7 +56,9 @@ class YuFaceDetector:
         return {k: v for k, v in self.__dict__.items() if k not in ("_detect", "_omp")}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["score_threshold"], state["max_side"], state["threads"])
+        YuFaceDetector.__init__(  # rebuild the wheel's handles (not picklable) from the settings
+            self, score_threshold=state["score_threshold"], max_side=state["max_side"], threads=state["threads"]
+        )
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
         """Faces in a BGR image: ``(N, 17)`` (its 5 landmarks as the eyes, nose and mouth centre; ears NaN)."""

@@ -34,6 +34,7 @@ from emotune.audio.io import decode_excerpt
 from emotune.data.catalog import Catalog
 from emotune.data.fourq import load_fourq, quadrant_of
 from emotune.data.pmemo import load_pmemo
+from emotune.models.loading import best_checkpoint
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     """CLI."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="folder with music4q/ and/or pmemo/")
-    ap.add_argument("--demo", type=Path, default=Path("outputs/demo/music/checkpoints/best.ckpt"))
+    ap.add_argument("--demo", type=Path, default=best_checkpoint("outputs/demo/music"))
     ap.add_argument("--ckpt", action="append", default=[], help="NAME=PATH: another music checkpoint to score")
     ap.add_argument("--out", type=Path, default=Path("outputs/eval"))
     ap.add_argument("--doc", type=Path, default=None, help="also write the report here (docs/eval/music.md)")

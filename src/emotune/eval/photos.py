@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
 
 from emotune.data.pypi_media import PackagedFile, sha256
-from emotune.detect.detectors import as_dets
+from emotune.detect.detectors import FaceDetector, as_dets
+
+Boxes = tuple[tuple[int, int, int, int], ...]  # marked faces, x1, y1, x2, y2 each
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class Photo:
     """One photograph: where it ships and the faces a person would mark in it (none: a photo without a face)."""
 
     file: PackagedFile
-    faces: tuple[tuple[int, int, int, int], ...] = ()
+    faces: Boxes = ()
 
     @property
     def name(self) -> str:
@@ -37,7 +40,7 @@ def read_manifest(path: str | Path) -> list[Photo]:
     return [
         Photo(
             PackagedFile(r["name"], r["package"], r["member"], r["sha256"], r.get("kind", "wheel"), r.get("note", "")),
-            tuple(tuple(int(v) for v in f) for f in r.get("faces", [])),
+            cast(Boxes, tuple(tuple(int(v) for v in f) for f in r.get("faces", []))),
         )
         for r in rows
     ]
@@ -89,7 +92,7 @@ def score(
     }
 
 
-def score_detector(detector: object, photos: list[tuple[Photo, np.ndarray]]) -> dict[str, float]:
+def score_detector(detector: FaceDetector, photos: list[tuple[Photo, np.ndarray]]) -> dict[str, float]:
     """:func:`score` of ``detector.detect`` on the photographs present."""
     return score(
         [detector.detect(img) for _, img in photos], [p for p, _ in photos], [img.shape[:2] for _, img in photos]

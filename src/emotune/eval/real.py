@@ -30,6 +30,7 @@ from emotune.data.oasis import read_oasis
 from emotune.data.splits import hash_split
 from emotune.eval.real_metrics import face_metrics, rating_metrics
 from emotune.eval.real_report import render_real_report, write_clip_figure
+from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import ConfigError, MissingResourceError
@@ -166,7 +167,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not data.is_dir():
         raise MissingResourceError(f"data_dir={data} is not a folder; give one laid out like ../shared/data/real.")
     sets = {k: Path(str(v)) for k, v in cfg.sets.items() if v}
-    missing = {k: v for k, v in sets.items() if not (v / "scene" / "checkpoints" / "best.ckpt").is_file()}
+    missing = {k: v for k, v in sets.items() if not best_checkpoint(v / "scene").is_file()}
     for k, v in missing.items():
         log.warning("Model set %s (%s) has no checkpoints and is skipped (make demo / make real-models).", k, v)
     sets = {k: v for k, v in sets.items() if k not in missing}

@@ -76,7 +76,9 @@ def run_infer(clip: Path, demo: Path, run_dir: Path, overrides: list[str]) -> di
 
 def check_demo(demo: Path) -> None:
     """The demo checkpoints must exist."""
-    missing = [p for p in ("scene", "face", "fusion") if not (demo / p / "checkpoints" / "best.ckpt").is_file()]
+    from emotune.models.loading import best_checkpoint
+
+    missing = [p for p in ("scene", "face", "fusion") if not best_checkpoint(demo / p).is_file()]
     if missing:
         raise MissingResourceError(
             f"demo={demo} lacks the {', '.join(missing)} checkpoint(s); run `make demo` "
@@ -134,7 +136,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     guide_names = [s for s in cfg.guide_scenarios if not only or s in only]
     session_name = cfg.session.scenario if not only or cfg.session.scenario in only else None
     extra = list(cfg.infer)
-    jobs = [(s, st, "validate", []) for s in stab_names for st in cfg.stabilizers]
+    variants = {str(k): list(v) for k, v in (cfg.get("stabilizer_variants") or {}).items()}
+    stab_labels = [*cfg.stabilizers, *variants]
+
+    def stab_overrides(label: str) -> list[str]:
+        return variants.get(label, [f"stabilizer={label}"])
+
+    jobs: list[tuple[str, str, str, list[str]]] = [(s, st, "validate", []) for s in stab_names for st in stab_labels]
     jobs += [(s, "ema", mode, []) for s in guide_names for mode in ("validate", "guide")]
     cat_overrides, cat_name = session_catalog(cfg)
     if session_name:
@@ -146,7 +154,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             clip,
             demo,
             out / "runs" / f"{name}_{stab}_{mode}",
-            [f"stabilizer={stab}", f"matcher.mode={mode}", *extra, *more],
+            [*stab_overrides(stab), f"matcher.mode={mode}", *extra, *more],
         )
 
     def truth(name: str) -> pd.DataFrame:
@@ -165,7 +173,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             ),
         }
         for n in stab_names
-        for st in cfg.stabilizers
+        for st in stab_labels
     ]
     gate_rows = [
         {

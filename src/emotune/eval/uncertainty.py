@@ -19,6 +19,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from emotune.eval.phases import phase_table
+from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import repo_root
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.io import write_text_atomic
@@ -30,13 +31,13 @@ def train_method(method: str, runs: Path, epochs: int) -> None:
     """Scene, face and fusion with ``model.uncertainty=method`` (skipped when already there)."""
     base = [sys.executable, "train.py", "extras.print_config=false", "logger=csv"]
     for phase in ("scene", "face"):
-        if not (runs / phase / "checkpoints" / "best.ckpt").is_file():
+        if not best_checkpoint(runs / phase).is_file():
             subprocess.run([*base, f"phase={phase}", f"model.uncertainty={method}", f"trainer.max_epochs={epochs}",
                             f"hydra.run.dir={runs / phase}"], check=True)  # fmt: skip
     if not (runs / "fusion" / "metrics.json").is_file():
         subprocess.run([*base, "phase=fusion", f"hydra.run.dir={runs / 'fusion'}",
-                        f"model.scene_ckpt={runs / 'scene/checkpoints/best.ckpt'}",
-                        f"model.face_ckpt={runs / 'face/checkpoints/best.ckpt'}"], check=True)  # fmt: skip
+                        f"model.scene_ckpt={best_checkpoint(runs / 'scene')}",
+                        f"model.face_ckpt={best_checkpoint(runs / 'face')}"], check=True)  # fmt: skip
 
 
 def default_method() -> str:

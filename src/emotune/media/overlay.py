@@ -32,7 +32,12 @@ class OverlayState:
 
 
 def _text(
-    img: np.ndarray, text: str, org: tuple[int, int], scale: float, color=(255, 255, 255), thick: int = 1
+    img: np.ndarray,
+    text: str,
+    org: tuple[int, int],
+    scale: float,
+    color: tuple[int, int, int] = (255, 255, 255),
+    thick: int = 1,
 ) -> None:
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)

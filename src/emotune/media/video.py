@@ -198,7 +198,8 @@ class Prefetcher:
         import queue
         import threading
 
-        self._it, self._q = iterable, queue.Queue(maxsize=max(1, int(depth)))
+        self._it = iterable
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=max(1, int(depth)))
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="emotune-decode", daemon=True)

@@ -4,11 +4,13 @@ test outputs gathered across ranks in dataset order, per-split metrics and the c
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import hydra
 import lightning as L
+import numpy as np
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from omegaconf import DictConfig, OmegaConf
 
 from emotune.utils.metrics import VAMetrics, uncertainty_metrics
@@ -31,20 +33,23 @@ class EmotuneModule(L.LightningModule):
 
     phase: ClassVar[str] = "base"
     label_scale: ClassVar[VAScale] = FINDINGEMO  # the labels' own scale (plots)
+    # Constructor settings added after the first checkpoints were written -> the value those checkpoints were
+    # trained with: a saved module that lacks one is rebuilt with it (:meth:`restore_kwargs`).
+    legacy_hparams: ClassVar[dict[str, Any]] = {}
 
     def __init__(self) -> None:
         super().__init__()
         self._test_outputs: dict[int, list[dict[str, torch.Tensor]]] = {}
-        self.test_predictions: dict[str, tuple[Any, Any]] = {}
+        self.test_predictions: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # (mean, target, var)
 
     # ------------------------------------------------------------------ optimisation
     def param_groups(self) -> list[dict]:
         """``[{"params": ..., "lr": ...}, ...]`` for the optimizer."""
         raise NotImplementedError
 
-    def configure_optimizers(self) -> dict:
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         """Instantiate ``hparams.optimizer`` over :meth:`param_groups`, plus the optional ``hparams.scheduler``."""
-        opt_cfg = dict(self.hparams.optimizer)
+        opt_cfg = dict(self.hparams["optimizer"])
         opt_cfg.pop("_partial_", None)
         optimizer = hydra.utils.instantiate(opt_cfg, _partial_=True)(params=self.param_groups())
         sched_cfg = self.hparams.get("scheduler")
@@ -61,6 +66,12 @@ class EmotuneModule(L.LightningModule):
         }
 
     # ------------------------------------------------------------------ checkpoints
+    @classmethod
+    def restore_kwargs(cls, hparams: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's settings for a saved module: its ``hparams``, completed with the
+        :attr:`legacy_hparams` it predates (the constructor has no defaults for settings a config sets)."""
+        return {**{k: v for k, v in cls.legacy_hparams.items() if k not in hparams}, **hparams}
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Tag the checkpoint with its phase (loading checks it)."""
         checkpoint["emotune_phase"] = self.phase
@@ -148,14 +159,13 @@ def gather_test_outputs(
     interleaving restores the order, and the padding beyond the dataset's length is dropped.
     """
     trainer = getattr(module, "_trainer", None)
-    world = trainer.world_size if trainer is not None else 1
-    if world <= 1:
+    if trainer is None or trainer.world_size <= 1:
         return tensors
     loaders = trainer.test_dataloaders
     loader = loaders[dataloader_idx] if isinstance(loaders, list | tuple) else loaders
     n_total = len(loader.dataset)
     out = {}
     for k, t in tensors.items():
-        g = module.all_gather(t.to(module.device))  # (world, n_per_rank, ...)
+        g = cast(torch.Tensor, module.all_gather(t.to(module.device)))  # (world, n_per_rank, ...)
         out[k] = g.transpose(0, 1).reshape(-1, *t.shape[1:])[:n_total].cpu()
     return out

@@ -19,8 +19,9 @@ class FaceLitModule(VARegressor):
 
     phase = "face"
     input_key = "face"
+    legacy_hparams = {**VARegressor.legacy_hparams, "face_margin": -0.1}
 
-    def __init__(self, face_margin: float = -0.1, **kwargs: Any) -> None:
+    def __init__(self, *, face_margin: float, **kwargs: Any) -> None:
         check_range("model.face_margin", face_margin, -0.3, 2.0)
         super().__init__(**kwargs)
         self.hparams["face_margin"] = float(face_margin)

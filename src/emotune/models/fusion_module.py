@@ -13,13 +13,12 @@ constant baseline; ``method`` picks the one logged without a prefix and used by 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from emotune.models.base import EmotuneModule, plain
 from emotune.models.components.fusion import (
-    DEFAULT_SCENE_WEIGHT,
     FUSION_METHODS,
     LinearFusion,
     MeasurementModel,
@@ -53,23 +52,32 @@ class FusionLitModule(EmotuneModule):
     """Scene + face -> fused V-A with variance."""
 
     phase: ClassVar[str] = "fusion"
+    scene: SceneLitModule
+    face: FaceLitModule
+    conflict: torch.Tensor  # buffers (registered in __init__)
+    gate_sigma: torch.Tensor
+
+    legacy_hparams: ClassVar[dict[str, Any]] = {"gate_quantile": 0.8}  # checkpoints from before the EMA gate
 
     def __init__(
         self,
-        scene_ckpt: str | None = None,
-        face_ckpt: str | None = None,
-        method: str = "robust",
-        scene_weight: float = DEFAULT_SCENE_WEIGHT,
-        conflict_share: float = 0.2,
-        gate_quantile: float = 0.8,
-        optimizer: dict | None = None,
-        loss: str = "mse",
+        *,
+        scene_ckpt: str | None,
+        face_ckpt: str | None,
+        method: str,
+        scene_weight: float,
+        conflict_share: float,
+        gate_quantile: float,
+        optimizer: dict,
+        loss: str,
         scene_hparams: dict | None = None,
         face_hparams: dict | None = None,
         load_pretrained: bool = True,
         backbone: dict | None = None,
     ) -> None:
-        """
+        """Every setting ``conf/model/fusion.yaml`` sets is required (that file is its one home); the rest is what
+        code passes when restoring a checkpoint.
+
         Args:
             scene_ckpt / face_ckpt: the trained phases (first build only).
             method: ``robust`` (inverse-variance that lets a contradicting scene lose its say), ``ivw``,
@@ -96,8 +104,8 @@ class FusionLitModule(EmotuneModule):
             face = load_phase_module(str(face_ckpt), "face")
             scene_hparams, face_hparams = dict(scene.hparams), dict(face.hparams)
         else:  # restoring a fusion checkpoint: rebuild the paths from stored hparams; weights follow
-            scene = SceneLitModule(**{**scene_hparams, "load_pretrained": False})
-            face = FaceLitModule(**{**face_hparams, "load_pretrained": False})
+            scene = SceneLitModule(**{**SceneLitModule.restore_kwargs(scene_hparams), "load_pretrained": False})
+            face = FaceLitModule(**{**FaceLitModule.restore_kwargs(face_hparams), "load_pretrained": False})
         self.save_hyperparameters(
             {
                 "scene_ckpt": scene_ckpt,
@@ -153,7 +161,8 @@ class FusionLitModule(EmotuneModule):
             if keys is not None:
                 for i, k in enumerate(keys):
                     self._mc_cache[k] = tuple(t[i].cpu() for t in cached)
-        return PathEstimates(*cached, batch["has_face"])
+        m_s, v_s, m_f, v_f = cached
+        return PathEstimates(m_s, v_s, m_f, v_f, batch["has_face"])
 
     def fuse_all(self, e: PathEstimates) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Every method's fused mean and (calibrated) variance."""
@@ -165,7 +174,7 @@ class FusionLitModule(EmotuneModule):
             "ivw": inverse_variance(self.measurement, e),
             "robust": conflict_aware(self.measurement, e, prior, extra),
             "learned": self.linear(e),
-            "fixed": fixed(e, self.hparams.scene_weight),
+            "fixed": fixed(e, self.hparams["scene_weight"]),
         }
 
     def _calibrated(
@@ -176,7 +185,7 @@ class FusionLitModule(EmotuneModule):
 
     def forward(self, e: PathEstimates) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused mean and variance with the configured ``method``."""
-        return self.fuse_all(e)[self.hparams.method]
+        return self.fuse_all(e)[self.hparams["method"]]
 
     # ------------------------------------------------------------------ fitting on val
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -200,13 +209,13 @@ class FusionLitModule(EmotuneModule):
         hf = e.has_face
         self.measurement.fit(e, y)
         if hf.sum() >= 8:
-            prior, extra = fit_conflict_model(self.measurement, e.rows(hf), y[hf], self.hparams.conflict_share)
+            prior, extra = fit_conflict_model(self.measurement, e.rows(hf), y[hf], self.hparams["conflict_share"])
             self.conflict.copy_(torch.tensor([prior, extra]))
         conflict = disagreement(self.measurement, e)
         for i, (mean, var) in enumerate(self._raw(e).values()):
             self.variance.fit(i, mean, var, hf, conflict, y)
         _, var = self(e)
-        self.gate_sigma.copy_(gate_thresholds(var.mean(-1).sqrt(), hf, self.hparams.gate_quantile))
+        self.gate_sigma.copy_(gate_thresholds(var.mean(-1).sqrt(), hf, self.hparams["gate_quantile"]))
         self.log_dict(
             {
                 "fusion/conflict_prior": self.conflict[0],
@@ -246,7 +255,7 @@ class FusionLitModule(EmotuneModule):
 
     def test_split_end(self, split: str, r: dict[str, torch.Tensor]) -> None:
         """Every path on the split, and again on its images with a face (``<split>_face``)."""
-        hf, y, method = r["has_face"], r["va"], self.hparams.method
+        hf, y, method = r["has_face"], r["va"], self.hparams["method"]
         self.test_predictions[split] = (r[f"{method}_m"].numpy(), y.numpy(), r[f"{method}_v"].numpy())
         self.log(f"{split}/face_found_fraction", hf.float().mean(), add_dataloader_idx=False)
         for name, rows in ((split, torch.ones_like(hf)), (f"{split}_face", hf)):

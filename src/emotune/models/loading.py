@@ -6,16 +6,18 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast, overload
 
 import lightning as L
 import torch
 
+from emotune.models.base import EmotuneModule
 from emotune.utils.errors import DataError, MissingResourceError
 
 if TYPE_CHECKING:  # the modules import this file to load their paths
     from emotune.models.face_module import FaceLitModule
     from emotune.models.fusion_module import FusionLitModule
+    from emotune.models.music_module import MusicLitModule
     from emotune.models.scene_module import SceneLitModule
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,16 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+@overload
+def load_phase_module(path: str | Path, phase: Literal["scene"], map_location: str = ...) -> SceneLitModule: ...
+@overload
+def load_phase_module(path: str | Path, phase: Literal["face"], map_location: str = ...) -> FaceLitModule: ...
+@overload
+def load_phase_module(path: str | Path, phase: Literal["fusion"], map_location: str = ...) -> FusionLitModule: ...
+@overload
+def load_phase_module(path: str | Path, phase: Literal["music"], map_location: str = ...) -> MusicLitModule: ...
+@overload
+def load_phase_module(path: str | Path, phase: str, map_location: str = ...) -> L.LightningModule: ...
 def load_phase_module(path: str | Path, phase: str, map_location: str = "cpu") -> L.LightningModule:
     """Load a trained phase for inference: no network, no pretrained file, weights from the checkpoint."""
     import hydra
@@ -65,9 +77,13 @@ def load_phase_module(path: str | Path, phase: str, map_location: str = "cpu") -
         )
     if not isinstance(ckpt.get("hyper_parameters"), dict):
         raise DataError(f"{path} has no hyperparameters to rebuild the {phase} model from; re-train it.")
-    cls = hydra.utils.get_class(PHASE_CLASSES[phase])
+    cls = cast("type[EmotuneModule]", hydra.utils.get_class(PHASE_CLASSES[phase]))
+    hparams = ckpt["hyper_parameters"]
+    legacy = {k: v for k, v in cls.restore_kwargs(hparams).items() if k not in hparams}  # settings it predates
     try:
-        module = cls.load_from_checkpoint(path, map_location=map_location, weights_only=True, load_pretrained=False)
+        module = cls.load_from_checkpoint(
+            path, map_location=map_location, weights_only=True, load_pretrained=False, **legacy
+        )
     except (TypeError, KeyError, RuntimeError, ValueError) as exc:  # hparams or weights of another version
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise DataError(f"{path} does not rebuild a {phase} model ({first}); re-train it with this version.") from None
@@ -83,6 +99,20 @@ class TrainedModels:
     fusion: FusionLitModule | None = None
 
 
+CHECKPOINT_DIR = "checkpoints"  # a run dir's checkpoints (conf/callbacks/model_checkpoint.yaml writes them there)
+
+
+def best_checkpoint(run_dir: str | Path) -> Path:
+    """``<run_dir>/checkpoints/best.ckpt``: the best epoch of a training run, what ``infer.py`` loads (the one
+    spelling of that layout in Python; ``tests/test_config_homes.py`` checks the callback config writes it)."""
+    return Path(run_dir) / CHECKPOINT_DIR / "best.ckpt"
+
+
+def last_checkpoint(run_dir: str | Path) -> Path:
+    """``<run_dir>/checkpoints/last.ckpt``: the latest epoch (what ``resume=true`` continues from)."""
+    return Path(run_dir) / CHECKPOINT_DIR / "last.ckpt"
+
+
 def resolve_checkpoints(
     dir: str | None, scene: str | None, face: str | None, fusion: str | None
 ) -> dict[str, str | None]:
@@ -90,7 +120,7 @@ def resolve_checkpoints(
     out: dict[str, str | None] = {}
     for phase, given in (("scene", scene), ("face", face), ("fusion", fusion)):
         if not given and dir:
-            cand = Path(dir) / phase / "checkpoints" / "best.ckpt"
+            cand = best_checkpoint(Path(dir) / phase)
             given = str(cand) if cand.is_file() else None
         out[phase] = given
     if not out["scene"] and not out["fusion"]:
@@ -101,16 +131,18 @@ def resolve_checkpoints(
     return out
 
 
-def load_trained(
-    dir: str | None = None, scene: str | None = None, face: str | None = None, fusion: str | None = None
-) -> TrainedModels:
+def load_trained(*, dir: str | None, scene: str | None, face: str | None, fusion: str | None) -> TrainedModels:
     """Scene, face and fusion modules for inference (``conf/perceive``'s ``models`` node).
 
     A fusion checkpoint carries both paths; an explicit scene or face checkpoint replaces its copy.
     """
     paths = resolve_checkpoints(dir, scene, face, fusion)
     fused = load_phase_module(paths["fusion"], "fusion") if paths["fusion"] else None
-    scene_m = load_phase_module(paths["scene"], "scene") if paths["scene"] else fused.scene
+    if paths["scene"]:
+        scene_m = load_phase_module(paths["scene"], "scene")
+    else:
+        assert fused is not None  # resolve_checkpoints gives a scene or a fusion checkpoint
+        scene_m = fused.scene
     face_m = load_phase_module(paths["face"], "face") if paths["face"] else (fused.face if fused is not None else None)
     log.info("Models: %s", {k: v for k, v in paths.items() if v})
     return TrainedModels(scene_m, face_m, fused)

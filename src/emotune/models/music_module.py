@@ -10,7 +10,7 @@ Two input representations, chosen by ``features.kind`` and stored in the checkpo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ import torch
 from emotune.audio.descriptors import DEFAULT_DESCRIPTORS, describe, descriptor_dim
 from emotune.audio.features import DEFAULT_FEATURES, log_mel, windows
 from emotune.data.music_datamodule import MusicDataModule
+from emotune.models.base import plain
 from emotune.models.components import descriptor_backbone
 from emotune.models.va_module import VARegressor
 from emotune.utils.errors import ConfigError
@@ -47,8 +48,10 @@ class MusicLitModule(VARegressor):
     phase = "music"
     input_key = "audio"
     label_scale = DEAM_STATIC
+    # checkpoints before ``features`` was saved: their ``data_config`` is the preprocessing
+    legacy_hparams = {**VARegressor.legacy_hparams, "features": None}
 
-    def __init__(self, features: dict | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, features: dict | None, **kwargs: Any) -> None:
         saved = kwargs.get("data_config")  # restoring a checkpoint: its own preprocessing (older ones: log-mel)
         cfg = feature_settings(saved if saved else features)
         backbone = dict(kwargs["backbone"])
@@ -64,6 +67,7 @@ class MusicLitModule(VARegressor):
         kwargs["backbone"] = backbone
         kwargs["data_config"] = cfg
         super().__init__(**kwargs)
+        self.hparams["features"] = plain(features)  # as given (restoring reads data_config, the full preprocessing)
 
     @property
     def kind(self) -> str:
@@ -73,13 +77,14 @@ class MusicLitModule(VARegressor):
     def on_fit_start(self) -> None:
         """Fit the descriptor standardiser on the training songs (a frozen backbone with statistics)."""
         super().on_fit_start()
-        dm = self.trainer.datamodule
+        dm = getattr(self.trainer, "datamodule", None)  # set by Trainer.fit, not declared on Trainer
         if self.kind == "descriptors":
             if not isinstance(dm, MusicDataModule):
                 raise ConfigError(
                     "model=music_descriptors trains on a music datamodule (data=fourq | pmemo | deam_audio)."
                 )
-            self.backbone.body.fit(dm.train_inputs().to(self.device))
+            norm = cast(descriptor_backbone.DescriptorNorm, self.backbone.body)  # the descriptors' backbone
+            norm.fit(dm.train_inputs().to(self.device))
 
     @torch.no_grad()
     def predict_inputs(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +104,8 @@ class MusicLitModule(VARegressor):
         adds the spread between windows to the model's own.
         """
         if self.kind == "descriptors":
-            mean, var = self.predict_inputs(torch.from_numpy(describe(audio, self.data_config))[None])
-            return mean[0], var[0]
+            means, variances = self.predict_inputs(torch.from_numpy(describe(audio, self.data_config))[None])
+            return means[0], variances[0]
         cfg = self.data_config
         x = torch.stack([log_mel(w, cfg) for w in windows(audio, cfg, max_windows)])
         mean, var = self.predict_mc(x)

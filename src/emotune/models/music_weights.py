@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import yaml
 
+from emotune.models.loading import best_checkpoint
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import atomic_path, write_json_atomic
@@ -72,7 +73,7 @@ def export_head(run_dir: str | Path, out: str | Path | None = None) -> Path:
     and loop state.
     """
     run = Path(run_dir)
-    best, stats_path = run / "checkpoints" / "best.ckpt", run / "data_stats.json"
+    best, stats_path = best_checkpoint(run), run / "data_stats.json"
     for p in (best, stats_path, run / ".hydra" / "config.yaml"):
         if not p.is_file():
             raise MissingResourceError(

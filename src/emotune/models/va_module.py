@@ -7,7 +7,7 @@ Hyperparameters are kept as plain data (dicts, strings, numbers) so checkpoints 
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torchmetrics import MaxMetric
@@ -29,27 +29,35 @@ class VARegressor(EmotuneModule):
 
     phase: ClassVar[str] = "va"
     input_key: ClassVar[str] = "image"
+    var_coef: torch.Tensor  # a buffer (registered in __init__)
+
+    # Settings added after the first checkpoints were written, with the value those were trained with.
+    legacy_hparams: ClassVar[dict[str, Any]] = {"flip_tta": False}
 
     def __init__(
         self,
+        *,
         backbone: dict,
-        head: dict | None = None,
-        optimizer: dict | None = None,
-        scheduler: dict | None = None,
-        freeze_backbone: bool = False,
-        backbone_lr_scale: float = 0.1,
-        loss: str = "mse",
-        uncertainty: str = "both",
-        beta: float = 0.5,
-        ambiguity_weight: float = 0.0,
-        mc_samples: int = 20,
-        feature_cache: bool = True,
-        cache_dir: str | None = None,
+        head: dict | None,
+        optimizer: dict,
+        scheduler: dict | None,
+        freeze_backbone: bool,
+        backbone_lr_scale: float,
+        loss: str,
+        uncertainty: str,
+        beta: float,
+        ambiguity_weight: float,
+        mc_samples: int,
+        feature_cache: bool,
+        cache_dir: str | None,
+        flip_tta: bool,
         load_pretrained: bool = True,
         data_config: dict | None = None,
-        flip_tta: bool = False,
     ) -> None:
-        """
+        """Every setting is required: ``conf/model/*.yaml`` is its one home (``model/va_base.yaml`` holds the shared
+        ones); from Python, build the module from its config node. Only ``load_pretrained`` and ``data_config``,
+        which code passes when restoring a checkpoint, have defaults.
+
         Args:
             backbone: ``{source, name, pretrained, cache_dir, input_size, ...}`` for :func:`build_backbone`.
             head: ``{kind, hidden, dropout, ...}``: ``kind: mlp`` for :class:`VAHead`, ``expression`` for
@@ -99,10 +107,10 @@ class VARegressor(EmotuneModule):
             },
             logger=False,
         )
-        self.backbone = build_backbone(**self.hparams.backbone, load_pretrained=load_pretrained)
+        self.backbone = build_backbone(**self.hparams["backbone"], load_pretrained=load_pretrained)
         # Preprocessing travels with the weights (stored in the checkpoint's hparams).
         self.hparams["data_config"] = dict(data_config or self.backbone.data_config)
-        self.head = _build_head(self.backbone, uncertainty != "mc_dropout", ambiguity_weight > 0, self.hparams.head)
+        self.head = _build_head(self.backbone, uncertainty != "mc_dropout", ambiguity_weight > 0, self.hparams["head"])
         self.criterion = build_loss(loss)
         if freeze_backbone:  # frozen: no gradients, and batch norm / drop-path in eval mode (Lightning keeps modes)
             self.backbone.requires_grad_(False).eval()
@@ -115,7 +123,7 @@ class VARegressor(EmotuneModule):
         self.cache = None
         if freeze_backbone and feature_cache and cache_dir:
             # "eval": features of the backbone in eval mode (caches from before that fix were computed in train mode)
-            spec = {"backbone": self.hparams.backbone, "data": self.hparams.data_config, "input": self.input_key,
+            spec = {"backbone": self.hparams["backbone"], "data": self.hparams["data_config"], "input": self.input_key,
                     "mode": "eval", **({"flip_tta": True} if flip_tta else {})}  # fmt: skip
             self.cache = FeatureCache(cache_dir, spec)
 
@@ -133,24 +141,24 @@ class VARegressor(EmotuneModule):
     def train(self, mode: bool = True) -> VARegressor:
         """Frozen backbones stay in eval mode (batch-norm statistics and dropout fixed)."""
         super().train(mode)
-        if self.hparams.freeze_backbone:
+        if self.hparams["freeze_backbone"]:
             self.backbone.eval()
         return self
 
     def features(self, x: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
         """Backbone features, served from the feature cache for frozen backbones when ``keys`` are given."""
-        if self.hparams.freeze_backbone and self.backbone.training:
+        if self.hparams["freeze_backbone"] and self.backbone.training:
             self.backbone.eval()  # a frozen backbone's features never use batch statistics or drop paths
         if self.cache is not None and keys is not None:
             return self.cache.features(x, keys, self._backbone)
-        if self.hparams.freeze_backbone:
+        if self.hparams["freeze_backbone"]:
             with torch.no_grad():
                 return self._backbone(x)
         return self._backbone(x)
 
     def _backbone(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone, averaged over the input and its mirror image with ``flip_tta``."""
-        if self.hparams.get("flip_tta") and (self.hparams.freeze_backbone or not self.training):
+        if self.hparams.get("flip_tta") and (self.hparams["freeze_backbone"] or not self.training):
             return (self.backbone(x) + self.backbone(x.flip(-1))) / 2
         return self.backbone(x)
 
@@ -177,8 +185,8 @@ class VARegressor(EmotuneModule):
         return (_calibration_features(var, ambiguity) * self.var_coef).sum(-1).clamp(-12, 6).exp()
 
     def _raw_predictive(self, feats: torch.Tensor, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-        T = int(samples or self.hparams.mc_samples)
-        return predictive(self.head, feats, T, self.hparams.uncertainty)
+        T = int(samples or self.hparams["mc_samples"])
+        return predictive(self.head, feats, T, self.hparams["uncertainty"])
 
     # ------------------------------------------------------------------ steps
     def model_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -189,11 +197,13 @@ class VARegressor(EmotuneModule):
         self, feats: torch.Tensor, target: torch.Tensor, ambiguity: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mean, log_var, amb_logit = self.head(feats)
-        loss = self.criterion(mean, target) if log_var is None else beta_nll(mean, log_var, target, self.hparams.beta)
+        loss = (
+            self.criterion(mean, target) if log_var is None else beta_nll(mean, log_var, target, self.hparams["beta"])
+        )
         if amb_logit is not None and ambiguity is not None and (ambiguity >= 0).any():
             known = ambiguity >= 0
             amb_loss = torch.nn.functional.mse_loss(torch.sigmoid(amb_logit[known]), ambiguity[known])
-            loss = loss + self.hparams.ambiguity_weight * amb_loss
+            loss = loss + self.hparams["ambiguity_weight"] * amb_loss
         return loss, mean, target
 
     def on_train_start(self) -> None:
@@ -260,10 +270,10 @@ class VARegressor(EmotuneModule):
     # ------------------------------------------------------------------ optimisation, cache
     def param_groups(self) -> list[dict]:
         """The head at ``lr``; a trainable backbone at ``lr * backbone_lr_scale``."""
-        lr = self.hparams.optimizer.get("lr", 1e-3)
+        lr = self.hparams["optimizer"].get("lr", 1e-3)
         groups = [{"params": self.head.parameters(), "lr": lr}]
-        if not self.hparams.freeze_backbone:
-            groups.append({"params": self.backbone.parameters(), "lr": lr * self.hparams.backbone_lr_scale})
+        if not self.hparams["freeze_backbone"]:
+            groups.append({"params": self.backbone.parameters(), "lr": lr * self.hparams["backbone_lr_scale"]})
         return groups
 
     def on_fit_start(self) -> None:

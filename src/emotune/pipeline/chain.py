@@ -37,6 +37,7 @@ class TimelineRow:
             return float(np.sqrt(v[i])) if v is not None and np.isfinite(v[i]) else float("nan")
 
         nan = float("nan")
+        face = fp.face_mean if fp.face_found else None
         return {
             "t_s": round(float(self.t_s), 3),
             "scene_valence": fp.scene_mean[0],
@@ -45,8 +46,8 @@ class TimelineRow:
             "scene_arousal_sd": sd(fp.scene_var, 1),
             "scene_fresh": int(fp.scene_fresh),
             "face_found": int(fp.face_found),
-            "face_valence": fp.face_mean[0] if fp.face_found else nan,
-            "face_arousal": fp.face_mean[1] if fp.face_found else nan,
+            "face_valence": face[0] if face is not None else nan,
+            "face_arousal": face[1] if face is not None else nan,
             "face_valence_sd": sd(fp.face_var, 0),
             "face_arousal_sd": sd(fp.face_var, 1),
             "fused_valence": fp.fused_mean[0],

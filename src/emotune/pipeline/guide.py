@@ -11,7 +11,7 @@ import numpy as np
 from emotune.utils.errors import ConfigError, check_range
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GuideSettings:
     """``matcher.guide``: where guide mode steers and how fast.
 
@@ -22,14 +22,16 @@ class GuideSettings:
         energise_goal: the goal for low mood (negative valence, arousal <= 0).
         max_play_s: a song's longest play in guide mode, so a long song cannot freeze the session.
         max_backstep: how far a new song may lie farther from the goal than the last one, per axis.
+
+    Every field is required: ``conf/matcher/gmm.yaml`` (``guide:``) is its one home.
     """
 
-    step: float = 0.25
-    iso_songs: int = 1
-    calm_goal: tuple[float, float] = (0.4, -0.4)
-    energise_goal: tuple[float, float] = (0.4, 0.3)
-    max_play_s: float | None = 45.0
-    max_backstep: float = 0.05
+    step: float
+    iso_songs: int
+    calm_goal: tuple[float, float]
+    energise_goal: tuple[float, float]
+    max_play_s: float | None
+    max_backstep: float
 
     def __post_init__(self) -> None:
         self.step = check_range("matcher.guide.step", self.step, 0.0, 2.0, low_inclusive=False)

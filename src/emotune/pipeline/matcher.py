@@ -10,7 +10,7 @@ session plan toward calm or energy).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast, overload
 
 import numpy as np
 
@@ -52,22 +52,25 @@ class SongMatcher:
         alignment: ``linear`` or ``quantile`` (FindingEmo label quantiles from ``source_labels``).
         stations: the GMM stations' settings (``matcher.stations``, a :class:`StationSettings` node).
         guide: guide mode's settings (``matcher.guide``, a :class:`GuideSettings` node).
+
+    Every setting is required: ``conf/matcher/gmm.yaml`` is its one home.
     """
 
     def __init__(
         self,
+        *,
         catalog: Catalog,
-        mode: str = "validate",
-        min_dwell_s: float = 25.0,
-        max_play_s: float | None = None,
-        memory: int = 5,
-        switch_margin: float = 0.15,
-        settle_s: float = 2.0,
-        settle_radius: float = 0.1,
-        alignment: str = "linear",
-        source_labels: str | None = None,
-        stations: StationSettings | None = None,
-        guide: GuideSettings | None = None,
+        mode: str,
+        min_dwell_s: float,
+        max_play_s: float | None,
+        memory: int,
+        switch_margin: float,
+        settle_s: float,
+        settle_radius: float,
+        alignment: str,
+        source_labels: str | None,
+        stations: StationSettings,
+        guide: GuideSettings,
     ) -> None:
         check_choice("matcher.mode", mode, MODES)
         self.min_dwell_s = check_range("matcher.min_dwell_s", min_dwell_s, 0.0)
@@ -78,7 +81,7 @@ class SongMatcher:
                 f"{len(catalog)}; lower matcher.memory below {len(catalog)}."
             )
         self.policy: MatchPolicy = (
-            GuidePolicy(guide or GuideSettings())
+            GuidePolicy(guide)
             if mode == "guide"
             else ValidatePolicy(switch_margin, settle_s, settle_radius, max_play_s)
         )
@@ -89,7 +92,7 @@ class SongMatcher:
         self.catalog = catalog
         self.points = catalog.va_ref
         self.align = build_alignment(alignment, self.points, source_labels)
-        self.stations = Stations(self.points, catalog.fingerprint(), stations or StationSettings())
+        self.stations = Stations(self.points, catalog.fingerprint(), stations)
         self.song_ids = catalog.songs["song_id"].astype(str).to_numpy()
         durations = catalog.songs["duration_s"].to_numpy(np.float64)
         self.durations = np.where(np.isfinite(durations) & (durations > 0), durations, np.inf)
@@ -136,8 +139,13 @@ class SongMatcher:
         return self.policy.after_dwell(self, t_s, mood, cur, song_over=elapsed >= limit)
 
     # -- choosing --------------------------------------------------------------------------------
+    @overload
+    def find(self, target: np.ndarray, previous: None) -> tuple[int, float, list[int]]: ...
+    @overload
+    def find(self, target: np.ndarray, previous: Play) -> tuple[int, float, list[int]] | None: ...
     def find(self, target: np.ndarray, previous: Play | None) -> tuple[int, float, list[int]] | None:
-        """The nearest song to ``target`` the policy allows outside the memory: ``(row, distance, stations)``."""
+        """The nearest song to ``target`` the policy allows outside the memory: ``(row, distance, stations)``;
+        ``None`` when none is left after ``previous`` (for a first song, with no ``previous``, that is an error)."""
         exclude = {p.song_id for p in self.playlist[-self.memory :]} if self.memory else set()
         if previous is not None:
             exclude.add(previous.song_id)
@@ -186,8 +194,8 @@ class SongMatcher:
         plays = self.playlist
         violations = sum(
             1
-            for p in plays[:-1]
-            if (p.end_s - p.start_s) + 1e-6 < min(self.min_dwell_s, self.durations[p.row], self.max_play_s)
+            for p in plays[:-1]  # closed plays: end_s is set
+            if (cast(float, p.end_s) - p.start_s) + 1e-6 < min(self.min_dwell_s, self.durations[p.row], self.max_play_s)
         )
         ids = [p.song_id for p in plays]
         repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - self.memory) : i])

@@ -10,7 +10,15 @@ import numpy as np
 import torch
 
 from emotune.data.transforms import build_transform
-from emotune.detect.detectors import FaceDetector, choose_face, crop_face, detect_many, scale_dets
+from emotune.detect.detectors import (
+    FACE_POLICIES,
+    FaceDetector,
+    choose_face,
+    crop_face,
+    detect_many,
+    downscale,
+    scale_dets,
+)
 from emotune.detect.tracking import TrackingDetector
 from emotune.models.components.fusion import PathEstimates, fixed
 from emotune.models.loading import TrainedModels
@@ -36,24 +44,16 @@ class FramePerception:
     scene_fresh: bool = True  # the scene backbone ran on this frame (else its last reading was reused)
 
 
-def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Shrink very large frames before detection and the models (aspect kept); returns the scale used."""
-    h, w = frame.shape[:2]
-    s = max_side / max(h, w)
-    if s >= 1.0:
-        return frame, 1.0
-    return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), s
-
-
 class Perceiver:
     """Runs the trained models on batches of frames (``conf/perceive``).
 
     Args:
         models: the trained phases (:func:`emotune.models.loading.load_trained`).
-        detector: the face detector (used when a face model is loaded).
+        detector: the face detector (used when a face model is loaded). Each frame is downscaled once, to its
+            ``max_side`` (``detector.max_side``), before detection and the models; without a detector frames are
+            analysed as given.
         fps: analysed frames per second of video.
         batch_size: frames per model batch (1 for a live window).
-        max_side: frames are downscaled to this before detection and the models.
         mc_samples: T, dropout head passes; ``None`` uses each checkpoint's own ``mc_samples``.
         face_margin: crop margin; ``None`` uses the margin the face model was trained with.
         face_policy: which face the face path sees when there are several: ``largest`` or ``confident``.
@@ -61,28 +61,30 @@ class Perceiver:
         scene_every_s: the scene path runs on a shot change or when its reading is this old (0: every frame).
         scene_change: the shot-change threshold (mean absolute difference of grey thumbnails, 0..1).
         device: where the models run (``cpu``, ``cuda``); a detector with a ``to(device)`` method follows them.
+
+    Every setting is required: ``conf/perceive/default.yaml`` (and ``conf/detector/``) is its one home.
     """
 
     def __init__(
         self,
+        *,
         models: TrainedModels,
-        detector: FaceDetector | None = None,
-        fps: float = 4.0,
-        batch_size: int = 8,
-        max_side: int = 640,
-        mc_samples: int | None = None,
-        face_margin: float | None = None,
-        face_policy: str = "largest",
-        track_faces: bool = True,
-        scene_every_s: float = 1.0,
-        scene_change: float = 0.08,
-        device: str = "cpu",
+        detector: FaceDetector | None,
+        fps: float,
+        batch_size: int,
+        mc_samples: int | None,
+        face_margin: float | None,
+        face_policy: str,
+        track_faces: bool,
+        scene_every_s: float,
+        scene_change: float,
+        device: str,
     ) -> None:
         self.fps = check_range("perceive.fps", fps, 0.0, 60.0, low_inclusive=False)
         self.batch_size = int(check_range("perceive.batch_size", batch_size, 1))
-        self.max_side = int(check_range("perceive.max_side", max_side, 64))
+        self.max_side = None if detector is None else int(detector.max_side)  # the one downscale's size
         self.mc_samples = None if mc_samples is None else int(check_range("perceive.mc_samples", mc_samples, 1))
-        self.face_policy = check_choice("perceive.face_policy", face_policy, ("largest", "confident"))
+        self.face_policy = check_choice("perceive.face_policy", face_policy, FACE_POLICIES)
         self.scene, self.face, self.fusion = models.scene, models.face, models.fusion
         if self.face is not None and face_margin is not None:
             self.face_margin = check_range("perceive.face_margin", face_margin, -0.3, 2.0)
@@ -101,7 +103,7 @@ class Perceiver:
         for m in (self.scene, self.face, self.fusion):
             if m is not None:
                 m.to(self.device)
-        if hasattr(detector, "to"):
+        if detector is not None and hasattr(detector, "to"):
             detector.to(self.device)
         self._last_scene: tuple[torch.Tensor, torch.Tensor] | None = None
         self._next_t = 0.0
@@ -139,6 +141,7 @@ class Perceiver:
             if fresh[i]:
                 k += 1
                 self._last_scene = (m[k], v[k])
+            assert self._last_scene is not None  # __call__ marks the first frame fresh when there is no reading
             m_s[i], v_s[i] = self._last_scene
         return m_s, v_s
 
@@ -148,7 +151,7 @@ class Perceiver:
         the last batch)."""
         sw = self.stopwatch
         with sw("downscale"):
-            small = [downscale(f, self.max_side) for f in frames_bgr]
+            small = [downscale(f, self.max_side) if self.max_side else (f, 1.0) for f in frames_bgr]
         with sw("preprocess"):
             rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f, _ in small]
         if times is None:
@@ -164,7 +167,8 @@ class Perceiver:
         m_f, v_f = torch.zeros_like(m_s), torch.ones_like(v_s)
         has_face = torch.zeros(B, dtype=torch.bool)
         boxes: list[np.ndarray | None] = [None] * B
-        if self.detector is not None:
+        face, face_tf = self.face, self.face_tf  # both set whenever a detector is (it serves the face model)
+        if self.detector is not None and face is not None and face_tf is not None:
             with sw("detect"):
                 found = [choose_face(d, self.face_policy) for d in detect_many(self.detector, [f for f, _ in small])]
             crops, idx = [], []
@@ -172,14 +176,14 @@ class Perceiver:
                 for i, box in enumerate(found):
                     if box is not None:
                         crop = crop_face(rgb[i], box, self.face_margin)
-                        crops.append(self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)))
+                        crops.append(face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)))
                         boxes[i] = scale_dets(box, 1 / small[i][1])  # box and keypoints back to frame pixels
                         idx.append(i)
             if crops:
                 with sw("face_backbone"):
-                    face_feats = self.face.features(torch.stack(crops).to(self.device))
+                    face_feats = face.features(torch.stack(crops).to(self.device))
                 with sw("heads"):
-                    m, v = self.face.predict_features(face_feats, self.mc_samples)
+                    m, v = face.predict_features(face_feats, self.mc_samples)
                     m_f[idx], v_f[idx] = m.cpu(), v.cpu()
                 has_face[idx] = True
         with sw("fusion"):

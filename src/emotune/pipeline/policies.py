@@ -141,6 +141,7 @@ class GuidePolicy:
     def after_dwell(self, m: SongMatcher, t_s: float, mood: np.ndarray, cur: Play, song_over: bool) -> Play:
         """The plan's next step once a song's dwell is over (hold at the goal until the song ends)."""
         plan = self.plan
+        assert plan is not None  # first_target made it (a song is playing)
         goal, name = self.settings.goal_for(mood)
         if plan.goal_name == "stay":  # nothing to steer away from: follow the mood, song by song
             self.plan = plan = GuidePlan(mood, goal, name, self.settings)
@@ -176,6 +177,7 @@ class GuidePolicy:
         if self.plan is None or not plays:
             return {}
         goal = self.plan.goal
+        assert m.first_mood is not None and m.last_mood is not None  # set by the updates that chose the songs
 
         def gap(x: np.ndarray) -> float:
             return round(float(np.linalg.norm(np.asarray(x) - goal)), 3)

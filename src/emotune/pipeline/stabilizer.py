@@ -70,12 +70,13 @@ class EMAStabilizer:
 
     def __init__(
         self,
-        window_s: float = 4.0,
-        tau: float | None = None,
-        fallback_tau: float = 0.35,
-        no_face_factor: float = 2.0,
-        max_hold_s: float = 6.0,
-        alpha: float | None = None,
+        *,
+        window_s: float,
+        tau: float | None,
+        fallback_tau: float,
+        no_face_factor: float,
+        max_hold_s: float,
+        alpha: float | None,
     ) -> None:
         if alpha is not None:
             check_range("stabilizer.alpha", alpha, 0.0, 1.0, low_inclusive=False)
@@ -92,7 +93,7 @@ class EMAStabilizer:
             no_face_factor,
             max_hold_s,
         )
-        self.gate: tuple[float, float] | None = (tau, tau) if tau is not None else (fallback_tau, fallback_tau)
+        self.gate: tuple[float, float] = (tau, tau) if tau is not None else (fallback_tau, fallback_tau)
         self.reset()
 
     def use_model_gate(self, gate_sigma: tuple[float, float] | None) -> None:
@@ -144,11 +145,12 @@ class KalmanStabilizer:
 
     def __init__(
         self,
-        window_s: float = 4.0,
-        process_std: float | None = None,
-        noise_floor: float = 0.01,
-        noise_scale: float = 1.0,
-        no_face_factor: float = 2.0,
+        *,
+        window_s: float,
+        process_std: float | None,
+        noise_floor: float,
+        noise_scale: float,
+        no_face_factor: float,
     ) -> None:
         check_range("stabilizer.window_s", window_s, 0.0, None, low_inclusive=False)
         check_range("stabilizer.noise_floor", noise_floor, 0.0, None, low_inclusive=False)

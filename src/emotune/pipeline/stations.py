@@ -100,7 +100,7 @@ class StationIndex:
         return np.sqrt(d2[idx]), self.rows[idx]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StationSettings:
     """``matcher.stations``: how the catalogue is cut into GMM stations and searched (checked when built).
 
@@ -111,14 +111,16 @@ class StationSettings:
         k: neighbours fetched per station.
         cache_dir: where fitted stations are kept (``None``: fit every time).
         seed: GMM seed.
+
+    Every field is required: ``conf/matcher/gmm.yaml`` (``stations:``) is its one home.
     """
 
-    n_components: int | None = None
-    k_range: tuple[int, int] = (2, 10)
-    posterior_threshold: float = 0.55
-    k: int = 10
-    cache_dir: str | None = None
-    seed: int = 0
+    n_components: int | None
+    k_range: tuple[int, int]
+    posterior_threshold: float
+    k: int
+    cache_dir: str | None
+    seed: int
 
     def __post_init__(self) -> None:
         check_range("matcher.stations.posterior_threshold", self.posterior_threshold, 0.0, 1.0)
@@ -142,8 +144,8 @@ class Stations:
         settings: :class:`StationSettings`.
     """
 
-    def __init__(self, points: np.ndarray, fingerprint: str, settings: StationSettings | None = None) -> None:
-        st = settings or StationSettings()
+    def __init__(self, points: np.ndarray, fingerprint: str, settings: StationSettings) -> None:
+        st = settings
         self.points, self.k, self.threshold = points, st.k, float(st.posterior_threshold)
         n_comp = None if st.n_components is None else min(st.n_components, len(points))
         meta = {"catalog": fingerprint, "n_components": n_comp, "k_range": list(st.k_range), "seed": st.seed}

@@ -49,7 +49,7 @@ def build_detector(name: str, out: Path, *overrides: str) -> FaceDetector | str:
     try:
         return hydra.utils.instantiate(cfg.detector)
     except Exception as exc:  # Hydra wraps the detector's own one-line error
-        cause = exc
+        cause: BaseException = exc
         while cause.__cause__ is not None and not isinstance(cause, EmotuneError):
             cause = cause.__cause__
         return str(cause).splitlines()[0]

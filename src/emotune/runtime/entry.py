@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -12,6 +14,7 @@ from emotune.utils.cli import exit_on_user_error
 from emotune.utils.warnings_filter import filter_known_noise
 
 log = logging.getLogger("emotune")
+T = TypeVar("T")
 
 
 def _extras(cfg: DictConfig) -> None:
@@ -31,7 +34,7 @@ def _finish_wandb() -> None:
             wandb.finish()
 
 
-def _guard(fn, cfg: DictConfig):
+def _guard(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
     """Run a task through the shared one-line-error wrapper; always close a W&B run."""
     try:
         return exit_on_user_error(fn)(cfg)

@@ -110,7 +110,7 @@ def run_video(
         )
         summary = write_outputs(out_dir, run, pipeline)
         if cfg.render:
-            source = recorder.path if run.info.live else Path(str(video))
+            source = recorder.path if recorder is not None and run.info.live else Path(str(video))
             summary.update(render_annotated(source, run, pipeline, out_dir, cfg.soundtrack))
             write_json_atomic(out_dir / "summary.json", summary)
     finally:

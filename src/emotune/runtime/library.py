@@ -57,8 +57,9 @@ def read_tags(path: Path) -> dict[str, Any]:
             values = f.get(key) if hasattr(f, "get") else None
             if values:
                 tags[key] = str(values[0]).strip()
-        if getattr(f, "info", None) is not None and getattr(f.info, "length", 0):
-            tags["duration_s"] = float(f.info.length)
+        info: Any = getattr(f, "info", None)  # mutagen declares FileType.info as None (set by each format)
+        if info is not None and getattr(info, "length", None):
+            tags["duration_s"] = float(info.length)
     if not tags["title"]:
         tags["title"] = path.stem.replace("_", " ")
     if not np.isfinite(tags["duration_s"]):
@@ -101,7 +102,7 @@ class _Songs(Dataset):
         return _prepare(self.jobs[i])
 
 
-def _as_is(item: tuple) -> tuple:
+def _as_is(item: Any) -> Any:  # batch_size=None: the loader hands it single items, not lists
     return item
 
 

@@ -20,13 +20,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
 import torch
 
-from emotune.models.loading import PHASE_CLASSES, load_phase_module, read_checkpoint
+from emotune.models.base import EmotuneModule
+from emotune.models.loading import PHASE_CLASSES, best_checkpoint, load_phase_module, read_checkpoint
 from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, MissingResourceError
@@ -43,11 +44,6 @@ REAL_SET: dict[str, tuple[str, list[str]]] = {
 }
 FUSION_OVERRIDES = ["phase=fusion", "experiment=fusion_real"]
 FUSION_HEAD = "fusion_real_faces.pt"
-
-
-def checkpoint_path(run_dir: str | Path) -> Path:
-    """Where a phase's run dir keeps the checkpoint ``infer.py`` loads."""
-    return Path(run_dir) / "checkpoints" / "best.ckpt"
 
 
 def save_module(module: L.LightningModule, phase: str, path: Path, meta: dict[str, Any] | None = None) -> Path:
@@ -91,8 +87,8 @@ def module_from_head(path: Path, phase: str) -> L.LightningModule:
     head = torch.load(path, map_location="cpu", weights_only=True)
     if head.get("phase") != phase:
         raise DataError(f"{path} holds a {head.get('phase')} head, not a {phase} one.")
-    cls = hydra.utils.get_class(PHASE_CLASSES[phase])
-    module = cls(**{**head["hyper_parameters"], "load_pretrained": True})
+    cls = cast("type[EmotuneModule]", hydra.utils.get_class(PHASE_CLASSES[phase]))
+    module = cls(**{**cls.restore_kwargs(head["hyper_parameters"]), "load_pretrained": True})
     missing, unexpected = module.load_state_dict(head["state_dict"], strict=False)
     wrong = [k for k in missing if not k.startswith("backbone.")] + list(unexpected)
     if wrong:
@@ -120,13 +116,13 @@ def build(out: str | Path, weights_dir: Path = WEIGHTS_DIR) -> dict[str, str]:
             )
         else:
             module, source = module_from_config(overrides, out / phase), "conf: " + " ".join(overrides)
-        save_module(module, phase, checkpoint_path(out / phase), {"source": source})
+        save_module(module, phase, best_checkpoint(out / phase), {"source": source})
         made[phase] = source
     fusion = module_from_config(
         [
             *FUSION_OVERRIDES,
-            f"model.scene_ckpt={checkpoint_path(out / 'scene')}",
-            f"model.face_ckpt={checkpoint_path(out / 'face')}",
+            f"model.scene_ckpt={best_checkpoint(out / 'scene')}",
+            f"model.face_ckpt={best_checkpoint(out / 'face')}",
         ],
         out / "fusion",
     )
@@ -134,10 +130,10 @@ def build(out: str | Path, weights_dir: Path = WEIGHTS_DIR) -> dict[str, str]:
     if (weights_dir / FUSION_HEAD).is_file():
         load_fusion_head(fusion, weights_dir / FUSION_HEAD)
         source += f" + {FUSION_HEAD}"
-    save_module(fusion, "fusion", checkpoint_path(out / "fusion"), {"source": source})
+    save_module(fusion, "fusion", best_checkpoint(out / "fusion"), {"source": source})
     made["fusion"] = source
     for phase in (*REAL_SET, "fusion"):
-        load_phase_module(checkpoint_path(out / phase), phase)  # what infer.py will do: fail here, not there
+        load_phase_module(best_checkpoint(out / phase), phase)  # what infer.py will do: fail here, not there
     write_json_atomic(out / "MODELS.json", made)
     return made
 
@@ -161,8 +157,8 @@ def fit_fusion(faces: str | Path, out: str | Path, work: str | Path = "outputs/r
     work = Path(work)
     build(work / "set")
     cfg = compose_config(
-        "infer", ["video=unused", f"ckpt.scene={checkpoint_path(work / 'set' / 'scene')}",
-                  f"ckpt.face={checkpoint_path(work / 'set' / 'face')}"], work / "run",
+        "infer", ["video=unused", f"ckpt.scene={best_checkpoint(work / 'set' / 'scene')}",
+                  f"ckpt.face={best_checkpoint(work / 'set' / 'face')}"], work / "run",
     )  # fmt: skip
     perceiver = instantiate(cfg.perceive)
     df = read_face_set(faces)
@@ -182,7 +178,7 @@ def fit_fusion(faces: str | Path, out: str | Path, work: str | Path = "outputs/r
         if fp.face_found:
             rows.append((fp.scene_mean, fp.scene_var, fp.face_mean, fp.face_var, RUSSELL_MEHRABIAN_1977[expr]))
     m_s, v_s, m_f, v_f, y = (torch.tensor(np.array(c), dtype=torch.float32) for c in zip(*rows))
-    fusion = load_phase_module(checkpoint_path(work / "set" / "fusion"), "fusion")
+    fusion = load_phase_module(best_checkpoint(work / "set" / "fusion"), "fusion")
     paths = PathEstimates(m_s, v_s, m_f, v_f, torch.ones(len(y), dtype=torch.bool))
     # a flat prior: the design's rule, the more confident path wins, and a face's reading keeps its ranking
     fusion.measurement.fit(paths, y, slots=(SCENE_WITH_FACE, FACE), flat_prior=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -36,7 +36,7 @@ class Recorder:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             h, w = frames[0].shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc("m", "p", "4", "v"), fps, (w, h))
         for f in frames:
             self._writer.write(f)
 
@@ -58,9 +58,16 @@ def _clip_audio(source: Path, sr: int) -> np.ndarray | None:
 def render_annotated(
     source: Path, run: VideoRun, pipeline: Pipeline, out_dir: Path, soundtrack: DictConfig | dict | None = None
 ) -> dict[str, Any]:
-    """Write ``annotated.mp4`` (every source frame, the overlay of the latest analysed frame, the soundtrack)
-    and ``soundtrack.m4a``; return what ``summary.json`` records about them."""
-    cfg = OmegaConf.to_container(soundtrack, resolve=True) if isinstance(soundtrack, DictConfig) else soundtrack
+    """Write ``annotated.mp4`` (every source frame of the analysed span, the overlay of the latest analysed frame,
+    the soundtrack) and ``soundtrack.m4a``; return what ``summary.json`` records about them.
+
+    The video covers what was analysed (``run.video_seconds``): with ``max_frames`` it ends where the analysis ended,
+    not with the source, so the picture and the music stop together."""
+    cfg = (
+        cast("dict[str, Any]", OmegaConf.to_container(soundtrack, resolve=True))
+        if isinstance(soundtrack, DictConfig)
+        else soundtrack
+    )
     settings = SoundtrackSettings(**(cfg or {}))
     catalog = pipeline.matcher.catalog
     states = overlay_states(run.rows, catalog)
@@ -78,8 +85,10 @@ def render_annotated(
             vs.options = {"crf": "23", "preset": "veryfast"}
             aud = out.add_stream("aac", rate=sr, layout="mono")
             aud.bit_rate = 160_000
-            n_frames = 0
+            n_frames, end = 0, int(np.ceil(run.video_seconds * fps - 1e-6))
             for frame in src.decode(vin):
+                if n_frames >= end:
+                    break  # past the analysed span
                 t = n_frames / fps
                 state = states[max(0, int(np.searchsorted(times, t + 1e-6, side="right")) - 1)]
                 img = annotate(frame.to_ndarray(format="bgr24"), state)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from emotune.models.loading import last_checkpoint
 from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.instantiators import instantiate, instantiate_callbacks, instantiate_loggers
 from emotune.utils.io import write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from emotune.models.base import EmotuneModule
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ def resolve_ckpt_path(cfg: DictConfig, output_dir: Path) -> str | None:
             raise MissingResourceError(f"ckpt_path={p} does not exist; give a .ckpt file (e.g. checkpoints/last.ckpt).")
         return str(p)
     if cfg.get("resume"):
-        last = output_dir / "checkpoints" / "last.ckpt"
+        last = last_checkpoint(output_dir)
         if last.is_file():
             log.info("Resuming from %s", last)
             return str(last)
@@ -65,7 +69,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         log.info("Instantiating detector <%s>", cfg.detector._target_)
         extra["detector"] = instantiate(cfg.detector)
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: L.LightningModule = instantiate(cfg.model, _recursive_=False)
+    model: EmotuneModule = instantiate(cfg.model, _recursive_=False)
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data, _recursive_=False, **extra)
     datamodule.configure_inputs(model.data_configs)  # preprocessing (and the face crop) is the model's
@@ -76,9 +80,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # the job's config, not Hydra's own
+    run_cfg = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])  # the job's config, not Hydra's own
     for lg in loggers:
-        lg.log_hyperparams(OmegaConf.to_container(run_cfg, resolve=True))
+        lg.log_hyperparams(cast("dict[str, Any]", OmegaConf.to_container(run_cfg, resolve=True)))
 
     metrics: dict[str, float] = {}
     if cfg.get("train"):

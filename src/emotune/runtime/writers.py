@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -39,7 +39,7 @@ def playlist_entries(playlist: list[Play], catalog: Catalog) -> list[dict[str, A
         {
             **catalog.song_meta(p.row),
             "start_s": round(p.start_s, 2),
-            "end_s": round(float(p.end_s), 2),
+            "end_s": round(float(cast(float, p.end_s)), 2),  # finish() closed the last play
             "station": p.station,
             "why": p.why,
         }

@@ -42,12 +42,13 @@ class FaceStyle:
         skin = SKIN_TONES[rng.integers(len(SKIN_TONES))] + rng.normal(0, 6, 3)
         hair = rng.uniform(10, 90, 3)
         shirt = rng.uniform(30, 220, 3)
-        return FaceStyle(
-            tuple(int(c) for c in np.clip(skin, 0, 255)),
-            tuple(int(c) for c in hair),
-            tuple(int(c) for c in shirt),
-            float(rng.uniform(0.74, 0.82)),
-        )
+        return FaceStyle(_color(np.clip(skin, 0, 255)), _color(hair), _color(shirt), float(rng.uniform(0.74, 0.82)))
+
+
+def _color(values: np.ndarray) -> tuple[int, int, int]:
+    """Three channel values as ints."""
+    a, b, c = (int(v) for v in values)
+    return a, b, c
 
 
 @dataclass
@@ -102,15 +103,17 @@ def draw_face(
     w = h * style.aspect * (1 - 0.25 * abs(yaw))
     a01, v = (float(arousal) + 1) / 2, float(valence)
     size = int(h * 2.2) + 4  # a square patch: the whole head rotates together
-    patch = np.zeros((size, size, 3), np.uint8)
-    mask = np.zeros((size, size), np.uint8)
+    patch: np.ndarray = np.zeros((size, size, 3), np.uint8)
+    mask: np.ndarray = np.zeros((size, size), np.uint8)
     c = size / 2
     shift = 0.16 * yaw  # features slide toward the side the head turns to
 
     def P(x: float, y: float) -> tuple[int, int]:  # noqa: N802
         return round(c + x * h), round(c + y * h)
 
-    def fill_ellipse(centre: tuple[int, int], axes: tuple[int, int], color, a0: int = 0, a1: int = 360) -> None:
+    def fill_ellipse(
+        centre: tuple[int, int], axes: tuple[int, int], color: tuple[int, ...], a0: int = 0, a1: int = 360
+    ) -> None:
         cv2.ellipse(patch, centre, axes, 0, a0, a1, color, -1, cv2.LINE_AA)
         cv2.ellipse(mask, centre, axes, 0, a0, a1, 255, -1)
 
@@ -192,8 +195,8 @@ def context_palette(valence: float, arousal: float) -> tuple[np.ndarray, np.ndar
     hue = np.interp(valence, [-1, 1], [110, 15])  # OpenCV hue 0..180: blue -> orange
     sat = np.interp(arousal, [-1, 1], [40, 220])
     val = np.interp(valence, [-1, 1], [90, 235])
-    top = np.uint8([[[hue, sat, val]]])
-    bot = np.uint8([[[(hue + 12) % 180, sat * 0.8, val * 0.7]]])
+    top = np.array([[[hue, sat, val]]]).astype(np.uint8)
+    bot = np.array([[[(hue + 12) % 180, sat * 0.8, val * 0.7]]]).astype(np.uint8)
     return (
         cv2.cvtColor(top, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
         cv2.cvtColor(bot, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64),
@@ -232,7 +235,7 @@ def add_noise(img: np.ndarray, rng: np.random.Generator, sigma: float = 6.0, gai
     """Global lighting gain and Gaussian pixel noise (OpenCV's RNG: ~10x faster than NumPy's here)."""
     cv2.setRNGSeed(int(rng.integers(2**31 - 1)))
     noise = np.empty((img.shape[0], img.size // img.shape[0]), np.int16)  # one channel: randn's scalar sigma
-    cv2.randn(noise, 0, float(sigma))  # only fills channel 0 otherwise
+    cv2.randn(noise, 0, float(sigma))  # type: ignore[call-overload]  # scalars work (stubs: arrays); fills channel 0 only
     noise = noise.reshape(img.shape)
     out = cv2.convertScaleAbs(img, alpha=float(gain)).astype(np.int16) + noise
     return np.clip(out, 0, 255).astype(np.uint8)

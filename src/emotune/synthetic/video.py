@@ -96,7 +96,8 @@ def render_video(
     style = FaceStyle.random(rng)
     ref = FINDINGEMO.to_ref(traj[["valence", "arousal"]].to_numpy())
     with atomic_path(out) as tmp_video:
-        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
+        fourcc = cv2.VideoWriter.fourcc("m", "p", "4", "v")
+        writer = cv2.VideoWriter(str(tmp_video), fourcc, spec.fps, (spec.width, spec.height))
         if not writer.isOpened():
             raise DataError(f"OpenCV cannot write {out}; check the folder is writable.")
         fh = 0.55 * spec.height

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from emotune.utils.errors import EmotuneError
 
@@ -17,11 +17,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def user_error(exc: BaseException) -> EmotuneError | None:
     """The :class:`EmotuneError` behind ``exc`` (Hydra wraps errors raised while instantiating)."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, EmotuneError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, EmotuneError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
     return None
 
 
@@ -43,4 +44,4 @@ def exit_on_user_error(fn: F) -> F:
             print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
             sys.exit(err.exit_code)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps fn's signature

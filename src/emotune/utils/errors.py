@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar, cast
+
+_Choice = TypeVar("_Choice", bound=str)
+
 
 class EmotuneError(Exception):
     """A user mistake or missing resource: printed as one line, exit code 2, no traceback.
@@ -51,8 +56,9 @@ def check_range(
     return v
 
 
-def check_choice(key: str, value: str, choices: list[str] | tuple[str, ...]) -> str:
-    """Validate a string option against its valid choices."""
+def check_choice(key: str, value: str, choices: Sequence[_Choice]) -> _Choice:
+    """Validate a string option against its valid choices (typed as one of them: a tuple of ``Literal`` choices
+    gives that ``Literal``)."""
     if value not in choices:
         raise ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}.")
-    return value
+    return cast(_Choice, value)

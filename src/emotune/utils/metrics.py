@@ -6,10 +6,12 @@ Predictions and targets are on the [-1, 1] reference; MAE/RMSE are reported both
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.regression import (
     ConcordanceCorrCoef,
     MeanAbsoluteError,
@@ -36,7 +38,7 @@ class VAMetrics(nn.Module):
         kw = {"sync_on_compute": sync}
 
         def collection() -> MetricCollection:
-            m = {
+            m: dict[str, Metric | MetricCollection] = {
                 "mae_ref": MeanAbsoluteError(**kw),
                 "rmse_ref": MeanSquaredError(squared=False, **kw),
                 "pearson": PearsonCorrCoef(**kw),
@@ -48,16 +50,19 @@ class VAMetrics(nn.Module):
 
         self.dims = nn.ModuleDict({d: collection() for d in DIMS})
 
+    def _collection(self, dim: str) -> MetricCollection:
+        return cast(MetricCollection, self.dims[dim])
+
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch of predictions and targets ``(B, 2)``."""
         for i, d in enumerate(DIMS):
-            self.dims[d].update(pred[:, i].float(), target[:, i].float())
+            self._collection(d).update(pred[:, i].float(), target[:, i].float())
 
     def compute(self) -> dict[str, float]:
         """Flat ``{dim_metric: value}``, with MAE/RMSE also in FindingEmo units and ``ccc_mean``."""
         out: dict[str, float] = {}
         for d in DIMS:
-            for k, v in self.dims[d].compute().items():
+            for k, v in self._collection(d).compute().items():
                 out[f"{d}_{k}"] = float(v)
             out[f"{d}_mae"] = out[f"{d}_mae_ref"] * FE_UNITS[d]
             out[f"{d}_rmse"] = out[f"{d}_rmse_ref"] * FE_UNITS[d]
@@ -67,12 +72,12 @@ class VAMetrics(nn.Module):
     def reset(self) -> None:
         """Clear every metric."""
         for d in DIMS:
-            self.dims[d].reset()
+            self._collection(d).reset()
 
     @property
     def count(self) -> int:
         """How many samples were added."""
-        return int(self.dims["valence"]["mae_ref"].total)
+        return int(cast(MeanAbsoluteError, self._collection("valence")["mae_ref"]).total)
 
 
 Z90 = 1.6448536269514722  # central 90 % of a Gaussian: mean +- Z90 * sigma

@@ -6,6 +6,10 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule, Trainer
 
 
 class Stopwatch:
@@ -42,7 +46,7 @@ class Stopwatch:
 try:
     from lightning.pytorch import Callback
 except ImportError:  # pragma: no cover
-    Callback = object  # type: ignore[misc,assignment]
+    Callback = object  # type: ignore[misc,assignment]  # a plain base class where Lightning is missing
 
 
 class EpochTimer(Callback):
@@ -52,10 +56,10 @@ class EpochTimer(Callback):
         self.seconds: list[float] = []
         self._t0 = 0.0
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Start the epoch's clock."""
         self._t0 = time.perf_counter()
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Record the epoch's seconds."""
         self.seconds.append(round(time.perf_counter() - self._t0, 3))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -90,7 +90,7 @@ def _timm_backbone(
         "std": [float(s) for s in cfg["std"]],
         "interpolation": str(cfg.get("interpolation", "bicubic")),
     }
-    return Backbone(body, body.num_features, data_config)
+    return Backbone(body, cast(int, body.num_features), data_config)  # create_model is typed as a plain nn.Module
 
 
 def _open_clip_backbone(

@@ -26,6 +26,10 @@ class DescriptorNorm(nn.Module):
         in_chans: the descriptor count ``D``.
     """
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    scale: torch.Tensor
+    fitted: torch.Tensor
+
     def __init__(self, in_chans: int = 1, **_: Any) -> None:
         super().__init__()
         self.num_features = int(in_chans)

@@ -45,6 +45,8 @@ class ExpressionVAHead(nn.Module):
         within_var: variance added inside each category (a clear face is still not a point).
     """
 
+    coords: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(
         self,
         in_features: int,

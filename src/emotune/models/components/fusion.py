@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -64,6 +65,11 @@ class MeasurementModel(nn.Module):
     (``SCENE_ALONE``): a scene can tell a lot about a photograph's mood and little about the expression of the
     person filling a webcam frame.
     """
+
+    offset: torch.Tensor  # buffers (registered in __init__)
+    slope: torch.Tensor
+    noise: torch.Tensor
+    prior: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,8 +140,14 @@ class MeasurementModel(nn.Module):
 
 def _combine(estimates: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision-weighted mean and variance of ``(mean, variance, used)`` measurements."""
-    precision = sum(torch.where(used, 1.0 / var, torch.zeros_like(var)) for _, var, used in estimates)
-    mean = sum(torch.where(used, est / var, torch.zeros_like(var)) for est, var, used in estimates) / precision
+    # sum() of tensors is a tensor (typed as possibly its int start, 0)
+    precision = cast(
+        torch.Tensor, sum(torch.where(used, 1.0 / var, torch.zeros_like(var)) for _, var, used in estimates)
+    )
+    weighted = cast(
+        torch.Tensor, sum(torch.where(used, est / var, torch.zeros_like(var)) for est, var, used in estimates)
+    )
+    mean = weighted / precision
     return mean, 1.0 / precision
 
 
@@ -267,6 +279,8 @@ class VarianceModel(nn.Module):
 
     With ``c = (0, 1, 0, 0)`` it is the method's own variance; fitting ``c0`` alone is a plain calibration scale.
     """
+
+    coef: torch.Tensor  # a buffer (registered in __init__)
 
     def __init__(self, methods: int) -> None:
         super().__init__()

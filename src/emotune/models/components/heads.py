@@ -61,10 +61,11 @@ class VAHead(nn.Module):
 
 @torch.no_grad()
 def predictive(
-    head: VAHead, feats: torch.Tensor, samples: int, uncertainty: Uncertainty
+    head: nn.Module, feats: torch.Tensor, samples: int, uncertainty: Uncertainty
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predictive mean and variance ``(B, 2)`` each: one backbone pass, ``samples`` cheap head passes.
 
+    ``head`` is a :class:`VAHead` or anything with its output (``ExpressionVAHead``).
     ``mc_dropout``: the variance of ``samples`` dropout passes (epistemic). ``heteroscedastic``: one
     deterministic pass, the predicted variance (aleatoric). ``both``: dropout passes, epistemic + mean aleatoric.
     """
@@ -82,7 +83,7 @@ def predictive(
     return means.mean(dim=0), var
 
 
-def _mc_passes(head: VAHead, feats: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _mc_passes(head: nn.Module, feats: torch.Tensor, samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``samples`` dropout passes in one batch: means ``(T, B, 2)`` and the mean aleatoric variance."""
     was_training = head.training
     head.train()  # dropout on (the head has no batch norm)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -22,7 +24,11 @@ def build_loss(name: str) -> nn.Module:
     """``mse`` | ``huber`` | ``ccc``."""
     from emotune.utils.errors import ConfigError
 
-    losses = {"mse": nn.MSELoss, "huber": lambda: nn.HuberLoss(delta=0.5), "ccc": CCCLoss}
+    losses: dict[str, Callable[[], nn.Module]] = {
+        "mse": nn.MSELoss,
+        "huber": lambda: nn.HuberLoss(delta=0.5),
+        "ccc": CCCLoss,
+    }
     if name not in losses:
         raise ConfigError(f"model.loss={name!r} is not valid; choose one of: {', '.join(losses)}.")
     return losses[name]()

@@ -11,7 +11,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -71,7 +71,7 @@ def _effnet_lite(variant: int) -> Callable[[Path | None], tuple[nn.Module, int]]
         if weights is not None:
             src = torch.load(weights, map_location="cpu", weights_only=True)
             body.load_state_dict(_map_by_position(src, body.state_dict()))
-        return body, int(body.num_features)
+        return body, int(cast(int, body.num_features))  # create_model is typed as a plain nn.Module
 
     return build
 
