@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from emotune.audio.io import decode_audio, encode_audio
-from emotune.audio.soundtrack import SoundtrackSettings, build_soundtrack
+from emotune.audio.soundtrack import build_soundtrack
 from emotune.synthetic.music import synth_song
 
 from .conftest import infer_overrides
-from .helpers.configs import read_catalog
+from .helpers.configs import build, read_catalog
 
 SR = 16000
 
@@ -37,7 +37,7 @@ def test_soundtrack_length_switches_silence_and_clip_audio(tmp_path: Path) -> No
     songs = [{"song_id": "a", "path": str(loud), "start_s": 0.0, "end_s": 10.0},
              {"song_id": "gone", "path": str(tmp_path / "missing.mp3"), "start_s": 10.0, "end_s": 20.0},
              {"song_id": "a2", "path": str(loud), "start_s": 20.0, "end_s": 25.3}]  # fmt: skip
-    settings = SoundtrackSettings(sample_rate=SR, crossfade_s=1.0, clip_gain=0.0)
+    settings = build("soundtrack", sample_rate=SR, crossfade_s=1.0, clip_gain=0.0)
     track, rep = build_soundtrack(songs, 25.3, settings)
     assert abs(len(track) / SR - 25.3) < 0.1 and rep["songs_silent"] == ["gone"] and rep["songs_with_audio"] == 2
     rms = [float(np.sqrt(np.mean(track[int(t * SR) : int((t + 0.25) * SR)] ** 2))) for t in np.arange(0, 25, 0.25)]
@@ -46,7 +46,7 @@ def test_soundtrack_length_switches_silence_and_clip_audio(tmp_path: Path) -> No
     first_silent = np.argmax(~on) * 0.25
     assert abs(first_silent - 10.0) <= 0.5 and abs(np.argmax(on[80:]) * 0.25 + 20.0 - 20.0) <= 0.5  # switches land
     hum = 0.5 * np.sin(2 * np.pi * 220 * np.arange(int(25.3 * SR)) / SR).astype(np.float32)
-    mixed, rep2 = build_soundtrack(songs, 25.3, SoundtrackSettings(sample_rate=SR, clip_gain=0.3), clip_audio=hum)
+    mixed, rep2 = build_soundtrack(songs, 25.3, build("soundtrack", sample_rate=SR, clip_gain=0.3), clip_audio=hum)
     quiet = mixed[int(14 * SR) : int(16 * SR)]  # no song here: only the clip's audio, at its gain
     assert rep2["clip_audio"] and np.sqrt(np.mean(quiet**2)) == pytest.approx(0.3 * 0.5 / np.sqrt(2), rel=0.05)
 

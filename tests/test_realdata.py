@@ -149,5 +149,8 @@ def test_too_few_faces_names_the_detector_the_counts_and_the_fix(tmp_path: Path,
     with pytest.raises(SystemExit) as exc:
         run_train(cfg)
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert exc.value.code == 2 and "Too few detected faces" in err and "detector=mtcnn" in err
-    assert re.search(r"train 0/\d+", err) and "detector=retinaface" in err
+    used = cfg.detector._target_.rsplit(".", 1)[-1]
+    assert exc.value.code == 2 and "Too few detected faces" in err, err
+    found = re.search(r"detector=(\w+) found faces in train (\d+)/\d+", err)
+    assert found and found.group(1).lower() in used.lower() and int(found.group(2)) < 16, err  # names it, counts
+    assert "Try another detector (" in err and f"detector={found.group(1)}," not in err.split("Try another")[1]

@@ -54,6 +54,37 @@ def test_perceiver_reuses_the_scene_reading_between_runs(trained) -> None:
     assert slow.stopwatch.seconds["scene_backbone"] > 0
 
 
+def test_perceiver_downscales_each_frame_once_to_the_detectors_max_side(trained) -> None:
+    """One downscale, one setting: the frame the detector (and the models) see is the frame shrunk to
+    ``detector.max_side``, and a frame already that small is passed as it is; boxes come back in frame pixels."""
+    from emotune.detect.detectors import make_dets
+    from emotune.models.loading import load_trained
+
+    from .helpers.configs import build
+
+    class Recording:
+        name, max_side = "recording", 160
+
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, ...]] = []
+
+        def detect(self, image: np.ndarray) -> np.ndarray:
+            self.seen.append(image.shape)
+            return make_dets([[40, 30, 80, 70]], [0.9])  # a face in the pixels it was given
+
+        def settings(self) -> dict:
+            return {"name": self.name}
+
+    models = load_trained(dir=str(trained["dir"]), scene=None, face=None, fusion=None)
+    det = Recording()
+    perceiver = build("perceive", models=models, detector=det, track_faces=False, mc_samples=2)
+    big, small = np.zeros((480, 640, 3), np.uint8), np.zeros((90, 120, 3), np.uint8)
+    out = perceiver([big, small])
+    assert det.seen == [(120, 160, 3), (90, 120, 3)]  # 640 x 480 -> 160 x 120 once; 120 x 90 untouched
+    np.testing.assert_allclose(out[0].face_box[:4], [160, 120, 320, 280])  # x4: back in the big frame's pixels
+    np.testing.assert_allclose(out[1].face_box[:4], [40, 30, 80, 70])
+
+
 def test_prefetcher_keeps_order_and_errors() -> None:
     with Prefetcher(iter(range(100)), depth=4) as items:
         assert list(items) == list(range(100))

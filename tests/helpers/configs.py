@@ -42,6 +42,7 @@ ENTRY = {
     "stabilizer": "infer",
     "matcher": "infer",
     "catalog": "infer",
+    "soundtrack": "infer",  # a node of infer.yaml itself (no options)
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from emotune.models.loading import best_checkpoint
 from emotune.utils.errors import ConfigError, DataError, MissingResourceError, check_choice, check_range
 
 CATALOGS = ("synthetic", "deam", "csv")
@@ -126,7 +127,7 @@ class RunChoice:
             raise MissingResourceError(
                 f"model set folder not found: {folder}; choose one from the list or train it (`make demo-models`)."
             )
-        if not any((folder / p / "checkpoints" / "best.ckpt").is_file() for p in PHASES):
+        if not any(best_checkpoint(folder / p).is_file() for p in PHASES):
             raise MissingResourceError(
                 f"model set {folder} holds no scene/, face/ or fusion/ checkpoints/best.ckpt; "
                 "choose a folder that `make demo-models` (or train.py) wrote."
@@ -161,7 +162,7 @@ def list_model_sets(search: Path, default: str = "") -> list[str]:
     found: list[str] = []
     if Path(search).is_dir():
         for d in sorted(Path(search).iterdir()):
-            if d.is_dir() and any((d / p / "checkpoints" / "best.ckpt").is_file() for p in PHASES):
+            if d.is_dir() and any(best_checkpoint(d / p).is_file() for p in PHASES):
                 found.append(str(d))
     if default and default not in found and Path(default).is_dir():
         found.insert(0, default)

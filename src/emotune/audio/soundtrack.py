@@ -17,9 +17,9 @@ from emotune.utils.errors import DataError, check_range
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SoundtrackSettings:
-    """``soundtrack`` in ``conf/infer.yaml``.
+    """``soundtrack`` in ``conf/infer.yaml`` (its one home: every field is required).
 
     Args:
         sample_rate: of the written track.
@@ -28,10 +28,10 @@ class SoundtrackSettings:
         music_gain: the songs' level.
     """
 
-    sample_rate: int = 44100
-    crossfade_s: float = 1.5
-    clip_gain: float = 0.35
-    music_gain: float = 0.9
+    sample_rate: int
+    crossfade_s: float
+    clip_gain: float
+    music_gain: float
 
     def __post_init__(self) -> None:
         check_range("soundtrack.sample_rate", self.sample_rate, 8000, 96000)

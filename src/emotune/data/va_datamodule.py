@@ -32,6 +32,7 @@ from emotune.utils.scales import FINDINGEMO, VAScale
 
 log = logging.getLogger(__name__)
 
+DETECTOR_OPTIONS = ("blazeface", "mtcnn", "yuface", "retinaface", "haar")  # conf/detector/, the likeliest first
 MIN_FACE_IMAGES = {"train": 16, "val": 4}  # fewer detected faces than this and the face phase cannot learn
 
 
@@ -248,8 +249,9 @@ class VADataModule(L.LightningDataModule):
             raise DataError(
                 f"Too few detected faces for the face phase: detector={name} found faces in {found} images "
                 f"(need at least {MIN_FACE_IMAGES['train']} in {self.train_split} and {MIN_FACE_IMAGES['val']} in "
-                f"{self.val_split}). Try another detector (detector=mtcnn, detector=retinaface, detector=haar) or "
-                "check that the images show people."
+                f"{self.val_split}). Try another detector ("
+                + ", ".join(f"detector={d}" for d in DETECTOR_OPTIONS if d != name)
+                + ") or check that the images show people."
             )
 
     def train_label_moments(self) -> tuple[torch.Tensor, torch.Tensor]:

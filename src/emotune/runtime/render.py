@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
 import cv2
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from emotune.audio.io import decode_audio, encode_audio, write_samples
 from emotune.audio.soundtrack import SoundtrackSettings, build_soundtrack
@@ -19,6 +19,7 @@ from emotune.media.overlay import annotate, overlay_states
 from emotune.pipeline.chain import Pipeline
 from emotune.runtime.writers import VideoRun, playlist_entries
 from emotune.utils.errors import DataError
+from emotune.utils.instantiators import instantiate
 from emotune.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -56,19 +57,15 @@ def _clip_audio(source: Path, sr: int) -> np.ndarray | None:
 
 
 def render_annotated(
-    source: Path, run: VideoRun, pipeline: Pipeline, out_dir: Path, soundtrack: DictConfig | dict | None = None
+    source: Path, run: VideoRun, pipeline: Pipeline, out_dir: Path, soundtrack: DictConfig | SoundtrackSettings
 ) -> dict[str, Any]:
     """Write ``annotated.mp4`` (every source frame of the analysed span, the overlay of the latest analysed frame,
     the soundtrack) and ``soundtrack.m4a``; return what ``summary.json`` records about them.
 
     The video covers what was analysed (``run.video_seconds``): with ``max_frames`` it ends where the analysis ended,
     not with the source, so the picture and the music stop together."""
-    cfg = (
-        cast("dict[str, Any]", OmegaConf.to_container(soundtrack, resolve=True))
-        if isinstance(soundtrack, DictConfig)
-        else soundtrack
-    )
-    settings = SoundtrackSettings(**(cfg or {}))
+    # conf/infer.yaml's ``soundtrack`` node (its one home), or the settings it builds
+    settings = soundtrack if isinstance(soundtrack, SoundtrackSettings) else instantiate(soundtrack)
     catalog = pipeline.matcher.catalog
     states = overlay_states(run.rows, catalog)
     times = np.array([r.t_s for r in run.rows])
