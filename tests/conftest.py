@@ -52,11 +52,12 @@ def tiny(phase: str) -> list[str]:
     return [*TINY, *(TINY_MC if phase in ("scene", "face", "music") else []), *face]
 
 
-def infer_overrides(trained: dict[str, Path], video: object, *extra: str) -> list[str]:
-    """``infer.yaml`` overrides for a quick run on the tiny checkpoints (T = 4, 2 s dwell, memory 2)."""
+def infer_overrides(models: dict[str, Path] | Path, video: object, *extra: str) -> list[str]:
+    """``infer.yaml`` overrides for a quick run on the tiny checkpoints (T = 4, 2 s dwell, memory 2): ``models`` is
+    ``trained`` (the whole set) or a model set folder (``scene_only_set``, for runs that stop before any frame)."""
     return [
         f"video={video}",
-        f"ckpt.dir={trained['dir']}",
+        f"ckpt.dir={models if isinstance(models, Path) else models['dir']}",
         "progress=false",
         "extras.print_config=false",
         "perceive.mc_samples=4",
@@ -105,36 +106,70 @@ def make_cfg(tmp_path: Path, synth_root: Path) -> Callable[..., DictConfig]:
     GlobalHydra.instance().clear()
 
 
+# Tiny trained checkpoints, one session fixture per phase, so a broken phase fails only the tests that need it:
+# ``trained_scene`` / ``trained_face`` / ``trained_music`` train on their own, ``trained_fusion`` on top of the scene
+# and face ones. Each trains into ``<ckpt_root>/<phase>`` (a run dir); ``trained`` is the model set infer.py reads.
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, synth_root: Path) -> dict[str, Path]:
-    """Scene, face, fusion and music checkpoints trained for a couple of steps on the tiny data."""
+def ckpt_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the per-phase fixtures train their run dirs into (``<ckpt_root>/<phase>``), with their caches."""
+    return tmp_path_factory.mktemp("ckpts")
+
+
+def train_phase(phase: str, root: Path, synth_root: Path, *extra: str) -> Path:
+    """Train ``phase`` for a couple of steps on the tiny data into ``<root>/<phase>``; its ``best.ckpt``."""
     from emotune.models.loading import best_checkpoint
     from emotune.runtime.train import train
 
-    out: dict[str, Path] = {}
-    base = tmp_path_factory.mktemp("ckpts")
-    for phase in ("scene", "face", "fusion", "music"):
-        extra = []
-        if phase == "fusion":
-            extra = [f"model.scene_ckpt={out['scene']}", f"model.face_ckpt={out['face']}"]
-        cfg = compose_config(
-            "train",
-            [
-                f"phase={phase}",
-                f"paths.synthetic_dir={synth_root}",
-                f"paths.cache_dir={base / 'cache'}",
-                "logger=csv",
-                *tiny(phase),
-                *extra,
-            ],
-            base / phase,
-        )
-        train(cfg)
-        out[phase] = best_checkpoint(base / phase)
-        assert out[phase].is_file(), f"{phase}: no best.ckpt written"
-    GlobalHydra.instance().clear()
-    out["dir"] = base
-    return out
+    overrides = [f"phase={phase}", f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={root / 'cache'}"]
+    try:
+        train(compose_config("train", [*overrides, "logger=csv", *tiny(phase), *extra], root / phase))
+    finally:
+        GlobalHydra.instance().clear()
+    ckpt = best_checkpoint(root / phase)
+    assert ckpt.is_file(), f"{phase}: no best.ckpt written"
+    return ckpt
+
+
+@pytest.fixture(scope="session")
+def trained_scene(ckpt_root: Path, synth_root: Path) -> Path:
+    """The tiny scene checkpoint (``best.ckpt``; its run dir is ``.parents[1]``)."""
+    return train_phase("scene", ckpt_root, synth_root)
+
+
+@pytest.fixture(scope="session")
+def trained_face(ckpt_root: Path, synth_root: Path) -> Path:
+    """The tiny face checkpoint (``best.ckpt``; its run dir is ``.parents[1]``)."""
+    return train_phase("face", ckpt_root, synth_root)
+
+
+@pytest.fixture(scope="session")
+def trained_fusion(ckpt_root: Path, synth_root: Path, trained_scene: Path, trained_face: Path) -> Path:
+    """The tiny fusion checkpoint, over the tiny scene and face ones."""
+    return train_phase(
+        "fusion", ckpt_root, synth_root, f"model.scene_ckpt={trained_scene}", f"model.face_ckpt={trained_face}"
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_music(ckpt_root: Path, synth_root: Path) -> Path:
+    """The tiny music checkpoint (log-mel on the synthetic songs)."""
+    return train_phase("music", ckpt_root, synth_root)
+
+
+@pytest.fixture(scope="session")
+def trained(ckpt_root: Path, trained_scene: Path, trained_face: Path, trained_fusion: Path) -> dict[str, Path]:
+    """The whole tiny model set: ``scene``, ``face``, ``fusion`` checkpoints and ``dir``, the folder holding their
+    run dirs (what ``ckpt.dir`` takes). Tests that need one phase take its own fixture instead."""
+    return {"scene": trained_scene, "face": trained_face, "fusion": trained_fusion, "dir": ckpt_root}
+
+
+@pytest.fixture
+def scene_only_set(tmp_path: Path, trained_scene: Path) -> Path:
+    """A model set folder holding only the scene run dir (a model set infer.py and the app accept)."""
+    folder = tmp_path / "scene_only_set"
+    folder.mkdir()
+    (folder / "scene").symlink_to(trained_scene.parents[1])
+    return folder
 
 
 def song_catalog(n: int = 300, seed: int = 0, duration: float | None = 45.0, long_every: int = 0) -> Catalog:

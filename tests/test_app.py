@@ -77,9 +77,9 @@ def test_settings_come_from_app_yaml(tmp_path: Path) -> None:
         app_settings(tmp_path, "catalog.default=spotify")
 
 
-def test_choice_is_checked_and_quoted(tmp_path: Path, trained: dict[str, Path]) -> None:
+def test_choice_is_checked_and_quoted(tmp_path: Path, scene_only_set: Path) -> None:
     odd = str(tmp_path / "my songs, 'best'.csv")
-    ok = RunChoice(str(trained["dir"]), "csv", odd, "guide", "kalman")
+    ok = RunChoice(str(scene_only_set), "csv", odd, "guide", "kalman")
     assert "matcher.mode=guide" in ok.overrides() and "stabilizer=kalman" in ok.overrides()
     assert f"catalog.path={quote(odd)}" in ok.overrides()
     with pytest.raises(MissingResourceError, match="catalogue path not found"):
@@ -90,16 +90,16 @@ def test_choice_is_checked_and_quoted(tmp_path: Path, trained: dict[str, Path]) 
     with pytest.raises(MissingResourceError, match="holds no scene"):
         RunChoice(str(tmp_path / "empty"), "synthetic", "", "validate", "ema").check()
     with pytest.raises(DataError, match="needs a path"):
-        RunChoice(str(trained["dir"]), "deam", " ", "validate", "ema").check()
+        RunChoice(str(scene_only_set), "deam", " ", "validate", "ema").check()
     with pytest.raises(ConfigError, match="stabilizer"):
-        RunChoice(str(trained["dir"]), "synthetic", "", "validate", "median").check()
+        RunChoice(str(scene_only_set), "synthetic", "", "validate", "median").check()
 
 
-def test_model_sets_are_the_folders_with_checkpoints(tmp_path: Path, trained: dict[str, Path]) -> None:
+def test_model_sets_are_the_folders_with_checkpoints(tmp_path: Path, scene_only_set: Path) -> None:
     (tmp_path / "junk").mkdir()
-    found = list_model_sets(trained["dir"].parent)
-    assert str(trained["dir"]) in found and not any(f.endswith("junk") for f in found)
-    assert list_model_sets(tmp_path, default=str(trained["dir"]))[0] == str(trained["dir"])
+    found = list_model_sets(scene_only_set.parent)
+    assert str(scene_only_set) in found and not any(f.endswith("junk") for f in found)
+    assert list_model_sets(tmp_path / "junk", default=str(scene_only_set))[0] == str(scene_only_set)
 
 
 # -- a clip ------------------------------------------------------------------------------------------------

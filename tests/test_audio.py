@@ -70,17 +70,17 @@ def test_render_writes_the_annotated_clip_with_its_soundtrack(make_cfg, trained,
     assert json.loads((out / "summary.json").read_text())["annotated"]["frames"] == 60
 
 
-def test_music_phase_checkpoint_labels_audio(trained) -> None:
+def test_music_phase_checkpoint_labels_audio(trained_music: Path) -> None:
     from emotune.models.loading import load_phase_module
 
-    model = load_phase_module(trained["music"], "music")
+    model = load_phase_module(trained_music, "music")
     mean, var = model.predict_audio(synth_song(0.5, 0.5, seed=3, sr=SR, seconds=8.0))
     assert mean.shape == (2,) and var.shape == (2,) and np.all(var > 0) and np.all(np.abs(mean) < 5)
     assert model.data_config["sample_rate"] == SR and model.label_scale.name == "deam_static"
 
 
-def test_library_labels_a_folder_incrementally_and_infer_plays_it(make_cfg, trained, synth_root: Path,
-                                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_library_labels_a_folder_incrementally_and_infer_plays_it(make_cfg, trained, trained_music: Path,
+                                                                   synth_root: Path, tmp_path: Path) -> None:  # fmt: skip
     from emotune.runtime.infer import infer
     from emotune.runtime.library import label_folder
 
@@ -92,10 +92,10 @@ def test_library_labels_a_folder_incrementally_and_infer_plays_it(make_cfg, trai
     (music / "broken.mp3").write_bytes(b"ID3 this is not audio at all")
     (music / "cover.jpg").write_bytes(b"\xff\xd8 not music")
     out = tmp_path / "songs.csv"
-    rep = label_folder(music, out, trained["music"], progress=False, workers=0)
+    rep = label_folder(music, out, trained_music, progress=False, workers=0)
     assert (rep["files"], rep["labelled"], rep["unreadable"]) == (7, 6, 1) and "broken.mp3" in rep["errors"]
     assert out.read_text().startswith("song_id,valence,arousal,")  # a plain CSV: the header first
-    again = label_folder(music, out, trained["music"], progress=False, workers=0)
+    again = label_folder(music, out, trained_music, progress=False, workers=0)
     assert again["labelled"] == 0 and again["unchanged"] == 6  # unchanged files are skipped
     cat = read_catalog(out)
     assert cat.scale.name == "reference" and len(cat) == 6
@@ -106,7 +106,7 @@ def test_library_labels_a_folder_incrementally_and_infer_plays_it(make_cfg, trai
     assert summary["catalog"]["scale"] == "reference" and summary["soundtrack"]["songs_with_audio"] >= 1
 
 
-def test_library_cli_errors_in_one_line(tmp_path: Path, trained, capsys) -> None:
+def test_library_cli_errors_in_one_line(tmp_path: Path, capsys) -> None:
     from emotune.runtime.library import main
 
     for args, needle in (([str(tmp_path / "nope")], "is not a folder"),

@@ -295,3 +295,18 @@ def test_yuface_missing_says_which_package(monkeypatch) -> None:
     with pytest.raises(MissingResourceError) as exc:
         build("detector", "yuface")
     assert "yuface" in str(exc.value) and "pip install" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_face_choice_several_tiny_and_partly_outside() -> None:
+    from emotune.detect.detectors import choose_face, crop_face
+    from emotune.synthetic.drawing import FaceStyle, draw_face
+
+    several = np.array([[0, 0, 10, 10, 0.99], [50, 50, 90, 100, 0.5], [5, 5, 30, 30, 0.7]], np.float32)
+    assert choose_face(several, "largest")[0] == 50 and choose_face(several, "confident")[0] == 0
+    assert choose_face(np.zeros((0, 5), np.float32)) is None
+    img = np.zeros((100, 160, 3), np.uint8)
+    crop = crop_face(img, np.array([140, -20, 170, 30, 1.0]), margin=0.25)  # off the right and top edges
+    assert crop.shape[0] == crop.shape[1] and abs(crop.shape[0] - 50 * 1.5) <= 1  # square, padded at the edges
+    big = np.full((720, 1280, 3), 128, np.uint8)
+    draw_face(big, 640, 360, 12, 0.5, 0.5, FaceStyle.random(np.random.default_rng(0)), 0.0)  # a 12 px face
+    assert len(build("detector", "haar").detect(big)) == 0  # below min_size_frac: the scene path takes over

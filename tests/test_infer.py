@@ -16,8 +16,8 @@ from emotune.utils.errors import ConfigError, DataError, MissingResourceError
 from .conftest import ROOT, FakeWebcam, infer_overrides
 
 
-def infer_cfg(make_cfg, trained, video, *extra: str):
-    return make_cfg(*infer_overrides(trained, video, *extra), config_name="infer")
+def infer_cfg(make_cfg, models, video, *extra: str):
+    return make_cfg(*infer_overrides(models, video, *extra), config_name="infer")
 
 
 def test_infer_writes_every_output(make_cfg, trained, synth_root: Path) -> None:
@@ -95,9 +95,9 @@ def _write(path: Path, data: bytes) -> Path:
         (lambda d: _write(d / "text.mp4", b"hello, not a video"), DataError, "could not be opened"),
     ],
 )
-def test_bad_videos_fail_cleanly(make_cfg, trained, tmp_path: Path, make_video, err, match) -> None:
+def test_bad_videos_fail_cleanly(make_cfg, scene_only_set: Path, tmp_path: Path, make_video, err, match) -> None:
     video = make_video(tmp_path)
-    cfg = infer_cfg(make_cfg, trained, video)
+    cfg = infer_cfg(make_cfg, scene_only_set, video)
     with pytest.raises(err, match=match):
         infer(cfg)
     assert not (Path(cfg.paths.output_dir) / "summary.json").exists()
@@ -117,19 +117,21 @@ def test_bad_videos_fail_cleanly(make_cfg, trained, tmp_path: Path, make_video, 
         ("perceive.scene_every_s=-1", r"perceive\.scene_every_s"),
     ],
 )
-def test_bad_config_named_before_work(make_cfg, trained, synth_root: Path, override: str, match: str) -> None:
-    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", override)
+def test_bad_config_named_before_work(
+    make_cfg, scene_only_set: Path, synth_root: Path, override: str, match: str
+) -> None:
+    cfg = infer_cfg(make_cfg, scene_only_set, synth_root / "videos" / "clip.mp4", override)
     with pytest.raises(ConfigError, match=match):
         infer(cfg)
 
 
-def test_cli_prints_one_line_and_exits_nonzero(tmp_path: Path, trained, synth_root: Path) -> None:
+def test_cli_prints_one_line_and_exits_nonzero(tmp_path: Path, scene_only_set: Path, synth_root: Path) -> None:
     proc = subprocess.run(
         [
             sys.executable,
             str(ROOT / "infer.py"),
             f"video={tmp_path / 'nope.mp4'}",
-            f"ckpt.dir={trained['dir']}",
+            f"ckpt.dir={scene_only_set}",
             f"paths.synthetic_dir={synth_root}",
             f"hydra.run.dir={tmp_path / 'run'}",
             "extras.print_config=false",
@@ -293,14 +295,16 @@ def test_live_window_without_gui_warns_and_goes_on(
     assert "no GUI" in caplog.text
 
 
-def test_a_binary_file_as_the_catalogue_is_one_line(make_cfg, trained, synth_root: Path, tmp_path: Path) -> None:
+def test_a_binary_file_as_the_catalogue_is_one_line(
+    make_cfg, scene_only_set: Path, synth_root: Path, tmp_path: Path
+) -> None:
     """`catalog=csv catalog.path=<an image>` used to end in Hydra's "Error in call to target ... UnicodeDecodeError"."""
     import cv2
     import numpy as np
 
     png = tmp_path / "cover.png"
     cv2.imwrite(str(png), np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
-    cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=csv", f"catalog.path={png}")
+    cfg = infer_cfg(make_cfg, scene_only_set, synth_root / "videos" / "clip.mp4", "catalog=csv", f"catalog.path={png}")
     with pytest.raises(DataError, match=r"catalog\.path=.*cover\.png is not a CSV catalogue"):
         infer(cfg)
     assert not (Path(cfg.paths.output_dir) / "summary.json").exists()

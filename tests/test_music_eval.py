@@ -28,14 +28,14 @@ def test_metrics_are_what_they_claim() -> None:
     assert const["valence_auc_lo"] <= const["valence_auc"] <= const["valence_auc_hi"]
 
 
-def test_eval_on_synthetic_sets_excludes_fitted_clips(tmp_path: Path, trained) -> None:
+def test_eval_on_synthetic_sets_excludes_fitted_clips(tmp_path: Path, trained_music: Path) -> None:
     data = tmp_path / "real"
     ids = make_fourq(data / "music4q", per_quadrant=3, seconds=3.0)
     make_pmemo_samples(data / "pmemo", seconds=3.0)
     default = default_music_checkpoint()
     fitted_one = {"fourq": {ids["good"][0]}}  # pretend the head saw this clip: it must not be scored
     labs = [
-        Labeller("demo", "tiny log-mel", trained["music"], {}),
+        Labeller("demo", "tiny log-mel", trained_music, {}),
         Labeller("real (default)", "packaged", default, fitted_one),
         Labeller("constant", "centre", None, {}),
     ]

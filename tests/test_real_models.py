@@ -20,21 +20,21 @@ from tests.helpers.real_data import REAL_FACES, needs
 COMMITTED_SCENE = WEIGHTS_DIR / REAL_SET["scene"][0]
 
 
-def test_export_drops_the_backbone_and_rebuilds_the_same_module(trained, tmp_path: Path) -> None:
-    head = export_head(trained["scene"], "scene", tmp_path / "scene.pt", note="test")
+def test_export_drops_the_backbone_and_rebuilds_the_same_module(trained_scene: Path, tmp_path: Path) -> None:
+    head = export_head(trained_scene, "scene", tmp_path / "scene.pt", note="test")
     saved = torch.load(head, weights_only=True)
     assert saved["state_dict"] and not any(k.startswith("backbone.") for k in saved["state_dict"])
     module = module_from_head(head, "scene")
-    ckpt = read_checkpoint(trained["scene"])["state_dict"]
+    ckpt = read_checkpoint(trained_scene)["state_dict"]
     assert all(torch.equal(module.state_dict()[k], v) for k, v in saved["state_dict"].items())
     assert set(module.state_dict()) == set(ckpt)
     with pytest.raises(DataError, match="not a face one"):
         module_from_head(head, "face")
 
 
-def test_build_assembles_a_set_infer_loads(trained, tmp_path: Path) -> None:
+def test_build_assembles_a_set_infer_loads(trained_scene: Path, tmp_path: Path) -> None:
     weights = tmp_path / "weights"
-    export_head(trained["scene"], "scene", weights / REAL_SET["scene"][0])
+    export_head(trained_scene, "scene", weights / REAL_SET["scene"][0])
     made = build(tmp_path / "real", weights_dir=weights)
     assert set(made) == {"scene", "face", "fusion"} and "face_fer" in made["face"]  # no face head: the zero-shot one
     models = load_trained(dir=str(tmp_path / "real"), scene=None, face=None, fusion=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,12 +37,12 @@ def test_every_frame_when_every_s_is_zero_and_checked_settings() -> None:
         SceneSchedule(change=2.0)
 
 
-def test_perceiver_reuses_the_scene_reading_between_runs(trained) -> None:
+def test_perceiver_reuses_the_scene_reading_between_runs(trained_scene: Path) -> None:
     from emotune.models.loading import load_trained
 
     from .helpers.configs import build
 
-    models = load_trained(dir=str(trained["dir"]), scene=None, face=None, fusion=None)
+    models = load_trained(dir=None, scene=str(trained_scene), face=None, fusion=None)
     rng = np.random.default_rng(0)
     clip = [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)] * 6
     times = [i * 0.25 for i in range(6)]
@@ -54,7 +55,9 @@ def test_perceiver_reuses_the_scene_reading_between_runs(trained) -> None:
     assert slow.stopwatch.seconds["scene_backbone"] > 0
 
 
-def test_perceiver_downscales_each_frame_once_to_the_detectors_max_side(trained) -> None:
+def test_perceiver_downscales_each_frame_once_to_the_detectors_max_side(
+    trained_scene: Path, trained_face: Path
+) -> None:
     """One downscale, one setting: the frame the detector (and the models) see is the frame shrunk to
     ``detector.max_side``, and a frame already that small is passed as it is; boxes come back in frame pixels."""
     from emotune.detect.detectors import make_dets
@@ -75,7 +78,7 @@ def test_perceiver_downscales_each_frame_once_to_the_detectors_max_side(trained)
         def settings(self) -> dict:
             return {"name": self.name}
 
-    models = load_trained(dir=str(trained["dir"]), scene=None, face=None, fusion=None)
+    models = load_trained(dir=None, scene=str(trained_scene), face=str(trained_face), fusion=None)
     det = Recording()
     perceiver = build("perceive", models=models, detector=det, track_faces=False, mc_samples=2)
     big, small = np.zeros((480, 640, 3), np.uint8), np.zeros((90, 120, 3), np.uint8)

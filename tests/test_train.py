@@ -96,11 +96,11 @@ def test_fusion_reports_every_method(trained) -> None:
         assert coef.shape == (2, 3) and not torch.equal(coef, torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
 
 
-def test_checkpoint_loads_weights_only_and_phase_is_checked(trained) -> None:
-    ckpt = torch.load(trained["scene"], map_location="cpu", weights_only=True)
+def test_checkpoint_loads_weights_only_and_phase_is_checked(trained_scene: Path) -> None:
+    ckpt = torch.load(trained_scene, map_location="cpu", weights_only=True)
     assert ckpt["emotune_phase"] == "scene"
     with pytest.raises(DataError, match="given as the face checkpoint"):
-        load_phase_module(trained["scene"], "face")
+        load_phase_module(trained_scene, "face")
 
 
 def test_resume_from_last(make_cfg) -> None:
@@ -131,13 +131,13 @@ def test_face_crop_margin_travels_with_the_checkpoint(trained, make_cfg) -> None
     assert build("perceive", models=TrainedModels(scene, face), face_margin=0.3).face_margin == pytest.approx(0.3)
 
 
-def test_testing_a_given_checkpoint_tests_its_weights(trained, make_cfg) -> None:
+def test_testing_a_given_checkpoint_tests_its_weights(trained_scene: Path, make_cfg) -> None:
     """`train=false ckpt_path=PATH` scores PATH's weights (it used to score the untrained ones)."""
     from emotune.utils.errors import ConfigError
 
-    cfg = make_cfg("phase=scene", "train=false", f"ckpt_path={trained['scene']}")
+    cfg = make_cfg("phase=scene", "train=false", f"ckpt_path={trained_scene}")
     metrics, objs = train(cfg)
-    saved = read_checkpoint(trained["scene"])["state_dict"]
+    saved = read_checkpoint(trained_scene)["state_dict"]
     tested = objs["model"].state_dict()
     assert all(torch.equal(tested[k].cpu(), v) for k, v in saved.items()), "tested weights are not the checkpoint's"
     assert "test/valence_ccc" in metrics
@@ -145,7 +145,9 @@ def test_testing_a_given_checkpoint_tests_its_weights(trained, make_cfg) -> None
         train(make_cfg("phase=scene", "train=false"))
 
 
-def test_fusion_is_fitted_and_chosen_on_disjoint_halves_of_val(make_cfg, trained) -> None:
+def test_fusion_is_fitted_and_chosen_on_disjoint_halves_of_val(
+    make_cfg, trained_scene: Path, trained_face: Path
+) -> None:
     """The fusion fits on val_fit and picks its epoch on val_select: no row is in both, together they are val."""
     from emotune.utils.instantiators import instantiate
 
@@ -156,7 +158,7 @@ def test_fusion_is_fitted_and_chosen_on_disjoint_halves_of_val(make_cfg, trained
         dm.setup()
         return [set(dm.datasets[s].rows["image_path"]) for s in splits]
 
-    cfg = make_cfg("phase=fusion", f"model.scene_ckpt={trained['scene']}", f"model.face_ckpt={trained['face']}")
+    cfg = make_cfg("phase=fusion", f"model.scene_ckpt={trained_scene}", f"model.face_ckpt={trained_face}")
     assert (cfg.data.train_split, cfg.data.val_split) == ("val_fit", "val_select")
     fit, select = keys(cfg, "val_fit", "val_select")
     (val,) = keys(make_cfg("phase=scene"), "val")
