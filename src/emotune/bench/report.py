@@ -65,6 +65,10 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         if every:
             rows.append((f"realtime factor, {name}, scene on every frame (was the rule)",
                          f"{every['realtime_factor']:.1f}x", ""))  # fmt: skip
+    if "vitb32_scene_every_2s" in rt:
+        rows.append(("realtime factor, ViT-B/32 scene at most every 2 s", 
+                     f"{rt['vitb32_scene_every_2s']['realtime_factor']:.1f}x",
+                     check("realtime_vitb32", rt["vitb32_scene_every_2s"]["realtime_factor"])))  # fmt: skip
     rows += [
         ("MC Dropout T=20 head-only vs naive (ViT-B/32)", f"{mc['speedup']:.1f}x faster",
          check("mc_speedup", mc["speedup"])),

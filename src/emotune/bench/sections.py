@@ -80,6 +80,9 @@ def realtime_runs(cfg: DictConfig, vit_ckpt: Path) -> dict[str, list[str]]:
     for name in list(rt.every_frame):
         if name in runs:
             runs[f"{name}_every_frame"] = [*runs[name], "perceive.scene_every_s=0"]
+    for label, (base_run, *overrides) in (rt.get("variants") or {}).items():
+        if base_run in runs:
+            runs[str(label)] = [*runs[base_run], *overrides]
     if torch.cuda.is_available():
         runs.update({f"{k}_gpu": [*v, "perceive.device=cuda"] for k, v in list(runs.items())})
     return runs
