@@ -66,7 +66,7 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((f"realtime factor, {name}, scene on every frame (was the rule)",
                          f"{every['realtime_factor']:.1f}x", ""))  # fmt: skip
     if "vitb32_scene_every_2s" in rt:
-        rows.append(("realtime factor, ViT-B/32 scene at most every 2 s", 
+        rows.append(("realtime factor, ViT-B/32 scene at most every 2 s",
                      f"{rt['vitb32_scene_every_2s']['realtime_factor']:.1f}x",
                      check("realtime_vitb32", rt["vitb32_scene_every_2s"]["realtime_factor"])))  # fmt: skip
     rows += [
