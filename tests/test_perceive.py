@@ -87,13 +87,27 @@ def test_perceiver_on_cuda_reads_as_on_the_cpu(trained, synth_root: Path, monkey
     gpu = build("perceive", models=deterministic_models(trained), device="cuda", **settings)
     assert next(gpu.scene.parameters()).is_cuda and next(gpu.fusion.parameters()).is_cuda
     assert not next(cpu.scene.parameters()).is_cuda
-    on_cpu, on_gpu = cpu(frames, times), gpu(frames, times)
-    assert len(on_gpu) == len(frames) and all(fp.face_found for fp in on_gpu)
-    for a, b in zip(on_cpu, on_gpu):
+    assert_same_readings(cpu(frames, times), gpu(frames, times))
+
+
+def assert_same_readings(a_run: list, b_run: list) -> None:
+    """Two perceivers' readings of the same frames agree (faces found, boxes, every mean and variance)."""
+    assert len(a_run) == len(b_run) and all(fp.face_found for fp in b_run)
+    for a, b in zip(a_run, b_run):
         assert (a.face_found, a.scene_fresh) == (b.face_found, b.scene_fresh)
         np.testing.assert_array_equal(a.face_box, b.face_box)
         for field in ("scene_mean", "scene_var", "face_mean", "face_var", "fused_mean", "fused_var"):
             np.testing.assert_allclose(getattr(b, field), getattr(a, field), rtol=1e-3, atol=1e-4, err_msg=field)
+
+
+def test_channels_last_reads_as_the_default_layout(trained, synth_root: Path) -> None:
+    frames, times = clip_frames(synth_root, 4), [0.0, 0.25, 0.5, 0.75]
+    settings = {"detector": FixedFace(), "track_faces": False, "scene_every_s": 0.0, "mc_samples": 4}
+    nchw = build("perceive", models=deterministic_models(trained), channels_last=False, **settings)
+    nhwc = build("perceive", models=deterministic_models(trained), channels_last=True, **settings)
+    conv = next(m for m in nhwc.scene.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert_same_readings(nchw(frames, times), nhwc(frames, times))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here: the GPU test runs instead")

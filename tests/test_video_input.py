@@ -135,3 +135,28 @@ def test_clip_shorter_than_the_dwell(make_cfg, trained, synth_root: Path) -> Non
     summary = infer(cfg)
     assert len(summary["songs"]) == 1 and summary["dwell_violations"] == 0
     assert summary["songs"][0]["end_s"] == pytest.approx(summary["video_seconds"], abs=0.01)
+
+
+def test_a_file_decodes_on_few_threads_in_a_low_priority_reader(synth_root: Path) -> None:
+    import os
+    import sys
+    import threading
+
+    from emotune.media.video import DECODE_NICENESS, DECODE_THREADS, Prefetcher, open_capture
+
+    cap, _ = open_capture(synth_root / "videos" / "clip.mp4")
+    assert cap.get(cv2.CAP_PROP_N_THREADS) == DECODE_THREADS  # the decoder leaves the cores to the models
+    cap.release()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice values are Linux's")
+    seen: list[int] = []
+
+    def items():
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        yield 1
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with Prefetcher(items()) as got:
+        assert list(got) == [1]
+    assert seen == [min(19, main + DECODE_NICENESS)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main  # only the reader thread yields

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from emotune.app.runs import Cancelled
 from emotune.app.settings import resolved
 from emotune.media.overlay import annotate, overlay_states
-from emotune.media.video import VideoInfo
+from emotune.media.video import VideoInfo, open_video_file
 from emotune.pipeline.chain import Pipeline, TimelineRow
 from emotune.runtime.compose import compose_config
 from emotune.runtime.infer import build_pipeline, run_video
@@ -104,7 +104,7 @@ class _WatchedCapture:
     """``cv2.VideoCapture`` that reports decoding progress and stops the chain when the run is cancelled."""
 
     def __init__(self, source: str, progress: ProgressFn, cancel: threading.Event) -> None:
-        self._cap = cv2.VideoCapture(source)
+        self._cap = open_video_file(source)
         self._progress, self._cancel = progress, cancel
         self._frames = max(1.0, float(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         self._n = 0

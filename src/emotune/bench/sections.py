@@ -108,6 +108,7 @@ def realtime(cfg: DictConfig, vit_ckpt: Path) -> dict[str, Any]:
             "model_ms_per_frame": 1e3 * models / frames,
             "overhead_ms_per_frame": 1e3 * (s["processing_seconds"] - models) / frames,
             "peak_rss_mb": s["peak_rss_mb"],
+            "seconds_with_loading": s["wall_seconds_with_loading"],
             "face_found_fraction": s["face_found_fraction"],
             "scene_runs_fraction": s.get("scene_fresh_fraction"),
             "detector": s.get("detector"),

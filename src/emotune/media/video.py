@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +82,17 @@ def check_video_path(video: Any) -> None:
         raise DataError(f"video={path} is an empty file.")
 
 
+DECODE_THREADS = 1  # FFmpeg threads for a file: the reader thread stays far ahead with one (make bench), and more
+# compete with the models' threads for the cores (the scene backbone ran twice as slow beside a 2-thread decoder)
+
+
+def open_video_file(path: str) -> cv2.VideoCapture:
+    """A video file through FFmpeg with ``DECODE_THREADS`` decoding threads (OpenCV's own choice when its FFmpeg
+    backend cannot open it)."""
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
+    return cap if cap.isOpened() else cv2.VideoCapture(path)
+
+
 def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapture, VideoInfo]:
     """Open ``video`` (a path, or a webcam index like ``0``) with clear errors."""
     factory = capture_factory or cv2.VideoCapture
@@ -96,7 +109,7 @@ def open_capture(video: Any, capture_factory: Any = None) -> tuple[cv2.VideoCapt
     else:
         path = Path(str(video))
         check_video_path(path)
-        cap = factory(str(path))
+        cap = factory(str(path)) if capture_factory else open_video_file(str(path))
         if cap is None or not cap.isOpened():
             raise DataError(f"video={path} could not be opened as a video (corrupt or not a video file).")
         src = str(path)
@@ -182,6 +195,18 @@ def as_bgr(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
+DECODE_NICENESS = 10  # the decoding thread yields the cores to the models and decodes in their idle moments
+
+
+def lower_thread_priority(niceness: int = DECODE_NICENESS) -> None:
+    """Lower the calling thread's scheduling priority (Linux: each thread has its own nice value; elsewhere, or
+    when not permitted, nothing changes)."""
+    import threading
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
 class Prefetcher:
     """Decodes ahead in a background thread so decoding overlaps the models (OpenCV releases the GIL while it
     decodes). Items and their order are the wrapped iterable's; an exception there is re-raised here.
@@ -207,6 +232,7 @@ class Prefetcher:
     def _run(self) -> None:
         import queue
 
+        lower_thread_priority()
         try:
             for item in self._it:
                 while not self._stop.is_set():
