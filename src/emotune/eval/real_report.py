@@ -53,6 +53,16 @@ def faces_section(name: str, part: dict[str, Any]) -> str:
         "",
         _md(rows),
     ]
+    signals = [{"model set": s, **part[s]["error_signals"]} for s in _sets(part) if "error_signals" in part[s]]
+    if signals:
+        text += [
+            "",
+            "What ranks the face path's errors (Spearman with the distance of its V-A from the labelled expression's "
+            "coordinates; 0: no signal): its own σ, the head's roll and turn from the detector's keypoints, a small "
+            "face.",
+            "",
+            _md(signals),
+        ]
     if means:
         table = pd.DataFrame(means).pivot_table(index="expression", columns="model set", values=["valence", "arousal"])
         table = table.reindex([e for e in EXPRESSION_ORDER if e in table.index])
@@ -124,6 +134,24 @@ def clip_section(part: dict[str, Any]) -> str:
     )
 
 
+def interview_section(part: dict[str, Any]) -> str:
+    """The interview-like copy of the clip: the share of analysed frames with a face."""
+    rows = [
+        {"model set": s, "frames analysed": part[s]["frames"], "face found": part[s]["face_found"]} for s in _sets(part)
+    ]
+    return "\n".join(
+        [
+            f"### An interview-like copy of it ({part['seconds']:g} s)",
+            "",
+            "The same real clip made harder the way an interview is (`emotune.eval.interview`): the face at 0.6 of its "
+            "size in a wider frame, a handheld microphone over the chin, two lines of burnt-in subtitles, played "
+            "forward and backward to the interview's length. A stand-in: no real interview clip ships in a wheel.",
+            "",
+            _md(rows),
+        ]
+    )
+
+
 def render_real_report(results: dict[str, Any]) -> str:
     """The whole ``real.md``."""
     parts = [
@@ -141,6 +169,8 @@ def render_real_report(results: dict[str, Any]) -> str:
         parts += ["", photos_section(results["photos"])]
     if "clip" in results:
         parts += ["", clip_section(results["clip"])]
+    if "interview" in results:
+        parts += ["", interview_section(results["interview"])]
     return "\n".join(parts) + "\n"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from emotune.detect.detectors import POSE_COLUMNS, face_pose
 from emotune.pipeline.matcher import Play, SongMatcher
 from emotune.pipeline.perceive import FramePerception, Perceiver
 from emotune.pipeline.stabilizer import Stabilizer
@@ -28,6 +29,13 @@ class TimelineRow:
     stabilized: np.ndarray  # (2,) reference V-A after STABILIZE
     held: bool  # the stabilizer's uncertainty gate held the last value
     play: Play  # the song playing after MATCH
+
+    @staticmethod
+    def _pose(box: np.ndarray | None) -> dict[str, float]:
+        """``face_roll_deg``, ``face_yaw``, ``face_size_px`` (:func:`~emotune.detect.detectors.face_pose`: NaN
+        without a face, and roll and yaw NaN from a detector without keypoints)."""
+        pose = face_pose(box)[0] if box is not None else np.full(len(POSE_COLUMNS), np.nan)
+        return {f"face_{name}": round(float(v), 3) for name, v in zip(POSE_COLUMNS, pose)}
 
     def as_dict(self) -> dict[str, Any]:
         """The ``timeline.csv`` columns."""
@@ -50,6 +58,7 @@ class TimelineRow:
             "face_arousal": face[1] if face is not None else nan,
             "face_valence_sd": sd(fp.face_var, 0),
             "face_arousal_sd": sd(fp.face_var, 1),
+            **self._pose(fp.face_box if fp.face_found else None),
             "fused_valence": fp.fused_mean[0],
             "fused_arousal": fp.fused_mean[1],
             "fused_valence_sd": sd(fp.fused_var, 0),
