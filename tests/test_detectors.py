@@ -27,7 +27,7 @@ from emotune.detect.mtcnn import MTCNNDetector
 from emotune.detect.tracking import TrackingDetector
 from emotune.detect.weights import WeightFile, ensure_weights
 from emotune.eval.photos import load_photos, read_manifest, score, score_detector
-from emotune.utils.errors import DataError, MissingResourceError
+from emotune.utils.errors import ConfigError, DataError, MissingResourceError
 from tests.helpers.configs import build
 from tests.helpers.real_data import PHOTO_DIR, PHOTO_MANIFEST
 
@@ -276,6 +276,50 @@ def test_tracking_shifts_keypoints_back_to_the_frame() -> None:
     np.testing.assert_allclose(first[0, :4], [30, 30, 70, 70])
     np.testing.assert_allclose(second[0, :4], [40, 40, 80, 80])
     np.testing.assert_allclose(keypoints(second)[0], kp[0] + 10)
+
+
+def test_an_empty_room_gets_the_quick_pass_between_full_scans() -> None:
+    """While no face is in view the tracker runs the detector's quick pass, with a full scan every
+    ``lost_full_every`` frames; a face the quick pass finds is then looked for near where it was."""
+
+    class Fake:
+        name, calls = "fake", []
+
+        def __init__(self) -> None:
+            self.face_from = 99  # the frame index from which a face is in view
+
+        def _answer(self, image: np.ndarray) -> np.ndarray:
+            if int(image[0, 0, 0]) >= self.face_from:
+                return make_dets([[10, 10, 60, 60]], [0.9])
+            return make_dets(np.zeros((0, 4)), np.zeros(0))
+
+        def detect(self, image: np.ndarray) -> np.ndarray:
+            self.calls.append("full" if image.shape[0] == 200 else "near")
+            return self._answer(image)
+
+        def detect_quick(self, image: np.ndarray) -> np.ndarray:
+            self.calls.append("quick")
+            return self._answer(image)
+
+        def settings(self) -> dict:
+            return {"name": "fake"}
+
+    fake = Fake()
+    tracked = TrackingDetector(fake, lost_full_every=4)
+    frames = [np.full((200, 200, 3), i, np.uint8) for i in range(12)]
+    for f in frames[:9]:
+        assert len(tracked.detect(f)) == 0
+    assert fake.calls == ["full", "quick", "quick", "quick", "full", "quick", "quick", "quick", "full"]
+    fake.face_from, fake.calls = 9, []
+    assert len(tracked.detect(frames[9])) == 1 and fake.calls == ["quick"]  # a large face: found at once
+    tracked.detect(frames[10])
+    assert fake.calls == ["quick", "near"]  # then tracked
+    tracked.reset()
+    fake.calls = []
+    tracked.detect(frames[0])
+    assert fake.calls == ["full"]  # a new video starts with a full scan
+    with pytest.raises(ConfigError, match=r"perceive\.track_lost_full_every"):
+        TrackingDetector(fake, lost_full_every=0)
 
 
 def test_face_cache_is_rebuilt_when_the_row_format_changes(tmp_path: Path, monkeypatch) -> None:

@@ -306,6 +306,13 @@ class BlazeFaceDetector:
         dets = self._run(small, self._passes(), verify=True)
         return scale_dets(dets, 1 / scale) if scale != 1.0 else dets
 
+    def detect_quick(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The first pass alone (``model`` on the whole image, with the second look): what the tracker runs while no
+        face is in view, between full scans."""
+        small, scale = downscale(image_bgr, self.max_side)
+        dets = self._run(small, [self.model], verify=True)
+        return scale_dets(dets, 1 / scale) if scale != 1.0 else dets
+
     def detect_sized(self, image_bgr: np.ndarray, face_px: float) -> np.ndarray:
         """The tracker's look near the last face (``face_px``, unused: the window's size already says it)."""
         passes: list[str] = [self.track_model] if self.track_model else self._passes()
