@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
 
 from emotune.eval.phases import phase_table
 from emotune.models.loading import best_checkpoint
-from emotune.runtime.compose import repo_root
+from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
+from emotune.utils.errors import ConfigError
 from emotune.utils.io import write_text_atomic
 
 METHODS = ("mc_dropout", "heteroscedastic", "both")
@@ -40,9 +40,13 @@ def train_method(method: str, runs: Path, epochs: int) -> None:
                         f"model.face_ckpt={best_checkpoint(runs / 'face')}"], check=True)  # fmt: skip
 
 
-def default_method() -> str:
-    """``model.uncertainty`` of the scene and face configs (the demo's)."""
-    return str(OmegaConf.load(repo_root() / "conf" / "model" / "scene.yaml").uncertainty)
+def default_method(run_dir: Path) -> str:
+    """``model.uncertainty`` of the composed scene and face configs (the demo's; they inherit it from
+    ``conf/model/va_base.yaml``)."""
+    methods = {str(compose_config("train", [f"phase={p}"], run_dir).model.uncertainty) for p in ("scene", "face")}
+    if len(methods) != 1:
+        raise ConfigError(f"The scene and face configs use different model.uncertainty ({sorted(methods)}).")
+    return methods.pop()
 
 
 def val_ccc(runs: Path, path: str) -> float:
@@ -54,7 +58,7 @@ def val_ccc(runs: Path, path: str) -> float:
 
 def compare(demo: Path, out: Path, epochs: int) -> pd.DataFrame:
     """One row per method and path on ``test`` and ``test_face``: CCC, Spearman(σ, |error|), coverage90, NLL."""
-    rows, default = [], default_method()
+    rows, default = [], default_method(out / "config")
     for method in METHODS:
         runs = demo if method == default else out / method
         if method != default:
