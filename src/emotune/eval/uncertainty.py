@@ -27,9 +27,25 @@ from emotune.utils.io import write_text_atomic
 METHODS = ("mc_dropout", "heteroscedastic", "both")
 
 
-def train_method(method: str, runs: Path, epochs: int) -> None:
-    """Scene, face and fusion with ``model.uncertainty=method`` (skipped when already there)."""
+def face_has_the_method(method: str, demo: Path) -> bool:
+    """Whether the face model can be trained with ``method``: the expression head (``conf/model/face.yaml``'s
+    default) has no MC-Dropout-only σ (its variance is its mixture's spread), so ``mc_dropout`` keeps the demo's face
+    model there."""
+    from emotune.models.components.expression import ExpressionVAHead
+    from emotune.models.loading import load_phase_module
+
+    if method != "mc_dropout":
+        return True
+    return not isinstance(load_phase_module(best_checkpoint(demo / "face"), "face").head, ExpressionVAHead)
+
+
+def train_method(method: str, runs: Path, epochs: int, face_from: Path | None = None) -> None:
+    """Scene, face and fusion with ``model.uncertainty=method`` (skipped when already there); ``face_from``: a face
+    run dir used as is instead of training one."""
     base = [sys.executable, "train.py", "extras.print_config=false", "logger=csv"]
+    if face_from is not None and not (runs / "face").exists():
+        runs.mkdir(parents=True, exist_ok=True)
+        (runs / "face").symlink_to(face_from.resolve(), target_is_directory=True)
     for phase in ("scene", "face"):
         if not best_checkpoint(runs / phase).is_file():
             subprocess.run([*base, f"phase={phase}", f"model.uncertainty={method}", f"trainer.max_epochs={epochs}",
@@ -61,10 +77,12 @@ def compare(demo: Path, out: Path, epochs: int) -> pd.DataFrame:
     rows, default = [], default_method(out / "config")
     for method in METHODS:
         runs = demo if method == default else out / method
+        face_own = face_has_the_method(method, demo)
         if method != default:
-            train_method(method, runs, epochs)
+            train_method(method, runs, epochs, face_from=None if face_own else demo / "face")
         table = phase_table(runs, splits=("test", "test_face", "test_shifted_face"))
         table.insert(0, "uncertainty", method)
+        table.insert(1, "face model", method if face_own else f"{default} (demo's)")
         table.insert(3, "val_ccc", [val_ccc(runs, p) for p in table["path"]])
         rows.append(table)
     return pd.concat(rows, ignore_index=True)
@@ -79,12 +97,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=12)
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     df = compare(args.demo, args.out, args.epochs)
-    keep = ["uncertainty", "path", "split", "val_ccc", "v_ccc", "a_ccc", "v_sigma_err_spearman", "a_sigma_err_spearman",
-            "v_coverage90", "a_coverage90", "v_nll", "a_nll"]  # fmt: skip
+    keep = ["uncertainty", "face model", "path", "split", "val_ccc", "v_ccc", "a_ccc", "v_sigma_err_spearman",
+            "a_sigma_err_spearman", "v_coverage90", "a_coverage90", "v_nll", "a_nll"]  # fmt: skip
     df = df[df["path"].isin(["scene", "face", "fusion: robust (conflict-aware)", "fusion: inverse-variance"])][keep]
     md = ["# Uncertainty methods side by side", "", "Each row: one path of a full scene + face + fusion training "
           "with that `model.uncertainty` (demo settings, embedded benchmark). `val_ccc`: the path's best-epoch mean val "
-          "CCC (each method's σ is calibrated on val, so val cannot rank σ quality).", "",
+          "CCC (each method's σ is calibrated on val, so val cannot rank σ quality). The face model's expression head has "
+          "no MC-Dropout-only σ: the `mc_dropout` rows keep the demo's face model.", "",
           df.to_markdown(index=False, floatfmt=".3f"), ""]  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "uncertainty.md", "\n".join(md))
