@@ -57,7 +57,8 @@ def test_eval_real_reports_the_share_of_frames_with_a_face(trained, synth_root: 
     from emotune.eval.real import eval_interview
     from emotune.eval.real_report import interview_section
 
-    res = eval_interview({"tiny": trained["dir"]}, synth_root / "videos" / "clip.mp4", tmp_path, [], seconds=3.0)
+    overrides = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp_path / 'cache'}", "perceive.mc_samples=4"]
+    res = eval_interview({"tiny": trained["dir"]}, synth_root / "videos" / "clip.mp4", tmp_path, overrides, seconds=3.0)
     assert res["tiny"]["frames"] >= 10 and 0.0 <= res["tiny"]["face_found"] <= 1.0
     assert Path(res["clip"]).is_file()
     text = interview_section(res)
