@@ -11,15 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from emotune.detect.blazeface import (
-    SPECS,
-    BlazeFaceDetector,
-    decode,
-    letterbox,
-    ssd_anchors,
-    tiles,
-    weighted_nms,
-)
+from emotune.detect.blazeface import BlazeFaceDetector
+from emotune.detect.blazeface_ssd import SPECS, decode, letterbox, ssd_anchors, tiles, weighted_nms
 from emotune.detect.detectors import N_COLS, choose_face, face_pose, keypoints, make_dets
 from emotune.detect.tracking import TrackingDetector
 from emotune.eval.photos import load_photos, read_manifest

@@ -19,7 +19,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from emotune.bench import sections
+from emotune.bench import realtime, sections
 from emotune.bench.report import render
 from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
@@ -50,7 +50,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     catalog = hydra.utils.instantiate(compose_config("infer", ["video=x"], out).catalog)
     res: dict[str, Any] = {"machine": machine()}
     steps = [
-        ("realtime", lambda: sections.realtime(cfg, vit)),
+        ("realtime", lambda: realtime.realtime(cfg, vit)),
         ("mc_dropout", lambda: sections.mc_dropout(cfg, vit)),
         ("matcher", lambda: sections.matcher(cfg, catalog)),
         ("detection", lambda: sections.detection(cfg)),

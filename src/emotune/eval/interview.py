@@ -95,7 +95,7 @@ def make_interview_clip(src: Path, dst: Path, spec: InterviewSpec | None = None,
     backdrop = np.full((h, w, 3), (70, 62, 58), np.uint8)
     cv2.rectangle(backdrop, (0, int(h * 0.8)), (w, h), (50, 45, 42), -1)  # a desk
     with atomic_path(dst) as tmp:
-        out = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        out = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc("m", "p", "4", "v"), fps, (w, h))
         try:
             for i in tqdm(range(n), desc="interview-like clip", unit="frame", leave=False, disable=not progress):
                 src_frame = frames[order[i % len(order)]].copy()
