@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emotune.utils.io import atomic_path
+from emotune.viz.save import save_figure
 
 EXPRESSION_ORDER = ("happy", "surprise", "neutral", "sad", "fear", "disgust", "angry", "contempt")
 
@@ -193,8 +193,4 @@ def write_clip_figure(part: dict[str, Any], path: Path) -> Path:
     ax.set(xlabel="time (s)", ylabel="valence (-1..1)", ylim=(-1, 1))
     ax.axhline(0, color="0.5", lw=0.5)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

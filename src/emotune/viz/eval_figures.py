@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from emotune.synthetic.truth import truth_at
-from emotune.utils.io import atomic_path
 from emotune.utils.scales import get_scale
+from emotune.viz.save import save_figure
 
 COLORS = {
     "none": "tab:grey",
@@ -23,14 +23,6 @@ COLORS = {
     "validate": "tab:blue",
     "guide": "tab:green",
 }
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
 
 
 def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path: Path, title: str) -> Path:
@@ -51,7 +43,7 @@ def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path
     axes[0].set_title(title)
     axes[0].legend(loc="upper right", ncol=3, fontsize=8)
     axes[1].set_xlabel("time (s)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def stabilizer_bars(df: pd.DataFrame, path: Path) -> Path:
@@ -71,7 +63,7 @@ def stabilizer_bars(df: pd.DataFrame, path: Path) -> Path:
         piv.plot.bar(ax=ax, color=[COLORS[c] for c in piv.columns], rot=0, legend=ax is axes[0])
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def guide_figure(runs: dict[tuple[str, str], dict[str, Any]], path: Path) -> Path:
@@ -114,7 +106,7 @@ def guide_figure(runs: dict[tuple[str, str], dict[str, Any]], path: Path) -> Pat
         ax.set_ylabel("arousal (ref)")
         ax.set_title(name)
         ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def phase_bars(phases: pd.DataFrame, path: Path) -> Path:
@@ -131,4 +123,4 @@ def phase_bars(phases: pd.DataFrame, path: Path) -> Path:
             ax.axvline(0, color="black", lw=0.5)
             ax.set_title(f"{split}: {label}", fontsize=9)
             ax.set_ylabel("")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from emotune.utils.io import atomic_path
 from emotune.utils.scales import FINDINGEMO, VAScale
+from emotune.viz.save import save_figure
 
 Predictions = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (mean, target, variance)
 
@@ -36,11 +36,7 @@ def va_scatter(preds: Predictions, path: str | Path, title: str = "", scale: VAS
                 title=f"{split}: {dim}",
             )
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def sigma_error_plot(preds: Predictions, path: str | Path, title: str = "", bins: int = 8) -> Path:
@@ -62,8 +58,4 @@ def sigma_error_plot(preds: Predictions, path: str | Path, title: str = "", bins
             ax.set(xlabel=f"predicted sigma ({dim}, ref.)", ylabel="|error| (ref.)", title=f"{split}: {dim}")
             ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

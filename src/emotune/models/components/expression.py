@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from emotune.data.expressions import COORDINATES, canonical_expression
-from emotune.models.components.heads import LOG_VAR_RANGE
+from emotune.models.components.heads import LOG_VAR_RANGE, ambiguity_pass
 from emotune.utils.errors import ConfigError
 
 
@@ -97,11 +97,4 @@ class ExpressionVAHead(nn.Module):
 
     def ambiguity(self, feats: torch.Tensor) -> torch.Tensor:
         """Predicted ambiguity ``(B,)`` (0..1), a deterministic pass; zeros without the ambiguity output."""
-        if not self.has_ambiguity:
-            return torch.zeros(len(feats), device=feats.device)
-        was_training = self.training
-        self.eval()
-        try:
-            return torch.sigmoid(self.net(feats)[:, -1])
-        finally:
-            self.train(was_training)
+        return ambiguity_pass(self, feats)

@@ -49,14 +49,20 @@ class VAHead(nn.Module):
 
     def ambiguity(self, feats: torch.Tensor) -> torch.Tensor:
         """Predicted ambiguity (0..1 for FindingEmo's 0..6 rating), ``(B,)``; a deterministic pass."""
-        if not self.has_ambiguity:
-            return torch.zeros(len(feats), device=feats.device)
-        was_training = self.training
-        self.eval()
-        try:
-            return torch.sigmoid(self.net(feats)[:, -1])
-        finally:
-            self.train(was_training)
+        return ambiguity_pass(self, feats)
+
+
+def ambiguity_pass(head: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """A head's predicted ambiguity ``(B,)`` (0..1): the sigmoid of the last output of its ``net`` in eval mode (no
+    dropout), zeros when it has no ambiguity output (``has_ambiguity``)."""
+    if not head.has_ambiguity:
+        return torch.zeros(len(feats), device=feats.device)
+    was_training = head.training
+    head.eval()
+    try:
+        return torch.sigmoid(head.get_submodule("net")(feats)[:, -1])
+    finally:
+        head.train(was_training)
 
 
 @torch.no_grad()
