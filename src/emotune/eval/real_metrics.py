@@ -3,6 +3,8 @@ groups for labelled faces, correlations for rated photographs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import roc_auc_score
@@ -54,20 +56,132 @@ def rating_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return out
 
 
-def error_signals(va: dict[str, np.ndarray], expression: np.ndarray) -> dict[str, float]:
-    """Spearman correlation of the face path's error (the distance of its V-A from the labelled expression's published
-    coordinates) with what could flag it: the path's own σ, the head's roll and turn (|roll|, |yaw| from the
-    detector's keypoints) and the face's size (smaller faces: positive when small faces are the wrong ones)."""
-    from scipy.stats import spearmanr
-
-    from emotune.data.expressions import RUSSELL_MEHRABIAN_1977, canonical_expression
-
-    coords = np.array([RUSSELL_MEHRABIAN_1977.get(canonical_expression(e), (np.nan, np.nan)) for e in expression])
-    err = np.linalg.norm(va["face"] - coords, axis=1)
-    roll, yaw, size = (va["pose"][:, k] for k in range(3))
-    signals = {"sigma": va["face_sd"].mean(1), "abs_roll": np.abs(roll), "abs_yaw": np.abs(yaw), "small": -size}
-    out = {}
-    for name, x in signals.items():
-        ok = np.isfinite(err) & np.isfinite(x)
-        out[name] = float(spearmanr(x[ok], err[ok]).statistic) if ok.sum() > 10 else float("nan")
+def sigma_error(mean: np.ndarray, var: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Per dimension: Spearman of σ with the absolute error, and the share of targets inside the central 90 %
+    interval ``mean ± 1.645 σ``."""
+    out: dict[str, float] = {}
+    for i, d in enumerate(("valence", "arousal")):
+        ok = np.isfinite(mean[:, i]) & np.isfinite(target[:, i]) & np.isfinite(var[:, i])
+        sd, err = np.sqrt(var[ok, i]), np.abs(mean[ok, i] - target[ok, i])
+        out[f"{d}_sigma_error"] = float(spearmanr(sd, err).statistic) if ok.sum() > 10 else float("nan")
+        out[f"{d}_coverage90"] = float((err <= 1.645 * sd).mean()) if ok.any() else float("nan")
     return out
+
+
+def calibration(va: np.ndarray, expression: np.ndarray, coords: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Each expression's mean reading and its distance from the published coordinates; their mean distance and the
+    largest |mean| of any expression (inside the plane when at most 1)."""
+    out: dict[str, float] = {}
+    dists, peaks = [], []
+    for e, c in coords.items():
+        rows = (expression == e) & np.isfinite(va[:, 0])
+        if rows.any():
+            m = va[rows].mean(0)
+            out[f"{e}_distance"] = float(np.linalg.norm(m - np.asarray(c)))
+            dists.append(out[f"{e}_distance"])
+            peaks.append(float(np.abs(m).max()))
+    out["mean_distance"] = float(np.mean(dists)) if dists else float("nan")
+    out["max_abs_mean"] = float(max(peaks)) if peaks else float("nan")
+    return out
+
+
+def face_part(rows_by_set: dict[str, Any]) -> dict[str, Any]:
+    """Per model set, on the frames where the face path found a face: each path's AUCs and per-expression means,
+    the better single path, the fusion's calibration against the published coordinates, σ against the error."""
+    from emotune.data.expressions import RUSSELL_MEHRABIAN_1977
+
+    res: dict[str, Any] = {}
+    for name, rows in rows_by_set.items():
+        expr, found, y = rows.column("expression"), rows.face_found, rows.label
+        same = {k: np.where(found[:, None], v, np.nan) for k, v in
+                (("scene", rows.scene_mean), ("face", rows.face_mean), ("fused", rows.fused_mean))}  # fmt: skip
+        paths = {k: face_metrics(v, expr) for k, v in same.items()}
+        best = {d: max(paths["scene"][f"{d}_auc"], paths["face"][f"{d}_auc"]) for d in ("valence", "arousal")}
+        res[name] = {
+            "n_images": len(expr),
+            "face_found": float(found.mean()),
+            "cross_fitted": rows.cross_fitted,
+            **paths,
+            "best_single": {f"{d}_auc": v for d, v in best.items()},
+            "calibration": {
+                "face": calibration(same["face"], expr, RUSSELL_MEHRABIAN_1977),
+                "fused": calibration(same["fused"], expr, RUSSELL_MEHRABIAN_1977),
+            },
+            "fused_sigma": sigma_error(same["fused"], np.where(found[:, None], rows.fused_var, np.nan), y),
+            "points": weight_points(rows),
+        }
+    res["constant"] = {"face": {"valence_auc": 0.5, "arousal_auc": 0.5}}  # a constant ranks nothing
+    return res
+
+
+def photo_part(rows_by_set: dict[str, Any], splits: list[str]) -> dict[str, Any]:
+    """Per model set, overall and on photographs of people: Pearson, Spearman, CCC of the scene path, the fusion and
+    (where a face is found) the face path with the scene and the fusion on those same photographs; σ against the
+    fusion's error."""
+    res: dict[str, Any] = {"splits": list(splits)}
+    for name, rows in rows_by_set.items():
+        y, person, found = rows.label, rows.column("category") == "Person", rows.face_found
+        r: dict[str, Any] = {"cross_fitted": rows.cross_fitted}
+        for subset, keep in (("all", np.ones_like(person)), ("person", person)):
+            r[subset] = {
+                "n": int(keep.sum()),
+                "n_face": int((keep & found).sum()),
+                "scene": rating_metrics(rows.scene_mean[keep], y[keep]),
+                "fused": rating_metrics(rows.fused_mean[keep], y[keep]),
+                "face_where_found": rating_metrics(rows.face_mean[keep & found], y[keep & found]),
+                "scene_where_found": rating_metrics(rows.scene_mean[keep & found], y[keep & found]),
+                "fused_where_found": rating_metrics(rows.fused_mean[keep & found], y[keep & found]),
+            }
+            r[subset]["best_single"] = {
+                f"{d}_pearson": max(r[subset]["scene"][f"{d}_pearson"], r[subset]["face_where_found"][f"{d}_pearson"])
+                for d in ("valence", "arousal")
+            }
+        r["fused_sigma"] = sigma_error(rows.fused_mean, rows.fused_var, y)
+        r["points"] = weight_points(rows)
+        res[name] = r
+        res["n_images"], res["n_person"] = len(y), int(person.sum())
+        res["constant"] = {"all": {"scene": rating_metrics(np.zeros_like(y), y)}}  # a constant ranks nothing
+    return res
+
+
+def weight_points(rows: Any) -> dict[str, np.ndarray]:
+    """For the weight figure, per image with a face: the face's share of the frame and the fusion's weight on it."""
+    from emotune.detect.context import CONTEXT_COLUMNS
+
+    found = rows.face_found
+    area = np.exp(rows.context[found, CONTEXT_COLUMNS.index("log_face_area")])
+    return {"area": area, "weight": rows.face_weight[found]}
+
+
+def clip_metrics(tl: Any, window_s: float, edge: float) -> dict[str, float]:
+    """A run's ``timeline.csv``: faces found, stabilized valence over its first and last ``window_s`` seconds, and the
+    longest stretch (seconds) of stabilized arousal or valence at ``|x| >= edge``."""
+    t = tl["t_s"].to_numpy()
+    first, last = t <= t[0] + window_s, t >= t[-1] - window_s
+    out = {
+        "face_found": float(tl["face_found"].mean()),
+        "stab_valence_first": float(tl.loc[first, "stab_valence"].mean()),
+        "stab_valence_last": float(tl.loc[last, "stab_valence"].mean()),
+    }
+    out["stab_valence_rise"] = out["stab_valence_last"] - out["stab_valence_first"]
+    for path in ("scene", "face", "fused"):  # each path's own valence rise, frame by frame (no stabilizer)
+        col = tl[f"{path}_valence"]
+        out[f"{path}_valence_rise"] = float(col[last].mean() - col[first].mean())
+    for d in ("valence", "arousal"):
+        out[f"stab_{d}_edge_s"] = longest_run(t, np.abs(tl[f"stab_{d}"].to_numpy()) >= edge)
+    return out
+
+
+def longest_run(t: np.ndarray, flag: np.ndarray) -> float:
+    """The longest time (seconds) between the first and the last of consecutive flagged frames (one frame: its own
+    interval to the next frame)."""
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    best, start = 0.0, None
+    for i, f in enumerate(flag):
+        if f and start is None:
+            start = i
+        if start is not None and (not f or i == len(flag) - 1):
+            end = i if f else i - 1
+            best = max(best, float(t[end] - t[start]) + step)
+            start = None
+    return best

@@ -14,93 +14,131 @@ EXPRESSION_ORDER = ("happy", "surprise", "neutral", "sad", "fear", "disgust", "a
 
 
 def _md(rows: list[dict[str, Any]]) -> str:
-    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f") if rows else "_(not run)_"
+    return pd.DataFrame(rows).fillna("-").to_markdown(index=False, floatfmt=".3f") if rows else "_(not run)_"
 
 
 def _sets(part: dict[str, Any]) -> list[str]:
     return [k for k, v in part.items() if isinstance(v, dict)]
 
 
+def _pair(m: dict[str, Any], key: str) -> str:
+    """``valence / arousal`` of one metric."""
+    return f"{m.get(f'valence_{key}', np.nan):.3f} / {m.get(f'arousal_{key}', np.nan):.3f}"
+
+
 def faces_section(name: str, part: dict[str, Any]) -> str:
-    """AUCs and the face-found share per model set; mean V-A per expression."""
+    """Per model set, on the frames with a face: each path's AUCs side by side, the better single path, the fusion's
+    calibration and σ; each expression's mean fused reading against its coordinates."""
+    from emotune.data.expressions import RUSSELL_MEHRABIAN_1977
+
     rows, means = [], []
     for s in _sets(part):
         r = part[s]
-        face, fused = r.get("face", {}), r.get("fused", {})
+        if "scene" not in r:  # the constant baseline ranks nothing
+            rows.append({"model set": s, "face": _pair(r["face"], "auc")})
+            continue
+        cal = r["calibration"]
         rows.append(
             {
                 "model set": s,
-                "face found": r.get("face_found", np.nan),
-                "face path: valence AUC": face.get("valence_auc", np.nan),
-                "arousal AUC": face.get("arousal_auc", np.nan),
-                "fused (same frames): valence AUC": fused.get("valence_auc", np.nan),
-                "fused: arousal AUC": fused.get("arousal_auc", np.nan),
+                "face found": f"{r['face_found']:.3f}",
+                "scene": _pair(r["scene"], "auc"),
+                "face": _pair(r["face"], "auc"),
+                "**fused**": _pair(r["fused"], "auc"),
+                "better single path": _pair(r["best_single"], "auc"),
+                "fused: mean distance from coordinates": f"{cal['fused']['mean_distance']:.3f}",
+                "largest |mean|": f"{cal['fused']['max_abs_mean']:.2f}",
+                "fused σ-|error| Spearman": _pair(r["fused_sigma"], "sigma_error"),
+                "cross-fitted": str(r["cross_fitted"]),
             }
         )
         for e in EXPRESSION_ORDER:
-            if f"{e}_valence" in face:
-                means.append(
-                    {"model set": s, "expression": e, "valence": face[f"{e}_valence"], "arousal": face[f"{e}_arousal"]}
-                )
+            if e in RUSSELL_MEHRABIAN_1977 and f"{e}_valence" in r["fused"]:
+                c = RUSSELL_MEHRABIAN_1977[e]
+                means.append({"model set": s, "expression": e, "coordinates": f"{c[0]:+.2f}, {c[1]:+.2f}",
+                              "face": f"{r['face'][f'{e}_valence']:+.2f}, {r['face'][f'{e}_arousal']:+.2f}",
+                              "fused": f"{r['fused'][f'{e}_valence']:+.2f}, {r['fused'][f'{e}_arousal']:+.2f}",
+                              "fused distance": cal["fused"][f"{e}_distance"]})  # fmt: skip
     text = [
-        f"### Faces: `{name}` ({part['n_images']} labelled photographs"
-        + (" outside its development part" if part.get("dev_tenths") else "")
-        + ", each shown at its own size in a webcam-sized frame)",
+        f"### Faces: `{name}` ({part[_sets(part)[0]]['n_images']} labelled photographs, each shown at its own size in "
+        "a webcam-sized frame)",
         "",
-        "Valence AUC: how often a happy face gets a higher valence than an angry, disgusted, afraid or sad one. "
-        "Arousal AUC: surprise, fear and anger above neutral and sadness. 0.5 is a coin; the constant baseline "
-        "ranks nothing. The fused column is what MATCH sees, on the frames where the face path found a face.",
+        "AUC valence / arousal on the frames with a face. Valence: a happy face above an angry, disgusted, afraid or "
+        "sad one; arousal: surprise, fear and anger above neutral and sadness; 0.5 is a coin. **fused** is what MATCH "
+        "sees. The distance is the mean over expressions of how far the expression's mean fused reading lies from "
+        "its published coordinates (Russell & Mehrabian 1977; neutral at the centre). *cross-fitted*: images scored by "
+        "the fold of the fitted heads that never saw them (`make real-heads` fitted the real set on them).",
         "",
         _md(rows),
     ]
-    signals = [{"model set": s, **part[s]["error_signals"]} for s in _sets(part) if "error_signals" in part[s]]
-    if signals:
-        text += [
-            "",
-            "What ranks the face path's errors (Spearman with the distance of its V-A from the labelled expression's "
-            "coordinates; 0: no signal): its own σ, the head's roll and turn from the detector's keypoints, a small "
-            "face.",
-            "",
-            _md(signals),
-        ]
     if means:
-        table = pd.DataFrame(means).pivot_table(index="expression", columns="model set", values=["valence", "arousal"])
-        table = table.reindex([e for e in EXPRESSION_ORDER if e in table.index])
-        table.columns = [f"{s} {d}" for d, s in table.columns]
-        text += [
-            "",
-            "Mean V-A of the face path per labelled expression (reference scale, -1..1):",
-            "",
-            table.reset_index().to_markdown(index=False, floatfmt=".2f"),
-        ]
+        text += ["", "Each expression's mean reading (valence, arousal) against its coordinates:", "", _md(means)]
     return "\n".join(text)
 
 
 def photos_section(part: dict[str, Any]) -> str:
-    """Pearson, Spearman and CCC of the scene path per dimension, overall and on the Person category."""
+    """Per model set, overall and on photographs of people: Pearson of each path side by side."""
     rows = []
     for s in _sets(part):
+        if s == "constant":
+            continue
         for subset in ("all", "person"):
             m = part[s].get(subset)
             if m:
                 rows.append(
                     {
                         "model set": s,
-                        "photos": f"{subset} ({int(m['n'])})",
-                        **{
-                            f"{d[0].upper()} {k}": m[f"{d}_{k}"]
-                            for d in ("valence", "arousal")
-                            for k in ("pearson", "spearman", "ccc")
-                        },
+                        "photos": f"{subset} ({m['n']}; face in {m['n_face']})",
+                        "scene": _pair(m["scene"], "pearson"),
+                        "face (where found)": _pair(m["face_where_found"], "pearson"),
+                        "**fused**": _pair(m["fused"], "pearson"),
+                        "better single path": _pair(m["best_single"], "pearson"),
+                        "scene / fused where a face is found": f"{_pair(m['scene_where_found'], 'pearson')} | "
+                        f"{_pair(m['fused_where_found'], 'pearson')}",
                     }
                 )
+    sig = [{"model set": s, "fused σ-|error| Spearman": _pair(part[s]["fused_sigma"], "sigma_error"),
+            "coverage of the 90 % interval": _pair(part[s]["fused_sigma"], "coverage90"),
+            "cross-fitted": str(part[s]["cross_fitted"])} for s in _sets(part) if "fused_sigma" in part[s]]  # fmt: skip
     return "\n".join(
         [
             f"### Rated photographs: OASIS ({part['n_images']} photographs of the {'/'.join(part['splits'])} "
-            f"split, {part['n_person']} of people)",
+            f"part, {part['n_person']} of people)",
             "",
-            "The scene path against the mean ratings of about 100 people per photograph. The real-input scene head "
-            "is fitted on the hash split's `train` part and chosen on `val`; only the other parts are scored.",
+            "Pearson valence / arousal against the mean ratings of about 100 people per photograph. The real-input "
+            "scene head is fitted on the hash split's `train` part and chosen on `val`; only the other parts are "
+            "scored. The better single path is the better of the scene and the face where a face is found.",
+            "",
+            _md(rows),
+            "",
+            _md(sig),
+        ]
+    )
+
+
+def benchmark_section(part: dict[str, Any]) -> str:
+    """The demo fusion run's CCC per path on the benchmark's test images with a face, plain and context-shifted."""
+    rows = []
+    for split in ("test_face", "test_shifted_face"):
+        r = part.get(split)
+        if not r:
+            continue
+        best = {d: max(r["scene"][d], r["face"][d]) for d in ("valence", "arousal")}
+        rows.append(
+            {
+                "split": split,
+                "scene": f"{r['scene']['valence']:.3f} / {r['scene']['arousal']:.3f}",
+                "face": f"{r['face']['valence']:.3f} / {r['face']['arousal']:.3f}",
+                "**fused** (context)": f"{r['context']['valence']:.3f} / {r['context']['arousal']:.3f}",
+                "better single path": f"{best['valence']:.3f} / {best['arousal']:.3f}",
+            }
+        )
+    return "\n".join(
+        [
+            f"### The embedded benchmark (`{part['run']}`, from `make demo`)",
+            "",
+            "CCC valence / arousal on the test images with a face; in `test_shifted_face` the context says something "
+            "else than the person (the seed's first risk).",
             "",
             _md(rows),
         ]
@@ -116,6 +154,10 @@ def clip_section(part: dict[str, Any]) -> str:
             "stabilized valence, first 5 s": part[s]["stab_valence_first"],
             "last 5 s": part[s]["stab_valence_last"],
             "rise": part[s]["stab_valence_rise"],
+            "valence rise per frame: scene | face | **fused**": " | ".join(
+                f"{part[s].get(f'{p}_valence_rise', np.nan):+.2f}" for p in ("scene", "face", "fused")
+            ),
+            "longest stretch of stabilized arousal at the edge (s)": part[s]["stab_arousal_edge_s"],
         }
         for s in _sets(part)
     ]
@@ -171,17 +213,18 @@ def render_real_report(results: dict[str, Any]) -> str:
         parts += ["", clip_section(results["clip"])]
     if "interview" in results:
         parts += ["", interview_section(results["interview"])]
+    if "benchmark" in results:
+        parts += ["", benchmark_section(results["benchmark"])]
+    parts += ["", "![the fusion's weight on the face against the face's share of the frame](fusion_weight.png)"]
     return "\n".join(parts) + "\n"
 
 
 def write_clip_figure(part: dict[str, Any], path: Path) -> Path:
     """Stabilized (solid) and per-frame fused (dots) valence over the real clip, one colour per model set."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2))
+    ax = fig.subplots()
     for i, s in enumerate(_sets(part)):
         tl = pd.read_csv(part[s]["timeline"])
         c = f"C{i}"
@@ -193,4 +236,30 @@ def write_clip_figure(part: dict[str, Any], path: Path) -> Path:
     ax.set(xlabel="time (s)", ylabel="valence (-1..1)", ylim=(-1, 1))
     ax.axhline(0, color="0.5", lw=0.5)
     ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)
+
+
+def write_weight_figure(results: dict[str, Any], path: Path) -> Path:
+    """The fusion's weight on the face (valence, arousal) against the face's share of the frame, per data set, for
+    each model set: how much of the picture a face must fill before the fusion follows it."""
+    from matplotlib.figure import Figure
+
+    sources = [(k.removeprefix("faces_") + " (webcam frames)", v) for k, v in results.items() if k.startswith("faces_")]
+    if "photos" in results:
+        sources.append(("OASIS photographs", results["photos"]))
+    sets = list(results.get("sets", {}))
+    fig = Figure(figsize=(4.2 * max(1, len(sets)), 3.4))
+    axes = fig.subplots(1, max(1, len(sets)), squeeze=False)[0]
+    for ax, s in zip(axes, sets):
+        for k, (label, part) in enumerate(sources):
+            pts = part.get(s, {}).get("points")
+            if pts is None or not len(pts["area"]):
+                continue
+            for d, marker in ((0, "o"), (1, "^")):
+                ax.scatter(pts["area"], pts["weight"][:, d], s=8, alpha=0.5, color=f"C{k}", marker=marker,
+                           label=f"{label}: {'valence' if d == 0 else 'arousal'}")  # fmt: skip
+        ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="face box / frame area", ylabel="fusion's weight on the face",
+               title=f"model set: {s}")  # fmt: skip
+        ax.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
     return save_figure(fig, path)

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     df = compare(args.demo, args.out, args.epochs)
     keep = ["uncertainty", "face model", "path", "split", "val_ccc", "v_ccc", "a_ccc", "v_sigma_err_spearman",
             "a_sigma_err_spearman", "v_coverage90", "a_coverage90", "v_nll", "a_nll"]  # fmt: skip
-    df = df[df["path"].isin(["scene", "face", "fusion: robust (conflict-aware)", "fusion: inverse-variance"])][keep]
+    df = df[df["path"].isin(["scene", "face", "fusion: context (default)", "fusion: robust (conflict-aware)"])][keep]
     md = ["# Uncertainty methods side by side", "", "Each row: one path of a full scene + face + fusion training "
           "with that `model.uncertainty` (demo settings, embedded benchmark). `val_ccc`: the path's best-epoch mean val "
           "CCC (each method's σ is calibrated on val, so val cannot rank σ quality). The face model's expression head has "

@@ -18,8 +18,15 @@ from typing import Any, ClassVar
 import torch
 
 from emotune.models.base import EmotuneModule, plain
+from emotune.models.components.context_fusion import (
+    ContextFitSettings,
+    ContextFusion,
+    choose_conflict_share,
+    fit_context_fusion,
+)
 from emotune.models.components.fusion import (
     FUSION_METHODS,
+    LEGACY_METHODS,
     LinearFusion,
     MeasurementModel,
     PathEstimates,
@@ -29,6 +36,7 @@ from emotune.models.components.fusion import (
     fit_conflict_model,
     fixed,
     inverse_variance,
+    with_swapped_scenes,
 )
 from emotune.models.components.losses import build_loss
 from emotune.models.face_module import FaceLitModule
@@ -57,7 +65,8 @@ class FusionLitModule(EmotuneModule):
     conflict: torch.Tensor  # buffers (registered in __init__)
     gate_sigma: torch.Tensor
 
-    legacy_hparams: ClassVar[dict[str, Any]] = {"gate_quantile": 0.8}  # checkpoints from before the EMA gate
+    # checkpoints from before the EMA gate, and from before the context method
+    legacy_hparams: ClassVar[dict[str, Any]] = {"gate_quantile": 0.8, "context": {}}
 
     def __init__(
         self,
@@ -70,6 +79,7 @@ class FusionLitModule(EmotuneModule):
         gate_quantile: float,
         optimizer: dict,
         loss: str,
+        context: dict,
         scene_hparams: dict | None = None,
         face_hparams: dict | None = None,
         load_pretrained: bool = True,
@@ -80,15 +90,18 @@ class FusionLitModule(EmotuneModule):
 
         Args:
             scene_ckpt / face_ckpt: the trained phases (first build only).
-            method: ``robust`` (inverse-variance that lets a contradicting scene lose its say), ``ivw``,
-                ``learned`` (linear, fitted on val) or ``fixed`` (``scene_weight`` / 1 - ``scene_weight``).
+            method: ``context`` (inverse variance with each path's variance scaled by what the frame shows of the
+                face and by the paths' disagreement: :mod:`emotune.models.components.context_fusion`), ``robust``
+                (inverse variance that lets a contradicting scene lose its say), ``ivw``, ``learned`` (linear, fitted
+                on val) or ``fixed`` (``scene_weight`` / 1 - ``scene_weight``).
             scene_weight: the fixed fusion's scene weight, and the learned fusion's starting point.
-            conflict_share: share of context-swapped pairs in the robust method's fitting set (the prior
-                belief that a scene can mislead).
+            conflict_share: share of context-swapped pairs in the robust and context methods' fitting sets (the
+                prior belief that a scene can mislead).
             gate_quantile: the stabilizer's default τ is this quantile of ``method``'s fused σ on val, with and
                 without a face (so a gate holds the least certain share ``1 - gate_quantile`` of frames).
             optimizer: Hydra node for the learned weights.
             loss: the learned fusion's loss (``mse`` | ``huber`` | ``ccc``).
+            context: how the context method is fitted (:class:`ContextFitSettings` fields).
             scene_hparams / face_hparams: set when restoring a fusion checkpoint (weights follow).
             load_pretrained: unused (kept so every phase loads with ``load_pretrained=False``).
             backbone: ignored (the paths' backbones come from their checkpoints; a backbone chosen for every phase
@@ -116,6 +129,7 @@ class FusionLitModule(EmotuneModule):
                 "gate_quantile": gate_quantile,
                 "optimizer": plain(optimizer),
                 "loss": loss,
+                "context": plain(context),
                 "scene_hparams": plain(scene_hparams),
                 "face_hparams": plain(face_hparams),
             },
@@ -125,13 +139,16 @@ class FusionLitModule(EmotuneModule):
         self.linear = LinearFusion(scene_weight)
         self.measurement = MeasurementModel()  # what each path's output says about the label; fitted on val
         self.register_buffer("conflict", torch.tensor([0.05, 0.4]))  # prior, extra_var; fitted on val
-        self.variance = VarianceModel(len(FUSION_METHODS))  # each method's variance, calibrated on val
+        self.variance = VarianceModel(len(LEGACY_METHODS))  # each legacy method's variance, calibrated on val
+        self.context_fusion = ContextFusion()  # the default method: weights, output map and variance fitted on val
         # The gate's sigma (reference units) with / without a face: a quantile of the fused sigma on val.
         self.register_buffer("gate_sigma", torch.full((2,), float("nan")))
         self.criterion = build_loss(loss)
         self.val_va = VAMetrics()
         self._mc_cache: dict[str, tuple[torch.Tensor, ...]] = {}
         self._fit_rows: dict[str, tuple[torch.Tensor, ...]] = {}
+        self._select_rows: dict[str, tuple[torch.Tensor, ...]] = {}  # val_select: where the context method's share
+        # of misleading contexts is chosen
 
     @property
     def face_margin(self) -> float:
@@ -162,13 +179,14 @@ class FusionLitModule(EmotuneModule):
                 for i, k in enumerate(keys):
                     self._mc_cache[k] = tuple(t[i].cpu() for t in cached)
         m_s, v_s, m_f, v_f = cached
-        return PathEstimates(m_s, v_s, m_f, v_f, batch["has_face"])
+        return PathEstimates(m_s, v_s, m_f, v_f, batch["has_face"], batch.get("context"))
 
     def fuse_all(self, e: PathEstimates) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Every method's fused mean and (calibrated) variance."""
         return self._calibrated(self._raw(e), e)
 
     def _raw(self, e: PathEstimates) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Each legacy method's mean and uncalibrated variance."""
         prior, extra = (float(x) for x in self.conflict)
         return {
             "ivw": inverse_variance(self.measurement, e),
@@ -181,18 +199,32 @@ class FusionLitModule(EmotuneModule):
         self, raw: dict[str, tuple[torch.Tensor, torch.Tensor]], e: PathEstimates
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         conflict = disagreement(self.measurement, e)
-        return {k: (m, self.variance(FUSION_METHODS.index(k), v, e.has_face, conflict)) for k, (m, v) in raw.items()}
+        mean, var, _ = self.context_fusion(e)
+        legacy = {k: (m, self.variance(LEGACY_METHODS.index(k), v, e.has_face, conflict)) for k, (m, v) in raw.items()}
+        return {"context": (mean, var), **legacy}
 
     def forward(self, e: PathEstimates) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused mean and variance with the configured ``method``."""
         return self.fuse_all(e)[self.hparams["method"]]
 
+    def fuse_with_weight(self, e: PathEstimates) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fused mean, variance and the face path's weight per dimension (``(B, 2)`` each; NaN weight for the
+        legacy methods but ``fixed``, whose weights are not a share)."""
+        method = self.hparams["method"]
+        if method == "context":
+            return self.context_fusion(e)
+        mean, var = self(e)
+        share = 1 - self.hparams["scene_weight"] if method == "fixed" else float("nan")
+        weight = torch.where(e.has_face[:, None], torch.full_like(mean, share), torch.zeros_like(mean))
+        return mean, var, weight
+
     # ------------------------------------------------------------------ fitting on val
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """A gradient step of the learned weights; keep the rows the closed-form fits need."""
         e, y = self.paths(batch), batch["va"]
+        ctx = e.frame_context()
         for i, k in enumerate(batch["key"]):
-            self._fit_rows[k] = (*(t[i] for t in e.unpack()), y[i])
+            self._fit_rows[k] = (*(t[i] for t in e.unpack()), ctx[i], y[i])
         mean, _ = self.linear(e)
         loss = self.criterion(mean, y)
         self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(mean))
@@ -202,15 +234,17 @@ class FusionLitModule(EmotuneModule):
     def on_train_epoch_end(self) -> None:
         """Fit the paths' measurement model on val_fit, the conflict model on its images with a face, then each
         method's variance scale."""
-        if not self._fit_rows:
+        fit = self._rows_of(self._fit_rows)
+        if fit is None:
             return
-        *cols, y = (torch.stack(t).cpu() for t in zip(*self._fit_rows.values()))
-        e = PathEstimates(*cols)
+        e, y = fit
         hf = e.has_face
         self.measurement.fit(e, y)
+        share = self.hparams["conflict_share"]
         if hf.sum() >= 8:
-            prior, extra = fit_conflict_model(self.measurement, e.rows(hf), y[hf], self.hparams["conflict_share"])
+            prior, extra = fit_conflict_model(self.measurement, e.rows(hf), y[hf], share)
             self.conflict.copy_(torch.tensor([prior, extra]))
+        self.fit_context(e, y)
         conflict = disagreement(self.measurement, e)
         for i, (mean, var) in enumerate(self._raw(e).values()):
             self.variance.fit(i, mean, var, hf, conflict, y)
@@ -225,13 +259,47 @@ class FusionLitModule(EmotuneModule):
             }
         )
 
+    def fit_context(self, e: PathEstimates, y: torch.Tensor) -> None:
+        """Fit the context method on the val_fit rows with each share of misleading (swapped) contexts of
+        ``context.conflict_shares``, and keep the one whose worse case on val_select is best (see
+        :func:`choose_conflict_share`); logged as ``fusion/context_conflict_share``."""
+        settings = ContextFitSettings.of(self.hparams["context"])
+        shares = [float(q) for q in self.hparams["context"].get("conflict_shares", [self.hparams["conflict_share"]])]
+        fits = {}
+        for q in shares:
+            fusion = ContextFusion()
+            rows, labels, domain = with_swapped_scenes(e, y, q)
+            # both paths are read on the images as they are (domain 0); the swapped copies teach only the weights
+            fit_context_fusion(fusion, rows, labels, domain, settings, {0: 1 - q, 1: q}, ([0], [0]))
+            fits[q] = fusion
+        select = self._rows_of(self._select_rows)
+        q = choose_conflict_share(fits, *select) if select is not None and len(fits) > 1 else shares[0]
+        self.context_fusion.load_state_dict(fits[q].state_dict())
+        self.log("fusion/context_conflict_share", q)
+
+    @staticmethod
+    def _rows_of(store: dict[str, tuple[torch.Tensor, ...]]) -> tuple[PathEstimates, torch.Tensor] | None:
+        """Kept rows as ``(paths, labels)``; ``None`` when there are none."""
+        if not store:
+            return None
+        m_s, v_s, m_f, v_f, hf, ctx, y = (torch.stack(t).cpu() for t in zip(*store.values()))
+        return PathEstimates(m_s, v_s, m_f, v_f, hf, ctx), y
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Checkpoints saved before the gate was fitted load with no gate sigma (the stabilizer's own τ then)."""
-        checkpoint.get("state_dict", {}).setdefault("gate_sigma", torch.full((2,), float("nan")))
+        """Checkpoints saved before the gate was fitted load with no gate sigma (the stabilizer's own τ then); from
+        before the context method, with it unfitted (plain inverse-variance weighting; their method is kept)."""
+        state = checkpoint.get("state_dict", {})
+        state.setdefault("gate_sigma", torch.full((2,), float("nan")))
+        for name, value in ContextFusion().state_dict().items():
+            state.setdefault(f"context_fusion.{name}", value)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        """Metrics of the configured method."""
-        mean, _ = self(self.paths(batch))
+        """Metrics of the configured method; keep the rows the context method's share is chosen on."""
+        e = self.paths(batch)
+        ctx = e.frame_context()
+        for i, k in enumerate(batch["key"]):
+            self._select_rows[k] = (*(t[i].cpu() for t in e.unpack()), ctx[i].cpu(), batch["va"][i].cpu())
+        mean, _ = self(e)
         self.val_va.update(mean, batch["va"])
         self.log("val/loss", self.criterion(mean, batch["va"]), batch_size=len(mean))
 

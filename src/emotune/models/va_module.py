@@ -293,6 +293,8 @@ def _build_head(backbone: Backbone, heteroscedastic: bool, ambiguity: bool, spec
     if kind == "auto":
         kind = "mlp" if backbone.classes is None else "expression"
     if kind == "mlp":
+        if spec.pop("recalibrate", False):
+            raise ConfigError("model.head.recalibrate=true needs the expression head (model.head.kind=expression).")
         return VAHead(backbone.num_features, heteroscedastic=heteroscedastic, ambiguity=ambiguity, **spec)
     if backbone.classes is None:
         raise ConfigError(

@@ -46,6 +46,7 @@ class TimelineRow:
 
         nan = float("nan")
         face = fp.face_mean if fp.face_found else None
+        w = fp.face_weight
         return {
             "t_s": round(float(self.t_s), 3),
             "scene_valence": fp.scene_mean[0],
@@ -59,6 +60,8 @@ class TimelineRow:
             "face_valence_sd": sd(fp.face_var, 0),
             "face_arousal_sd": sd(fp.face_var, 1),
             **self._pose(fp.face_box if fp.face_found else None),
+            "face_weight_valence": w[0] if w is not None else nan,
+            "face_weight_arousal": w[1] if w is not None else nan,
             "fused_valence": fp.fused_mean[0],
             "fused_arousal": fp.fused_mean[1],
             "fused_valence_sd": sd(fp.fused_var, 0),

