@@ -22,7 +22,7 @@ from emotune.utils.errors import ConfigError, check_range
 
 TASTE_KINDS = ("song", "song_region", "artist", "genre", "station")
 RESPONSE_KINDS = ("song", "artist", "genre", "station")
-EVIDENCE = ("like", "dislike", "skip", "full_play")
+EVIDENCE = ("like", "dislike", "skip", "full_play")  # the rewards' keys
 
 
 @dataclass(kw_only=True)
@@ -36,10 +36,13 @@ class PersonalSettings:
         distance_weight: the score a candidate loses for lying a whole ``margin`` farther than the nearest.
         regions: the mood plane cut into ``regions x regions`` cells: a like counts for the song in its cell.
         prior_sd: the prior s.d. of a feature's weight, per kind (song, song_region, artist, genre, station).
-        event_noise: the probit noise of each kind of evidence (like, dislike, skip, full_play): larger is weaker.
+        rewards: the observed value of each kind of evidence (like, dislike, skip, full_play: a song played through).
+        taste_noise: the noise s.d. of one observation of taste (larger: each event counts less).
         response_noise: the noise s.d. of a measured response (guide: mood moved toward the goal, per minute).
         response_prior_sd: the prior s.d. of a feature's response weight.
         response_weight: the response model's weight in a guide-mode score.
+        explore: the s.d. of the sampler's draws as a share of the posterior's (1: plain Thompson sampling; smaller
+            leans on what is known).
         seed: the sampler's seed (each session draws from its own stream).
 
     Every field is required: ``conf/matcher/gmm.yaml`` (``personal:``) is its one home.
@@ -50,10 +53,12 @@ class PersonalSettings:
     distance_weight: float
     regions: int
     prior_sd: dict[str, float]
-    event_noise: dict[str, float]
+    rewards: dict[str, float]
+    taste_noise: float
     response_noise: float
     response_prior_sd: float
     response_weight: float
+    explore: float
     seed: int
 
     def __post_init__(self) -> None:
@@ -62,18 +67,21 @@ class PersonalSettings:
         self.distance_weight = check_range("matcher.personal.distance_weight", self.distance_weight, 0.0)
         self.regions = int(check_range("matcher.personal.regions", self.regions, 1, 20))
         self.prior_sd = _table("prior_sd", self.prior_sd, TASTE_KINDS)
-        self.event_noise = _table("event_noise", self.event_noise, EVIDENCE)
+        self.rewards = _table("rewards", self.rewards, EVIDENCE, positive=False)
+        self.taste_noise = check_range("matcher.personal.taste_noise", self.taste_noise, 0, None, False)
         self.response_noise = check_range("matcher.personal.response_noise", self.response_noise, 0, None, False)
         self.response_prior_sd = check_range("matcher.personal.response_prior_sd", self.response_prior_sd, 0, None, False)  # fmt: skip
         self.response_weight = check_range("matcher.personal.response_weight", self.response_weight, 0.0)
+        self.explore = check_range("matcher.personal.explore", self.explore, 0.0)
         self.seed = int(check_range("matcher.personal.seed", self.seed, 0))
 
 
-def _table(name: str, raw: Mapping[str, Any], keys: Sequence[str]) -> dict[str, float]:
+def _table(name: str, raw: Mapping[str, Any], keys: Sequence[str], positive: bool = True) -> dict[str, float]:
     got = {str(k): v for k, v in dict(raw).items()}
     if set(got) != set(keys):
         raise ConfigError(f"matcher.personal.{name} must set exactly {', '.join(keys)} (got {', '.join(sorted(got))}).")
-    return {k: check_range(f"matcher.personal.{name}.{k}", got[k], 0.0, None, low_inclusive=False) for k in keys}
+    low = 0.0 if positive else None
+    return {k: check_range(f"matcher.personal.{name}.{k}", got[k], low, None, low_inclusive=not positive) for k in keys}
 
 
 class SongFeatures:
@@ -152,9 +160,9 @@ class PersonalRanker:
         draws_r: dict[str, float] = {}
         scores = []
         for (taste, resp), d in zip(feats, dists):
-            score = self.taste.sample(taste, self.rng, draws_t) - self.s.distance_weight * (float(d) - best) / margin
+            score = self.taste.sample(taste, self.rng, draws_t, self.s.explore) - self.s.distance_weight * (float(d) - best) / margin
             if guide:
-                score += self.s.response_weight * self.response.sample(resp, self.rng, draws_r)
+                score += self.s.response_weight * self.response.sample(resp, self.rng, draws_r, self.s.explore)
             scores.append(score)
         pick = int(np.argmax(scores))  # the first of equal scores: the nearer
         self.choices += int(pick != 0)
@@ -163,8 +171,7 @@ class PersonalRanker:
     def feedback(self, song_id: str, event: str, mood: np.ndarray | Sequence[float] | None) -> None:
         """Learn from a like, skip or dislike of ``song_id`` at ``mood`` (a dislike also bans the song)."""
         taste, _ = self.features.of_song(song_id, mood)
-        y = 1 if event == "like" else -1
-        self.taste.update_probit(taste, y, self.s.event_noise[event])
+        self.taste.update(taste, self.s.rewards[event], self.s.taste_noise)
         if event == "dislike":
             self.banned.add(str(song_id))
 
@@ -174,9 +181,9 @@ class PersonalRanker:
         (reference units per minute the mood moved toward the goal) teaches what moves this listener."""
         taste, resp = self.features.of_song(song_id, mood_start)
         if full:
-            self.taste.update_probit(taste, 1, self.s.event_noise["full_play"])
+            self.taste.update(taste, self.s.rewards["full_play"], self.s.taste_noise)
         if response_per_min is not None and np.isfinite(response_per_min):
-            self.response.update_gaussian(resp, float(np.clip(response_per_min, -2, 2)), self.s.response_noise)
+            self.response.update(resp, float(np.clip(response_per_min, -2, 2)), self.s.response_noise)
 
     def changed_rows(self) -> list[tuple[str, str, float, float, float]]:
         """The rows this ranker's learning changed, to store."""

@@ -1,12 +1,10 @@
-"""A Bayesian model over sparse binary features with a factorized Gaussian posterior, learned online.
+"""A Bayesian linear model over sparse binary features with a factorized Gaussian posterior, learned online.
 
 Each feature ``f`` (``song:ID``, ``artist:NAME``, ...) has a weight ``θ_f ~ N(mean_f, var_f)``; an item's utility is
-the sum of its features' weights. Two likelihoods, each an assumed-density-filtering update (one pass, constant cost):
-
-* :meth:`FactorModel.update_probit`: a binary outcome ``y = ±1`` (liked / skipped) through a probit link with noise
-  ``beta``: the update of Microsoft's AdPredictor (Graepel et al., ICML 2010);
-* :meth:`FactorModel.update_gaussian`: a measured number (how far the mood moved) with Gaussian noise: the Kalman
-  update of a linear model, with the posterior kept diagonal.
+the sum of its features' weights; an observation is the utility plus Gaussian noise (a reward for a like or a skip,
+or a measured response). :meth:`FactorModel.update` is the Kalman update of that linear model with the posterior kept
+diagonal (assumed-density filtering, one pass, constant cost per event: as AdPredictor, Graepel et al. ICML 2010, does
+for a probit link), so the weights of an item's features share what its observation did not already predict.
 
 :meth:`FactorModel.sample` draws one posterior sample of an item's utility for Thompson sampling (Chapelle & Li,
 NeurIPS 2011), from the features that have evidence only: a feature never observed contributes its prior mean, 0, so
@@ -19,16 +17,6 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-
-
-def _v_w(t: float) -> tuple[float, float]:
-    """The probit update's ``v(t) = φ(t) / Φ(t)`` and ``w(t) = v (v + t)`` (stable for very negative ``t``)."""
-    cdf = 0.5 * math.erfc(-t / math.sqrt(2.0))
-    if cdf < 1e-12:
-        v = -t + 1.0 / max(-t, 1e-6)  # the Mills ratio's asymptote
-    else:
-        v = math.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi) / cdf
-    return v, v * (v + t)
 
 
 class FactorModel:
@@ -58,17 +46,7 @@ class FactorModel:
             return bool(self.n)
         return any(f in self.n for f in features)
 
-    def update_probit(self, features: Sequence[str], y: int, beta: float) -> None:
-        """Observe a binary outcome ``y = +1`` (good) or ``-1`` (bad) of an item with ``features``."""
-        params = [self._get(f) for f in features]
-        total = beta * beta + sum(v for _, v in params)
-        s = math.sqrt(total)
-        t = y * sum(m for m, _ in params) / s
-        v, w = _v_w(t)
-        for f, (m, var) in zip(features, params):
-            self._set(f, m + y * var / s * v, var * max(1.0 - var / total * w, 0.0))
-
-    def update_gaussian(self, features: Sequence[str], r: float, noise: float) -> None:
+    def update(self, features: Sequence[str], r: float, noise: float) -> None:
         """Observe a measured value ``r`` of an item (utility plus Gaussian noise of s.d. ``noise``)."""
         params = [self._get(f) for f in features]
         total = noise * noise + sum(v for _, v in params)
@@ -85,15 +63,16 @@ class FactorModel:
         """The posterior mean of an item's utility."""
         return sum(self.mean.get(f, 0.0) for f in features)
 
-    def sample(self, features: Iterable[str], rng: np.random.Generator, draws: dict[str, float]) -> float:
-        """One posterior sample of an item's utility from its observed features; ``draws`` keeps each feature's draw,
-        so items that share a feature (an artist) see the same sample within one decision."""
+    def sample(self, features: Iterable[str], rng: np.random.Generator, draws: dict[str, float], scale: float = 1.0) -> float:
+        """One posterior sample of an item's utility from its observed features (the posterior's s.d. times ``scale``:
+        1 is plain Thompson sampling); ``draws`` keeps each feature's draw, so items that share a feature (an artist)
+        see the same sample within one decision."""
         total = 0.0
         for f in features:
             if f not in self.n:
                 continue
             if f not in draws:
-                draws[f] = self.mean[f] + math.sqrt(self.var[f]) * float(rng.standard_normal())
+                draws[f] = self.mean[f] + scale * math.sqrt(self.var[f]) * float(rng.standard_normal())
             total += draws[f]
         return total
 

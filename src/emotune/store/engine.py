@@ -35,6 +35,10 @@ class StoreError(EmotuneError):
     """The listener store cannot be used (unknown schema, not a database, unreachable server)."""
 
 
+class ForeignDatabase(StoreError):
+    """Tables but no emotune schema version: another program's database (or one being created right now)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoreSettings:
     """``store``: where listeners' sessions are kept and how often the mood is written.
@@ -145,7 +149,7 @@ def check_version(engine: Engine, url: str, migrations: Path = MIGRATIONS) -> st
         current = MigrationContext.configure(conn).get_current_revision()
         tables = set(inspect(conn).get_table_names())
     if current is None and tables - {"alembic_version"}:
-        raise StoreError(
+        raise ForeignDatabase(
             f"store.url={shown(url)} holds another program's database ({len(tables)} tables, no emotune schema version); "
             "it is left untouched: point store.url at a new file or database."
         )
@@ -164,18 +168,23 @@ def open_engine(url: str, busy_timeout_s: float, migrations: Path = MIGRATIONS) 
         _check_sqlite_file(path, url)
     engine = _engine(url, busy_timeout_s)
     try:
-        with _migration_lock(url):
-            current = check_version(engine, url, migrations)
-            cfg = _alembic_config(migrations)
-            head = ScriptDirectory.from_config(cfg).get_current_head()
-            if path is not None:
-                with engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # persistent: concurrent readers and a writer
-            if current != head:
-                with engine.begin() as conn:
-                    cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, "head")
-                log.info("Listener store %s: schema %s -> %s", shown(url), current or "new", head)
+        cfg = _alembic_config(migrations)
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        try:
+            current = check_version(engine, url, migrations)  # read-only: nothing is written before it passes
+        except ForeignDatabase:
+            current = None  # or another process is creating the store right now: decided under the lock
+        if current != head:
+            with _migration_lock(url):
+                current = check_version(engine, url, migrations)  # another process may have migrated meanwhile
+                if current != head:
+                    if path is not None:
+                        with engine.connect() as conn:
+                            conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # kept in the file: readers beside a writer
+                    with engine.begin() as conn:
+                        cfg.attributes["connection"] = conn
+                        command.upgrade(cfg, "head")
+                    log.info("Listener store %s: schema %s -> %s", shown(url), current or "new", head)
     except DBAPIError as exc:
         engine.dispose()
         first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
