@@ -3,6 +3,8 @@ that keeps the mood first, never a disliked song, never a step back in guide mod
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,8 +94,8 @@ def test_learned_preferences_choose_among_the_near_songs_only() -> None:
     m.update(0.0, mood)
     nearest = m.current
     assert nearest is not None
-    rows, dists = m.stations.candidates(mood, lambda i: True, nearest.distance + m.personal.margin,
-                                        nearest.why["stations"], m.personal.max_candidates)  # fmt: skip
+    radius = nearest.distance + m.personal.margin
+    rows, _ = m.stations.candidates(mood, lambda i: True, radius, nearest.why["stations"], m.personal.max_candidates)
     assert rows[0] == nearest.row and len(rows) >= 3
     liked = cat.songs["genre"][rows[-1]]  # the farthest candidate's genre
     for _ in range(8):  # the listener keeps liking that genre's songs elsewhere
@@ -136,7 +138,7 @@ def test_guide_with_preferences_never_steps_back_beyond_max_backstep(seed: int, 
     m = matcher(cat, "guide", guide={"max_backstep": backstep})
     rng = np.random.default_rng(seed)
     feats = sorted({f for r in range(len(cat)) for f in m.song_features().of_row(r, None)[0]})
-    rows = [("taste", f, float(rng.normal(0, 1)), 0.1, 3.0) for f in feats[:: 3]]
+    rows = [("taste", f, float(rng.normal(0, 1)), 0.1, 3.0) for f in feats[::3]]
     rows += [("response", f, float(rng.normal(0, 0.5)), 0.1, 3.0) for f in feats[1::3]]
     m.attach(ranker(m, rows, seed=seed))
     m.reset()
@@ -144,7 +146,7 @@ def test_guide_with_preferences_never_steps_back_beyond_max_backstep(seed: int, 
         m.update(float(i), np.array([-0.7, 0.7]) + 0.004 * i * np.array([1, -1]))
     plays = m.finish(300.0)
     goal = np.asarray(m.policy.goal())
-    for prev, cur in zip(plays, plays[1:]):
+    for prev, cur in itertools.pairwise(plays):
         gap_prev, gap_cur = np.abs(m.points[prev.row] - goal), np.abs(m.points[cur.row] - goal)
         if not np.all(gap_cur <= gap_prev + backstep + 1e-9):  # only the policy's "new is what matters" fallback
             assert not any(np.all(np.abs(m.points[r] - goal) <= gap_prev + backstep) for r in range(len(cat))

@@ -85,7 +85,9 @@ def test_help_and_cfg_job(catalogue: Path, tmp_path: Path) -> None:
     assert r.returncode == 0 and "listener: ana" in r.stdout and "store:" in r.stdout
 
 
-def test_no_listener_stores_nothing_and_plays_the_non_personal_playlist(make_cfg, catalogue: Path, tmp_path: Path) -> None:
+def test_no_listener_stores_nothing_and_plays_the_non_personal_playlist(
+    make_cfg, catalogue: Path, tmp_path: Path
+) -> None:
     lines = readings(300, seed=3)
     d = driver(make_cfg, catalogue, tmp_path)
     answers = [d.handle(x) for x in lines]
@@ -99,13 +101,17 @@ def test_no_listener_stores_nothing_and_plays_the_non_personal_playlist(make_cfg
     songs, last = [], None
     for x in lines:
         obj = json.loads(x)
-        stab = s.update(np.array([obj["valence"], obj["arousal"]]), np.zeros(2), True, 0.25 if last is None else obj["t"] - last)
+        stab = s.update(
+            np.array([obj["valence"], obj["arousal"]]), np.zeros(2), True, 0.25 if last is None else obj["t"] - last
+        )
         songs.append(m.update(obj["t"], stab).song_id)
         last = obj["t"]
     assert [a["song_id"] for a in answers] == songs and len(set(songs)) > 3
 
 
-def test_a_new_listener_hears_todays_playlist_until_the_first_feedback(make_cfg, catalogue: Path, tmp_path: Path) -> None:
+def test_a_new_listener_hears_todays_playlist_until_the_first_feedback(
+    make_cfg, catalogue: Path, tmp_path: Path
+) -> None:
     lines = readings(400, seed=5)
     nobody = driver(make_cfg, catalogue, tmp_path)
     plain = [nobody.handle(x)["song_id"] for x in lines]
@@ -137,7 +143,9 @@ def test_a_disliked_song_never_returns_in_later_sessions(make_cfg, catalogue: Pa
 def test_guide_mode_summary_has_the_guide_block(make_cfg, catalogue: Path, tmp_path: Path) -> None:
     d = driver(make_cfg, catalogue, tmp_path, "matcher.mode=guide", "listener=ana")
     for t in range(240):
-        d.handle(json.dumps({"t": float(t), "valence": -0.7 + 0.004 * t, "arousal": 0.7 - 0.004 * t, "sigma": [0.1, 0.1]}))
+        d.handle(
+            json.dumps({"t": float(t), "valence": -0.7 + 0.004 * t, "arousal": 0.7 - 0.004 * t, "sigma": [0.1, 0.1]})
+        )
     g = d.end()["summary"]["guide"]
     assert g["goal"] == "calm" and g["goal_va_ref"] == [0.4, -0.4] and g["steps_planned"] >= g["steps_done"] >= 1
     assert "time_to_goal_s" in g and "holds" in g
@@ -174,9 +182,9 @@ def test_two_drivers_of_one_listener_at_once_lose_no_event(catalogue: Path, tmp_
                 out.append(json.dumps({"t": float(i), "event": ("like", "skip", "dislike")[i // 15 % 3]}))
         return "\n".join(out) + "\n"
 
-    procs = [subprocess.Popen([sys.executable, "-m", "emotune.session", *overrides(catalogue, tmp_path), "listener=ana"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)  # fmt: skip
-             for _ in range(2)]  # fmt: skip
+    cmd = [sys.executable, "-m", "emotune.session", *overrides(catalogue, tmp_path), "listener=ana"]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True, "env": ENV, "cwd": ROOT}
+    procs = [subprocess.Popen(cmd, **pipes) for _ in range(2)]
     time.sleep(0.5)
     outs = [p.communicate(lines(k), timeout=180)[0] for k, p in enumerate(procs)]
     assert all(p.returncode == 0 for p in procs)

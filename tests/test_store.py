@@ -46,7 +46,7 @@ def fill(store: ListenerStore, name: str = "ana", song: str = "s-4711") -> tuple
 def test_a_new_store_is_created_migrated_and_reopened(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "sub" / "store.sqlite")
     store = ListenerStore.open(settings(url))
-    lid, sid = fill(store)
+    lid, _ = fill(store)
     store.close()
     again = ListenerStore.open(settings(url))
     assert again.listener_id("ana", create=False) == lid and again.banned(lid) == {"s-4711"}
@@ -71,7 +71,7 @@ def test_a_store_of_this_version_opens_in_the_next(tmp_path: Path) -> None:
     """The next emotune adds a migration; a store written now upgrades and keeps its rows."""
     url = sqlite_url(tmp_path / "s.sqlite")
     store = ListenerStore.open(settings(url))
-    lid, _ = fill(store)
+    fill(store)
     store.close()
     nxt = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, nxt, ignore=shutil.ignore_patterns("__pycache__"))
@@ -177,8 +177,10 @@ def test_two_writers_of_one_listener_at_once_lose_nothing(tmp_path: Path) -> Non
 
 def test_stale_sessions_are_those_killed(tmp_path: Path) -> None:
     store = ListenerStore.open(settings(sqlite_url(tmp_path / "s.sqlite"), stale_after_s=0.05))
-    lid, done = fill(store)
-    open_sid = store.start_session(lid, source="driver", mode="validate", model_set=None, catalogue="c", fingerprint="f")
+    lid, _ = fill(store)
+    open_sid = store.start_session(
+        lid, source="driver", mode="validate", model_set=None, catalogue="c", fingerprint="f"
+    )
     import time
 
     time.sleep(0.1)
@@ -198,7 +200,7 @@ def test_the_same_store_on_postgresql() -> None:
     url = f"{POSTGRES}{sep}options=-csearch_path%3D{schema}"
     try:
         store = ListenerStore.open(settings(url))
-        lid, sid = fill(store)
+        lid, _ = fill(store)
         assert store.banned(lid) == {"s-4711"} and store.count(lid)["trace"] == 5
         assert store.preferences(lid) == [("taste", "song:s-4711", -0.7, 0.2, 1.0)]
         store.forget(lid)

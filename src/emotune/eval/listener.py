@@ -25,8 +25,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from emotune.data.catalog import Catalog, write_csv_catalog
 from emotune.eval.listener_report import render_listener_report
 from emotune.eval.listener_sim import SimListener, SimParams, run_session, tag_catalogue
+from emotune.runtime.cli_config import instantiate
 from emotune.runtime.compose import compose_config
-from emotune.runtime.session_driver import SessionDriver, instantiate
+from emotune.runtime.session_driver import SessionDriver
 from emotune.store import ListenerStore
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.io import write_json_atomic, write_text_atomic
@@ -77,7 +78,9 @@ def run_population(cfg: DictConfig, name: str, p: SimParams, catalog: Catalog, o
                         driver = SessionDriver(stabilizer, matcher, store if who else None, who, source="simulation")
                         seed = int(np.random.SeedSequence([p.seed, i, s, MODES.index(mode)]).generate_state(1)[0])
                         r = run_session(driver, listener, int(cfg.session_s), seed, mode == "guide")
-                        rows.append({"population": name, "mode": mode, "arm": arm, "listener": i, "session": s + 1, **r})
+                        rows.append(
+                            {"population": name, "mode": mode, "arm": arm, "listener": i, "session": s + 1, **r}
+                        )
                 print(f"  {name} {mode} {arm}: {time.perf_counter() - t0:.0f} s", flush=True)
         finally:
             store.close()

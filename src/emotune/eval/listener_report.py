@@ -88,7 +88,7 @@ def render_listener_report(table: pd.DataFrame, result: dict[str, Any]) -> tuple
             [name, "guide: median time to the calm goal, sessions 7-8, personal / nobody", f"{n['ttg_ratio_7_8']:.2f}",
              f"<= {GOAL_RATIO}", "met" if n["ttg_ratio_7_8"] <= GOAL_RATIO else "missed"],
         ]  # fmt: skip
-    lines += md_table(["population", "measure", "value", "target", ""], rows) + [""]
+    lines += [*md_table(["population", "measure", "value", "target", ""], rows), ""]
     lines += ["## Per population", ""]
     for name, n in numbers.items():
         lines += [f"### {name}", ""]
@@ -109,7 +109,10 @@ def render_listener_report(table: pd.DataFrame, result: dict[str, Any]) -> tuple
         df = table[table["population"] == name]
         lines += ["", "Per session (mean skip rate, validate | median time to the goal in s, guide; a session that "
                   f"never reached it counts {censor:.0f} s):", ""]  # fmt: skip
-        skip, ttg = _per_session(df, "validate", "skip_rate", "mean"), _per_session(df, "guide", "time_to_goal_s", "median", censor)
+        skip, ttg = (
+            _per_session(df, "validate", "skip_rate", "mean"),
+            _per_session(df, "guide", "time_to_goal_s", "median", censor),
+        )
         lines += md_table(["session", "skip personal", "skip nobody", "time to goal personal", "time to goal nobody"],
                           [[a[0], a[1], a[2], b[1], b[2]] for a, b in zip(skip, ttg)])  # fmt: skip
         lines += [""]

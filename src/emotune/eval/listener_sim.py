@@ -116,7 +116,8 @@ class SimListener:
         self.moving = set(rng.permutation(genres)[: max(1, round(p.respond_share * len(genres)))])
         noise = rng.normal(0, p.song_noise, len(songs))
         self.utility = {
-            sid: g_val[g] + a_val[a] + n for sid, g, a, n in zip(songs["song_id"], songs["genre"], songs["artist"], noise)
+            sid: g_val[g] + a_val[a] + n
+            for sid, g, a, n in zip(songs["song_id"], songs["genre"], songs["artist"], noise)
         }
         self.va = dict(zip(songs["song_id"], songs["va"]))
         self.genre = dict(zip(songs["song_id"], songs["genre"]))

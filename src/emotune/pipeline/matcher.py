@@ -280,7 +280,8 @@ class SongMatcher:
             1
             for p in plays[:-1]  # closed plays: end_s is set; a skip is the listener's, not a violation
             if p.ended != "skipped"
-            and (cast(float, p.end_s) - p.start_s) + 1e-6 < min(self.min_dwell_s, self.durations[p.row], self.max_play_s)
+            and (cast(float, p.end_s) - p.start_s) + 1e-6
+            < min(self.min_dwell_s, self.durations[p.row], self.max_play_s)
         )
         ids = [p.song_id for p in plays]
         repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - self.memory) : i])

@@ -93,8 +93,12 @@ class SongFeatures:
         self.regions = regions
         tag = fingerprint[:6]
         self._base = [
-            [f"song:{s}", *([f"artist:{a.lower()}"] if a else []), *([f"genre:{g.lower()}"] if g else []),
-             f"station:{tag}/{k}"]  # fmt: skip
+            [
+                f"song:{s}",
+                *([f"artist:{a.lower()}"] if a else []),
+                *([f"genre:{g.lower()}"] if g else []),
+                f"station:{tag}/{k}",
+            ]
             for s, a, g, k in zip(song_ids, artists, genres, stations)
         ]
 
@@ -160,7 +164,10 @@ class PersonalRanker:
         draws_r: dict[str, float] = {}
         scores = []
         for (taste, resp), d in zip(feats, dists):
-            score = self.taste.sample(taste, self.rng, draws_t, self.s.explore) - self.s.distance_weight * (float(d) - best) / margin
+            score = (
+                self.taste.sample(taste, self.rng, draws_t, self.s.explore)
+                - self.s.distance_weight * (float(d) - best) / margin
+            )
             if guide:
                 score += self.s.response_weight * self.response.sample(resp, self.rng, draws_r, self.s.explore)
             scores.append(score)

@@ -198,7 +198,11 @@ class GuidePolicy:
             plan.songs = self.settings.iso_songs  # already with the listener: no second iso phase
         if plan.done and not song_over:
             return cur
-        if m.personal_active and plan.lag(mood) >= self.settings.stall_lag and self._held_in_row < self.settings.max_holds:
+        if (
+            m.personal_active
+            and plan.lag(mood) >= self.settings.stall_lag
+            and self._held_in_row < self.settings.max_holds
+        ):
             target = plan.hold()  # the mood does not follow: stay with it a song longer
             self.holds, self._held_in_row = self.holds + 1, self._held_in_row + 1
         else:

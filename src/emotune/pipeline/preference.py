@@ -63,7 +63,9 @@ class FactorModel:
         """The posterior mean of an item's utility."""
         return sum(self.mean.get(f, 0.0) for f in features)
 
-    def sample(self, features: Iterable[str], rng: np.random.Generator, draws: dict[str, float], scale: float = 1.0) -> float:
+    def sample(
+        self, features: Iterable[str], rng: np.random.Generator, draws: dict[str, float], scale: float = 1.0
+    ) -> float:
         """One posterior sample of an item's utility from its observed features (the posterior's s.d. times ``scale``:
         1 is plain Thompson sampling); ``draws`` keeps each feature's draw, so items that share a feature (an artist)
         see the same sample within one decision."""

@@ -1,4 +1,5 @@
-"""A command's config from its ``key=value`` arguments, with ``--help`` and ``--cfg job`` as a Hydra app has them.
+"""A command's config from its ``key=value`` arguments, with ``--help`` and ``--cfg job`` as a Hydra app has them, and
+its objects built from it.
 
 For commands that compose a config with :func:`~emotune.runtime.compose.compose_config` instead of ``@hydra.main``
 (their output is not a Hydra run folder: the session driver's stdout is its protocol).
@@ -7,13 +8,17 @@ For commands that compose a config with :func:`~emotune.runtime.compose.compose_
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from emotune.runtime.compose import compose_config, repo_root
+from emotune.utils.cli import user_error
 
 
-def command_config(config_name: str, argv: list[str], output_dir: str | Path, doc: str, usage: str) -> DictConfig | None:
+def command_config(
+    config_name: str, argv: list[str], output_dir: str | Path, doc: str, usage: str
+) -> DictConfig | None:
     """``conf/<config_name>.yaml`` composed with ``argv``'s overrides; ``None`` after printing the help (``--help``)
     or the composed config (``--cfg job``) on stdout."""
     args = list(argv)
@@ -34,3 +39,17 @@ def command_config(config_name: str, argv: list[str], output_dir: str | Path, do
         print(OmegaConf.to_yaml(shown, resolve=False), end="")
         return None
     return cfg
+
+
+def instantiate(node: DictConfig) -> Any:
+    """``hydra.utils.instantiate``, a user error from inside the object re-raised as itself (without importing
+    Lightning, as :mod:`emotune.utils.instantiators` does: the driver starts in about a second)."""
+    import hydra
+
+    try:
+        return hydra.utils.instantiate(node)
+    except Exception as exc:
+        err = user_error(exc)
+        if err is None or err is exc:
+            raise
+        raise err from None

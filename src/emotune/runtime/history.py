@@ -16,8 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from emotune.runtime.cli_config import command_config
-from emotune.runtime.session_driver import instantiate
+from emotune.runtime.cli_config import command_config, instantiate
 from emotune.store import ListenerStore
 from emotune.store.engine import shown
 from emotune.store.history import export_listener, flat_rows, opinions, session_table, song_effects

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from omegaconf import DictConfig
 
 from emotune.pipeline.matcher import Play, SongMatcher
 from emotune.pipeline.personal import PersonalRanker, PersonalSettings, SongFeatures
+from emotune.runtime.cli_config import instantiate
 from emotune.store import ListenerStore
 from emotune.store.store import Evidence, PrefRow
 from emotune.utils.errors import DataError
+
+if TYPE_CHECKING:  # the full chain imports torch: not for the session driver, which starts in about a second
+    from emotune.pipeline.chain import TimelineRow
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +56,10 @@ def fold_evidence(settings: PersonalSettings, features: SongFeatures, stored: li
             if ev.mode == "guide":
                 resp = response_per_min((p.mood_start_v, p.mood_start_a), (p.mood_end_v, p.mood_end_a),
                                         (p.goal_v, p.goal_a), p.end_s - p.start_s)  # fmt: skip
-            start = None if p.mood_start_v is None else (p.mood_start_v, p.mood_start_a)
+            start = None if p.mood_start_v is None or p.mood_start_a is None else (p.mood_start_v, p.mood_start_a)
             ranker.learn_play(p.song_id, start, p.ended in ("song_over", "dwell_over"), resp)
         for f in ev.feedback:
-            mood = None if f.valence is None else (f.valence, f.arousal)
+            mood = None if f.valence is None or f.arousal is None else (f.valence, f.arousal)
             ranker.feedback(f.song_id, f.event, mood)
     return ranker.changed_rows()
 
@@ -118,6 +123,12 @@ class Listening:
             self.store.add_trace(self.session_id, t_s, np.asarray(mood, float), sigma, face)
             self._next_trace = t_s + self.trace_every_s
 
+    def after_row(self, row: TimelineRow) -> None:
+        """:meth:`after_update` for a row of the full chain (the fused σ, whether a face was found)."""
+        var = row.perception.fused_var
+        sigma = None if var is None or not np.all(np.isfinite(var)) else np.sqrt(np.clip(var, 0, None)).tolist()
+        self.after_update(row.t_s, row.stabilized, sigma, bool(row.perception.face_found))
+
     def feedback(self, t_s: float, event: str) -> Play:
         """The listener's ``skip``, ``like`` or ``dislike`` of the song playing; the song playing afterwards (a skip or
         a dislike switches at once)."""
@@ -151,7 +162,9 @@ class Listening:
     def _end(self, i: int) -> None:
         p = self.m.playlist[i]
         if self.store is not None and p.end_s is not None and p.ended is not None:
-            self.store.end_play(self._play_ids[i], p.end_s, p.ended, None if p.mood_end is None else p.mood_end.tolist())
+            self.store.end_play(
+                self._play_ids[i], p.end_s, p.ended, None if p.mood_end is None else p.mood_end.tolist()
+            )
 
     # -- the end ----------------------------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -182,3 +195,15 @@ class Listening:
     def close(self) -> None:
         """Detach the listener from the matcher (a session that was not finished stays unfinished in the store)."""
         self.m.attach(None)
+
+
+def open_listening(cfg: DictConfig, matcher: SongMatcher, video: Any, out_dir: Any) -> Listening:
+    """The listener side of an ``infer.py`` run: ``cfg.listener`` with ``cfg.store`` (a webcam index is a webcam
+    session, anything else a clip), or nobody."""
+    listener = cfg.get("listener")
+    if not listener:
+        return Listening(matcher, None, None, source="clip")
+    store = ListenerStore.open(instantiate(cfg.store))
+    live = str(video).isdigit()
+    return Listening(matcher, store, str(listener), source="webcam" if live else "clip",
+                     model_set=cfg.get("ckpt", {}).get("dir"), run_dir=str(out_dir))  # fmt: skip

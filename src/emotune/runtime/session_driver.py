@@ -28,10 +28,10 @@ from omegaconf import DictConfig
 
 from emotune.pipeline.matcher import SongMatcher
 from emotune.pipeline.stabilizer import Stabilizer
-from emotune.runtime.cli_config import command_config
+from emotune.runtime.cli_config import command_config, instantiate
 from emotune.runtime.listening import EVENTS, Listening
 from emotune.store import ListenerStore
-from emotune.utils.cli import exit_on_user_error, user_error
+from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, EmotuneError
 
 log = logging.getLogger("emotune.session")
@@ -136,20 +136,6 @@ class SessionDriver:
         }
         self.listening.finish(summary)
         return {"session": self.listening.session_id, "summary": summary}
-
-
-def instantiate(node: DictConfig) -> Any:
-    """``hydra.utils.instantiate``, a user error from inside the object re-raised as itself (without importing
-    Lightning, as :mod:`emotune.utils.instantiators` does: the driver starts in about a second)."""
-    import hydra
-
-    try:
-        return hydra.utils.instantiate(node)
-    except Exception as exc:
-        err = user_error(exc)
-        if err is None or err is exc:
-            raise
-        raise err from None
 
 
 def build_driver(cfg: DictConfig, source: str = "driver") -> SessionDriver:

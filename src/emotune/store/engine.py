@@ -35,7 +35,7 @@ class StoreError(EmotuneError):
     """The listener store cannot be used (unknown schema, not a database, unreachable server)."""
 
 
-class ForeignDatabase(StoreError):
+class ForeignDatabaseError(StoreError):
     """Tables but no emotune schema version: another program's database (or one being created right now)."""
 
 
@@ -149,7 +149,7 @@ def check_version(engine: Engine, url: str, migrations: Path = MIGRATIONS) -> st
         current = MigrationContext.configure(conn).get_current_revision()
         tables = set(inspect(conn).get_table_names())
     if current is None and tables - {"alembic_version"}:
-        raise ForeignDatabase(
+        raise ForeignDatabaseError(
             f"store.url={shown(url)} holds another program's database ({len(tables)} tables, no emotune schema version); "
             "it is left untouched: point store.url at a new file or database."
         )
@@ -172,7 +172,7 @@ def open_engine(url: str, busy_timeout_s: float, migrations: Path = MIGRATIONS) 
         head = ScriptDirectory.from_config(cfg).get_current_head()
         try:
             current = check_version(engine, url, migrations)  # read-only: nothing is written before it passes
-        except ForeignDatabase:
+        except ForeignDatabaseError:
             current = None  # or another process is creating the store right now: decided under the lock
         if current != head:
             with _migration_lock(url):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session as OrmSession
 
@@ -31,6 +32,7 @@ from emotune.store.schema import (
 from emotune.utils.errors import ConfigError
 
 PrefRow = tuple[str, str, float, float, float]  # model, feature, mean, var, n
+VA = Sequence[float] | np.ndarray  # a (valence, arousal) pair
 
 
 @dataclass
@@ -51,7 +53,9 @@ def check_name(name: str) -> str:
     """A listener's name: non-empty, at most 100 characters, no control characters."""
     clean = str(name).strip()
     if not clean or len(clean) > 100 or any(ord(c) < 32 for c in clean):
-        raise ConfigError(f"listener={name!r} is not a usable name; give 1-100 printable characters, e.g. listener=ana.")
+        raise ConfigError(
+            f"listener={name!r} is not a usable name; give 1-100 printable characters, e.g. listener=ana."
+        )
     return clean
 
 
@@ -120,7 +124,7 @@ class ListenerStore:
             s.flush()
             return row.id
 
-    def add_trace(self, session_id: int, t_s: float, va: Sequence[float], sigma: Sequence[float] | None, face: bool | None) -> None:  # fmt: skip
+    def add_trace(self, session_id: int, t_s: float, va: VA, sigma: VA | None, face: bool | None) -> None:  # fmt: skip
         """One point of the mood trace (and the session's heartbeat), committed."""
         with self.engine.begin() as conn:
             conn.execute(insert(TraceRecord), {"session_id": session_id, "t_s": float(t_s), "valence": float(va[0]),
@@ -134,8 +138,8 @@ class ListenerStore:
         song_id: str,
         start_s: float,
         why: dict[str, Any],
-        mood: Sequence[float] | None,
-        goal: Sequence[float] | None,
+        mood: VA | None,
+        goal: VA | None,
     ) -> int:
         """A song starts; its row's id."""
         with self.engine.begin() as conn:
@@ -146,7 +150,7 @@ class ListenerStore:
                 "goal_v": None if goal is None else float(goal[0]), "goal_a": None if goal is None else float(goal[1])})  # fmt: skip
             return int(res.scalar_one())
 
-    def end_play(self, play_id: int, end_s: float, ended: str, mood: Sequence[float] | None) -> None:
+    def end_play(self, play_id: int, end_s: float, ended: str, mood: VA | None) -> None:
         """A song ends (``ended``: dwell_over, skipped, song_over or session_ended)."""
         assert ended in PLAY_ENDINGS, ended
         values: dict[str, Any] = {"end_s": float(end_s), "ended": ended}
@@ -162,7 +166,7 @@ class ListenerStore:
         song_id: str,
         event: str,
         t_s: float | None,
-        mood: Sequence[float] | None,
+        mood: VA | None,
     ) -> int:
         """A like, skip or dislike; its row's id."""
         assert event in EVENTS, event
@@ -208,25 +212,35 @@ class ListenerStore:
         listener_id: int,
         session_ids: Iterable[int],
         fold_fn: Callable[[list[PrefRow], list[Evidence]], list[PrefRow]],
+        feedback_ids: Sequence[int] = (),
     ) -> int:
-        """Fold sessions' evidence into the listener's stored preferences in one transaction that holds the listener's
-        row (concurrent folds wait their turn); ``fold_fn(stored, evidence)`` returns the changed rows. The sessions
-        are marked learned; a session already learned is skipped. Returns how many sessions were folded."""
+        """Fold evidence into the listener's stored preferences in one transaction that holds the listener's row
+        (concurrent folds wait their turn); ``fold_fn(stored, evidence)`` returns the changed rows.
+
+        ``session_ids``: whole sessions (their plays and feedback), then marked learned (one already learned is
+        skipped); ``feedback_ids``: single feedback events given after their session was learned (the page's
+        feedback on a finished clip's playlist). Returns how many sessions were folded."""
         with self.orm() as s, s.begin():
             s.execute(update(Listener).where(Listener.id == listener_id)
                       .values(prefs_version=Listener.prefs_version + 1))  # fmt: skip  # the lock, first
             rows = s.scalars(select(SessionRecord).where(SessionRecord.id.in_(list(session_ids)),
                                                          ~SessionRecord.learned).order_by(SessionRecord.id)).all()  # fmt: skip
-            if not rows:
-                return 0
             ids = [r.id for r in rows]
             plays = s.scalars(select(PlayRecord).where(PlayRecord.session_id.in_(ids)).order_by(PlayRecord.id)).all()
             fb = s.scalars(select(FeedbackRecord).where(FeedbackRecord.session_id.in_(ids))
                            .order_by(FeedbackRecord.id)).all()  # fmt: skip
             evidence = [
-                Evidence(r.id, r.mode, [p for p in plays if p.session_id == r.id], [f for f in fb if f.session_id == r.id])
+                Evidence(
+                    r.id, r.mode, [p for p in plays if p.session_id == r.id], [f for f in fb if f.session_id == r.id]
+                )
                 for r in rows
             ]
+            if feedback_ids:
+                extra = s.scalars(select(FeedbackRecord).where(FeedbackRecord.id.in_(list(feedback_ids)),
+                                                               FeedbackRecord.listener_id == listener_id)).all()  # fmt: skip
+                evidence.append(Evidence(-1, "validate", [], list(extra)))
+            if not evidence:
+                return 0
             stored = [(p.model, p.feature, p.mean, p.var, p.n) for p in s.scalars(
                 select(PreferenceRecord).where(PreferenceRecord.listener_id == listener_id))]  # fmt: skip
             changed = fold_fn(stored, evidence)
@@ -239,8 +253,14 @@ class ListenerStore:
                 s.execute(insert(PreferenceRecord), [
                     {"listener_id": listener_id, "model": m, "feature": f, "mean": mu, "var": v, "n": n}
                     for m, f, mu, v, n in changed])  # fmt: skip
-            s.execute(update(SessionRecord).where(SessionRecord.id.in_(ids)).values(learned=True))
+            if ids:
+                s.execute(update(SessionRecord).where(SessionRecord.id.in_(ids)).values(learned=True))
             return len(ids)
+
+    def set_run_dir(self, session_id: int, run_dir: str) -> None:
+        """Name the page's run folder of a session (where it lies once complete)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(SessionRecord).where(SessionRecord.id == session_id).values(run_dir=run_dir))
 
     # -- History's edits ------------------------------------------------------------------------------------------
     def undo(self, listener_id: int, feedback_id: int) -> bool:

@@ -44,8 +44,9 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text, nullable=True),
         sa.Column("run_dir", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_sessions"),
-        sa.ForeignKeyConstraint(["listener_id"], ["listeners.id"], ondelete="CASCADE",
-                                name="fk_sessions_listener_id_listeners"),  # fmt: skip
+        sa.ForeignKeyConstraint(
+            ["listener_id"], ["listeners.id"], ondelete="CASCADE", name="fk_sessions_listener_id_listeners"
+        ),
     )
     op.create_index("ix_sessions_listener_id", "sessions", ["listener_id"])
     op.create_table(
@@ -59,7 +60,9 @@ def upgrade() -> None:
         sa.Column("sigma_a", sa.Float, nullable=True),
         sa.Column("face", sa.Boolean, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_trace"),
-        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="CASCADE", name="fk_trace_session_id_sessions"),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], ondelete="CASCADE", name="fk_trace_session_id_sessions"
+        ),
     )
     op.create_index("ix_trace_session_id", "trace", ["session_id"])
     op.create_table(
@@ -71,10 +74,14 @@ def upgrade() -> None:
         sa.Column("end_s", sa.Float, nullable=True),
         sa.Column("ended", sa.String, nullable=True),
         sa.Column("why", sa.Text, nullable=False),
-        *(sa.Column(c, sa.Float, nullable=True) for c in ("mood_start_v", "mood_start_a", "mood_end_v", "mood_end_a",
-                                                            "goal_v", "goal_a")),  # fmt: skip
+        *(
+            sa.Column(c, sa.Float, nullable=True)
+            for c in ("mood_start_v", "mood_start_a", "mood_end_v", "mood_end_a", "goal_v", "goal_a")
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_plays"),
-        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="CASCADE", name="fk_plays_session_id_sessions"),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], ondelete="CASCADE", name="fk_plays_session_id_sessions"
+        ),
     )
     op.create_index("ix_plays_session_id", "plays", ["session_id"])
     op.create_table(
@@ -90,10 +97,12 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime, nullable=False),
         sa.Column("undone", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_feedback"),
-        sa.ForeignKeyConstraint(["listener_id"], ["listeners.id"], ondelete="CASCADE",
-                                name="fk_feedback_listener_id_listeners"),  # fmt: skip
-        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="CASCADE",
-                                name="fk_feedback_session_id_sessions"),  # fmt: skip
+        sa.ForeignKeyConstraint(
+            ["listener_id"], ["listeners.id"], ondelete="CASCADE", name="fk_feedback_listener_id_listeners"
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], ondelete="CASCADE", name="fk_feedback_session_id_sessions"
+        ),
     )
     op.create_index("ix_feedback_listener_id", "feedback", ["listener_id"])
     op.create_index("ix_feedback_session_id", "feedback", ["session_id"])
@@ -106,8 +115,9 @@ def upgrade() -> None:
         sa.Column("var", sa.Float, nullable=False),
         sa.Column("n", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("listener_id", "model", "feature", name="pk_preferences"),
-        sa.ForeignKeyConstraint(["listener_id"], ["listeners.id"], ondelete="CASCADE",
-                                name="fk_preferences_listener_id_listeners"),  # fmt: skip
+        sa.ForeignKeyConstraint(
+            ["listener_id"], ["listeners.id"], ondelete="CASCADE", name="fk_preferences_listener_id_listeners"
+        ),
     )
 
 
