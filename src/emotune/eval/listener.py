@@ -45,7 +45,7 @@ def source_catalogue(deam_root: Path, scratch: Path) -> tuple[Catalog, str]:
     from emotune.synthetic.songs import write_deam_like
 
     log.warning("No DEAM CSVs under %s: the embedded DEAM-format catalogue is used instead.", deam_root)
-    write_deam_like(scratch / "deam", n=1802, seed=0)
+    write_deam_like(scratch / "deam", n=1802, seed=0, audio=False, progress=False)
     return load_deam(scratch / "deam"), "the embedded DEAM-format catalogue (no real DEAM CSVs found)"
 
 
