@@ -31,8 +31,9 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def overrides(catalogue: Path, tmp: Path, *extra: str) -> list[str]:
+    """The driver on the test catalogue (its stations fitted once, cached beside it) and a store in ``tmp``."""
     return ["catalog=csv", f"catalog.path={catalogue}", f"store.url=sqlite:///{tmp / 'store.sqlite'}",
-            f"paths.cache_dir={tmp / 'cache'}", "matcher.stations.n_components=4", *extra]  # fmt: skip
+            f"paths.cache_dir={catalogue.parent / 'cache'}", "matcher.stations.n_components=4", *extra]  # fmt: skip
 
 
 def readings(n: int, seed: int = 0, start: float = 0.0) -> list[str]:

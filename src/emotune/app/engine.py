@@ -78,7 +78,8 @@ class PipelinePool:
         return pipeline
 
     def release(self, key: tuple, pipeline: Pipeline) -> None:
-        """Give a chain back for the next request with the same settings."""
+        """Give a chain back for the next request with the same settings (never with a listener attached)."""
+        pipeline.matcher.attach(None)
         with self._lock:
             self._idle.setdefault(key, []).append(pipeline)
             self._idle.move_to_end(key)

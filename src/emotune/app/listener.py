@@ -10,6 +10,7 @@ nothing is kept.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import threading
 import time
@@ -174,25 +175,19 @@ class ListenerDesk:
     def after_clip(self, session: str, listener: str | None, out: Any, run_dir: Path) -> tuple[str, list[str]]:
         """An analysed clip (``out``: its :class:`~emotune.app.engine.ClipOutcome`) becomes this browser's feedback
         target; its stored session names its run folder. The *Now playing* line and the songs to pick from."""
-        import json
-
         songs = json.loads((run_dir / "playlist.json").read_text())["songs"]
         self.set_clip(session, listener, out.summary, songs, out.personal)
         sid = (out.summary.get("listening") or {}).get("session")
         if sid is not None:
             self.store.set_run_dir(sid, str(run_dir))
-        return now_playing_html(
-            songs[0] if songs else None, "pick a song of the playlist for feedback"
-        ), self.clip_choices(session)
+        line = now_playing_html(songs[0] if songs else None, "pick a song of the playlist for feedback")
+        return line, self.clip_choices(session)
 
     def clip_choices(self, session: str) -> list[str]:
         """The last clip's songs, as the feedback box lists them."""
         clip = self._clips.get(session)
-        return (
-            []
-            if clip is None
-            else [f"{i}. {s.get('title') or 'song'} ({s['song_id']})" for i, s in enumerate(clip.songs, 1)]
-        )
+        songs = [] if clip is None else clip.songs
+        return [f"{i}. {s.get('title') or 'song'} ({s['song_id']})" for i, s in enumerate(songs, 1)]
 
     def _sweep(self) -> None:
         now = time.monotonic()

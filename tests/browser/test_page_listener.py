@@ -1,5 +1,6 @@
-"""The listener on the page in a real browser (`make test-app`): the Listener box, Like / Skip / Dislike on the manual
-mood and on the webcam, and the History tab (the mood map, sessions, undo, export, Forget me)."""
+"""The listener on the page in a real browser (`make test-app`; named to run after test_page.py, which wants a fresh
+app): the Listener box, Like / Skip / Dislike on the manual mood and on the webcam, and the History tab (the mood map,
+sessions, undo, export, Forget me)."""
 
 from __future__ import annotations
 
