@@ -20,7 +20,7 @@ export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
 .PHONY: real-clip real-models real-heads eval-real
-.PHONY: app test-app
+.PHONY: app test-app eval-listener
 .PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library eval-music demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
 
 help: ## Show this help
@@ -121,6 +121,9 @@ demo-models: $(VENV)/.installed ## Build data and train the demo checkpoints if 
 
 eval: demo-models ## Stabilizers, the gate, validate vs guide, phase table on scripted clips -> outputs/eval/report.md
 	$(BIN)/python -m emotune.eval.report demo=$(DEMO) out=outputs/eval $(ARGS)
+
+eval-listener: | $(VENV)/.installed ## Simulated listeners through the session driver, personal vs not -> docs/eval/listener.md (~10 min)
+	$(BIN)/python -m emotune.eval.listener $(ARGS)
 
 eval-uncertainty: demo-models ## mc_dropout vs heteroscedastic vs both, each a full training -> outputs/eval/uncertainty/ (~30 min on 2 cores)
 	$(BIN)/python -m emotune.eval.uncertainty --demo $(DEMO) --out outputs/eval/uncertainty

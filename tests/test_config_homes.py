@@ -43,7 +43,7 @@ INJECTED: dict[str, set[str]] = {
 }
 
 # The entry config each group is composed in (the rest are train.yaml's) and what every composition needs.
-INFER_GROUPS = {"perceive", "stabilizer", "matcher", "catalog"}
+INFER_GROUPS = {"perceive", "stabilizer", "matcher", "catalog", "store"}
 ENTRY_OVERRIDES = {"infer": ["video=x.mp4"]}
 MUSIC_DATA = {"synthetic_audio", "deam_audio", "fourq", "pmemo"}
 PHASES = ("scene", "face", "fusion", "music")

@@ -42,6 +42,7 @@ def app(trained: dict[str, Path], synth_root: Path, tmp_path_factory: pytest.Tem
             f"models.default={trained['dir']}",
             f"models.search={trained['dir'].parent}",
             "server.max_upload_mb=20",
+            f"store.url=sqlite:///{tmp / 'store.sqlite'}",  # the listener store: never the checkout's outputs/
             "infer=[" + ",".join(f"'{o}'" for o in infer) + "]",
         ],
         log=tmp / "app.log",

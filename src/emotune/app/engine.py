@@ -15,6 +15,7 @@ A change of those entry points costs an edit here and nowhere else in :mod:`emot
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import threading
 import time
@@ -33,8 +34,10 @@ from emotune.app.settings import resolved
 from emotune.media.overlay import annotate, overlay_states
 from emotune.media.video import VideoInfo, open_video_file
 from emotune.pipeline.chain import Pipeline, TimelineRow
+from emotune.pipeline.matcher import SongMatcher
 from emotune.runtime.compose import compose_config
 from emotune.runtime.infer import build_pipeline, run_video
+from emotune.runtime.listening import Listening
 from emotune.runtime.writers import VideoRun, playlist_entries, write_m3u, write_outputs
 from emotune.utils.errors import DataError
 from emotune.utils.io import write_json_atomic
@@ -75,7 +78,8 @@ class PipelinePool:
         return pipeline
 
     def release(self, key: tuple, pipeline: Pipeline) -> None:
-        """Give a chain back for the next request with the same settings."""
+        """Give a chain back for the next request with the same settings (never with a listener attached)."""
+        pipeline.matcher.attach(None)
         with self._lock:
             self._idle.setdefault(key, []).append(pipeline)
             self._idle.move_to_end(key)
@@ -130,6 +134,7 @@ class ClipOutcome:
 
     summary: dict[str, Any]
     catalog_ref: np.ndarray  # (N, 2) every catalogue song on the reference plane
+    personal: tuple[Any, Any] | None = None  # the matcher's (PersonalSettings, SongFeatures): feedback learned at once
 
 
 class Engine:
@@ -166,10 +171,12 @@ class Engine:
         render: bool,
         progress: ProgressFn,
         cancel: threading.Event,
+        listener: Sequence[str] = (),
     ) -> ClipOutcome:
         """One clip through the chain into ``out_dir`` (``run_video``: outputs and, with ``render``, the
-        annotated video); raises :class:`Cancelled` when ``cancel`` is set."""
-        cfg = self.config(choice, out_dir, render)
+        annotated video; ``listener``: the ``listener=`` and ``store.url=`` overrides of a named listener, whose
+        session is then kept); raises :class:`Cancelled` when ``cancel`` is set."""
+        cfg = self.config([*choice, *listener], out_dir, render)
         progress(0.0, "loading the models")
         with self.pool.lease(self.key(choice), cfg) as pipeline:
 
@@ -178,9 +185,10 @@ class Engine:
 
             summary = run_video(cfg, pipeline, str(video), out_dir, capture_factory=capture, progress=False)
             catalog_ref = pipeline.matcher.catalog.va_ref
+            personal = (pipeline.matcher.personal, pipeline.matcher.song_features())
         if cancel.is_set():
             raise Cancelled
-        return ClipOutcome(summary, catalog_ref)
+        return ClipOutcome(summary, catalog_ref, personal)
 
     def live(self, choice: Sequence[str], scratch: Path, trail_s: float) -> LiveSession:
         """A webcam session on its own chain (given back by :meth:`LiveSession.close`)."""
@@ -189,16 +197,31 @@ class Engine:
         return LiveSession(pipeline, lambda: self.pool.release(key, pipeline), key, trail_s)
 
     def manual(
-        self, choice: Sequence[str], mood_ref: np.ndarray, horizon_s: float, step_s: float, out_dir: Path
+        self,
+        choice: Sequence[str],
+        mood_ref: np.ndarray,
+        horizon_s: float,
+        step_s: float,
+        out_dir: Path,
+        live: SongMatcher | None = None,
     ) -> ClipOutcome:
         """MATCH alone: the matcher fed ``mood_ref`` (FindingEmo reference V-A) every ``step_s`` for ``horizon_s``;
-        writes ``playlist.json`` and ``playlist.m3u`` into ``out_dir``."""
-        cfg = self.config(choice, out_dir)
+        writes ``playlist.json`` and ``playlist.m3u`` into ``out_dir``. ``live``: a manual session's matcher at its
+        first song: the playlist is what a copy of it plays on (with the listener's preferences, if any)."""
         mood = np.clip(np.asarray(mood_ref, dtype=np.float64), -1, 1)
-        with self.pool.lease(self.key(choice), cfg) as pipeline:
-            matcher = pipeline.matcher
-            matcher.reset()
-            for t in np.arange(0.0, horizon_s, step_s):
+        lease = (
+            contextlib.nullcontext(None)
+            if live is not None
+            else self.pool.lease(self.key(choice), self.config(choice, out_dir))
+        )
+        with lease as pipeline:
+            if live is not None:
+                matcher = copy.deepcopy(live)  # the session goes on untouched
+            else:
+                assert pipeline is not None
+                matcher = pipeline.matcher
+                matcher.reset()
+            for t in np.arange(0.0 if live is None else step_s, horizon_s, step_s):
                 matcher.update(float(t), mood)
             songs = playlist_entries(matcher.finish(horizon_s), matcher.catalog)
             scale = matcher.catalog.scale.name
@@ -237,6 +260,7 @@ class LiveSession:
         self.size = (0, 0)
         self.lock = threading.Lock()  # frames of one stream never overlap in the chain
         self.closed = False
+        self.listening: Listening | None = None  # the listener's side (app/listener.py attaches it)
 
     def step(self, frame_rgb: np.ndarray, now: float | None = None) -> LiveUpdate:
         """Run one RGB frame (as the browser sends it) through PERCEIVE -> STABILIZE -> MATCH."""
@@ -252,6 +276,8 @@ class LiveSession:
             bgr = np.ascontiguousarray(frame_rgb[..., :3][..., ::-1])
             self.size = (bgr.shape[1], bgr.shape[0])
             (row,) = self.pipeline.step([(t, bgr)])
+            if self.listening is not None:
+                self.listening.after_row(row)
             self.rows.append(row)
             self.last_seen = time.monotonic()
             catalog = self.pipeline.matcher.catalog
@@ -275,11 +301,27 @@ class LiveSession:
                            p.stopwatch.as_dict())  # fmt: skip
             summary = write_outputs(out_dir, run, p)
             catalog_ref = p.matcher.catalog.va_ref
+            if self.listening is not None:
+                summary["listening"] = self.listening.summary()
+                write_json_atomic(out_dir / "summary.json", summary)
+                self.listening.finish(summary)
+                self.listening = None
         return ClipOutcome(summary, catalog_ref)
 
+    def feedback(self, event: str) -> dict[str, Any]:
+        """The listener's skip, like or dislike of the song playing now; the song playing afterwards."""
+        with self.lock:
+            if self.closed or not self.rows or self.listening is None:
+                raise DataError("the webcam has not started yet: start it, then give feedback on its song.")
+            play = self.listening.feedback(self.rows[-1].t_s, event)
+            return {**self.pipeline.matcher.catalog.song_meta(play.row), "why": play.why}
+
     def close(self) -> None:
-        """Give the chain back to the pool (once)."""
+        """Give the chain back to the pool (once); a listener's session not ended stays unfinished."""
         with self.lock:
             if not self.closed:
                 self.closed = True
+                if self.listening is not None:
+                    self.listening.close()
+                    self.listening = None
                 self._release()

@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from emotune.app import views
+from emotune.app.listener import ListenerDesk, now_playing_html
 from emotune.app.runs import Cancelled, StagedRun, check_upload, clean_staging, copy_song_audio, link_input
 from emotune.app.settings import AppSettings, RunChoice, list_model_sets
 from emotune.utils.cli import user_error
@@ -49,6 +50,8 @@ class PageResult:
     video: Path | None = None
     downloads: list[Path] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    now_playing: str | None = None  # the feedback row's line (``None``: unchanged)
+    feedback_songs: list[str] | None = None  # the songs feedback may pick (a clip's playlist; ``None``: unchanged)
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Handlers:
         self._cancels: dict[str, _Running] = {}  # session -> its running analysis
         self._live: dict[str, LiveSession] = {}
         self._live_count: dict[str, int] = {}
+        self.desk = ListenerDesk(settings.store, settings.idle_s)  # the listener: feedback, the store (app/listener.py)
 
     @property
     def engine(self) -> Engine:
@@ -136,8 +140,10 @@ class Handlers:
         render: bool,
         session: str = "",
         progress: Callable[[float, str], None] | None = None,
+        listener: str = "",
     ) -> PageResult:
-        """Check the upload, run it through the chain into a new run folder, and show the results."""
+        """Check the upload, run it through the chain into a new run folder, and show the results (``listener``: a
+        name keeps the session and its feedback)."""
         report = progress or (lambda f, d: None)
         running = _Running()
         cancel = running.cancel
@@ -153,11 +159,13 @@ class Handlers:
                 report(0.05 + 0.8 * frac, desc)
 
             t0 = time.perf_counter()
+            who = self.desk.overrides(listener)
             with StagedRun(self.s.runs_dir) as run:
                 source = link_input(video, run.path, Path(str(upload)).name)
-                out = self.engine.analyse_file(choice.overrides(), source, run.path, render, stage, cancel)
+                out = self.engine.analyse_file(choice.overrides(), source, run.path, render, stage, cancel, who)
                 report(0.95, "copying the songs' audio")
                 result = self._finish(run, out, "clip")
+            self._clip_feedback(session, listener, out, result)
             log.info("Clip analysed in %.1f s -> %s", time.perf_counter() - t0, result.run_dir)
             result.summary["wall_seconds"] = round(time.perf_counter() - t0, 2)
             running.kept = result.run_dir
@@ -184,12 +192,12 @@ class Handlers:
         return "**Cancelled**: the run was stopped and its half-written folder removed; nothing was kept."
 
     # -- the webcam ------------------------------------------------------------------------------------
-    def live_frame(self, frame: np.ndarray | None, choice: RunChoice, session: str = "") -> tuple[str, Any]:
+    def live_frame(self, frame: np.ndarray | None, choice: RunChoice, session: str = "", listener: str = "") -> tuple[str, Any]:  # fmt: skip
         """One webcam frame: the live mood line (HTML) and the frame with the overlay (RGB)."""
         if frame is None:
             return views.live_html(None, "Waiting for the camera ..."), None
         try:
-            sess = self._live_session(choice, session)
+            sess = self._live_session(choice, session, listener)
             upd = sess.step(frame)
             with self._lock:
                 self._live_count[session] = self._live_count.get(session, 0) + 1
@@ -198,18 +206,25 @@ class Handlers:
         except Exception as exc:
             return views.live_html(None, failure(exc, "the webcam stream")), None
 
-    def _live_session(self, choice: RunChoice, session: str) -> LiveSession:
+    def _live_session(self, choice: RunChoice, session: str, listener: str = "") -> LiveSession:
         overrides = choice.overrides()
-        key = self.engine.key(overrides)
+        key = (*self.engine.key(overrides), self.desk.name(listener))
         self._sweep_idle()
         with self._lock:
             sess = self._live.get(session)
         if sess is not None and sess.key == key and not sess.closed:
             return sess
-        if sess is not None:  # the settings changed: a new session on the new chain
+        if sess is not None:  # the settings or the listener changed: a new session on the new chain
             self.live_close(session)
         choice.check()
+        self.desk.end_manual(session)
         sess = self.engine.live(overrides, self.s.runs_dir / ".staging" / "live", self.s.trail_s)
+        sess.key = key
+        try:
+            sess.listening = self.desk.listening(listener, sess.pipeline.matcher, "webcam")
+        except Exception:
+            sess.close()
+            raise
         with self._lock:
             self._live[session], self._live_count[session] = sess, 0
         return sess
@@ -253,19 +268,42 @@ class Handlers:
         if running is not None:
             running.cancel.set()
         self.live_close(session)
+        self.desk.close(session)
+
+    # -- feedback ------------------------------------------------------------------------------------------
+    def feedback(self, event: str, session: str = "", pick: str | None = None) -> tuple[str | None, str]:
+        """*Like*, *Skip* or *Dislike*: the *Now playing* line (``None``: unchanged) and a status line."""
+        with self._lock:
+            live = self._live.get(session)
+        try:
+            return self.desk.feedback(session, event, live, pick)
+        except Exception as exc:
+            return None, failure(exc, f"the {event}")
+
+    def _clip_feedback(self, session: str, listener: str, out: ClipOutcome, result: PageResult) -> None:
+        """After a clip: its playlist becomes the feedback row's target (:meth:`ListenerDesk.after_clip`)."""
+        assert result.run_dir is not None
+        result.now_playing, result.feedback_songs = self.desk.after_clip(session, listener, out, result.run_dir)
 
     # -- a manual mood ---------------------------------------------------------------------------------
-    def manual(self, valence: float, arousal: float, choice: RunChoice) -> PageResult:
-        """MATCH from a mood set by hand (no face, no camera): the songs it chooses, held ``manual.horizon_s``."""
+    def manual(self, valence: float, arousal: float, choice: RunChoice, session: str = "", listener: str = "") -> PageResult:  # fmt: skip
+        """MATCH from a mood set by hand (no face, no camera): the songs it chooses, held ``manual.horizon_s``; the
+        first plays now in a manual session (feedback: a skip switches at once)."""
         try:
             choice.check()
             mood = np.array([float(valence), float(arousal)])
             if not np.all(np.isfinite(mood)) or np.any(np.abs(mood) > 1):
                 raise DataError(f"valence={valence}, arousal={arousal}: both must lie in [-1, 1]; move the sliders.")
+            self.live_close(session)
+            live = self.desk.start_manual(session, self.engine, choice.overrides(), self.s.runs_dir / ".staging" / "live",
+                                          listener, mood, self.s.manual_step_s)  # fmt: skip
             with StagedRun(self.s.runs_dir) as run:
                 out = self.engine.manual(choice.overrides(), mood, self.s.manual_horizon_s, self.s.manual_step_s,
-                                         run.path)  # fmt: skip
+                                         run.path, live=live.matcher)  # fmt: skip
                 result = self._finish(run, out, "manual", trail=mood[None, :])
+            now = live.matcher.current
+            song = None if now is None else live.matcher.catalog.song_meta(now.row)
+            result.now_playing, result.feedback_songs = now_playing_html(song, "manual mood"), []
             return result
         except Exception as exc:
             return PageResult(failure(exc, "the manual mood"))

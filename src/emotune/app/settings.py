@@ -9,6 +9,7 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from emotune.models.loading import best_checkpoint
+from emotune.store.engine import StoreSettings
 from emotune.utils.errors import ConfigError, DataError, MissingResourceError, check_choice, check_range
 
 CATALOGS = ("synthetic", "deam", "csv")
@@ -48,6 +49,7 @@ class AppSettings:
     trail_s: float
     manual_horizon_s: float
     manual_step_s: float
+    store: StoreSettings  # the listener store (conf/store/), shared with every run's conf/infer.yaml
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig) -> AppSettings:
@@ -82,6 +84,7 @@ class AppSettings:
             trail_s=check_range("webcam.trail_s", w["trail_s"], 0),
             manual_horizon_s=check_range("manual.horizon_s", m["horizon_s"], 0, None, low_inclusive=False),
             manual_step_s=check_range("manual.step_s", m["step_s"], 0, None, low_inclusive=False),
+            store=StoreSettings(**{k: v for k, v in c["store"].items() if k != "_target_"}),
         )
         return out
 

@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from emotune.app import history_tab
 from emotune.app.handlers import Handlers, PageResult
 from emotune.app.settings import CATALOGS, MODES, STABILIZERS, AppSettings, RunChoice
 from emotune.app.views import TABLE_COLUMNS
@@ -27,6 +28,7 @@ CSS = """
 #status { min-height: 2.5em; }
 .live-mood { font-size: 1.05em; line-height: 1.6; }
 .live-count { color: #7b8794; font-size: 0.9em; }
+.now-playing { font-size: 1.05em; padding-top: 0.6em; }
 """
 COLUMN_WIDTHS: list[str | int] = ["4%", "17%", "14%", "7%", "7%", "7%", "6%", "38%"]  # TABLE_COLUMNS
 INTRO = (
@@ -45,7 +47,8 @@ def _session(request: gr.Request | None) -> str:
 
 
 def result_updates(r: PageResult, players: int) -> list:
-    """A :class:`PageResult` as the results area's values: status, plot, timeline, table, video, files, players."""
+    """A :class:`PageResult` as the results area's values: status, plot, timeline, table, video, files, players, and
+    the feedback row (now playing, the songs to pick)."""
     audio = [gr.update(value=str(p), label=label, visible=True) for label, p in r.audio[:players]]
     audio += [gr.update(value=None, visible=False)] * (players - len(audio))
     return [
@@ -56,6 +59,7 @@ def result_updates(r: PageResult, players: int) -> list:
         None if r.video is None else str(r.video),
         [str(p) for p in r.downloads] or None,
         *audio,
+        *history_tab.feedback_updates(r.now_playing, r.feedback_songs),
     ]
 
 
@@ -79,6 +83,7 @@ def build(h: Handlers) -> gr.Blocks:
                             info="validate: match the mood; guide: steer it toward calm or energy")  # fmt: skip
             stabilizer = gr.Radio(list(STABILIZERS), value=start.stabilizer, label="Stabilizer", elem_id="stabilizer")
             render = gr.Checkbox(s.render, label="Render annotated.mp4 with the soundtrack", elem_id="render")
+            listener = history_tab.listener_box()
         settings = [models, catalog, catalog_path, mode, stabilizer]
 
         with gr.Tabs():
@@ -105,8 +110,10 @@ def build(h: Handlers) -> gr.Blocks:
                     arousal = gr.Slider(-1, 1, 0, step=0.05, label="arousal (-1 calm ... +1 excited)",
                                         elem_id="manual-arousal")  # fmt: skip
                 pick = gr.Button("Choose songs for this mood", variant="primary", elem_id="manual-go")
+            history_tab.history_tab(h, listener)
 
         status = gr.Markdown(elem_id="status")
+        now_playing, feedback_song = history_tab.feedback_row(h, status)
         with gr.Row():
             plot = gr.Plot(label="Valence-arousal plane", show_label=False, elem_id="va-plot")
             timeline = gr.Image(label="timeline.png", type="filepath", interactive=False, elem_id="timeline",
@@ -123,12 +130,12 @@ def build(h: Handlers) -> gr.Blocks:
         with gr.Row():
             video = gr.Video(label="annotated.mp4 (with its soundtrack)", interactive=False, elem_id="annotated")
             files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
-        results = [status, plot, timeline, table, video, files, *players]
+        results = [status, plot, timeline, table, video, files, *players, now_playing, feedback_song]
 
         # Gradio finds the request and progress parameters by their type hints (typing.get_type_hints, which drops
         # them all if one fails): the callbacks' hints may only name this module's globals.
         def analyse(upload_path: str | None, models_: str, catalog_: str, path_: str, mode_: str, stab_: str,
-                    render_: bool, request: gr.Request,
+                    render_: bool, listener_: str, request: gr.Request,
                     progress: gr.Progress = gr.Progress()) -> list:  # noqa: B008 (Gradio injects the tracker through this default)  # fmt: skip
             # the chain may decode in a thread of its own: report through this event's context, one call at a time
             ctx, lock = contextvars.copy_context(), threading.Lock()
@@ -138,22 +145,23 @@ def build(h: Handlers) -> gr.Blocks:
                     ctx.run(progress, frac, desc=desc)
 
             r = h.analyse(upload_path, _choice(models_, catalog_, path_, mode_, stab_), bool(render_),
-                          _session(request), report)  # fmt: skip
+                          _session(request), report, listener_)  # fmt: skip
             return result_updates(r, s.players)
 
         def cancel(request: gr.Request) -> str:
             return h.cancel(_session(request))
 
-        def frame(
-            img: np.ndarray | None, models_: str, catalog_: str, path_: str, mode_: str, stab_: str, request: gr.Request
-        ) -> tuple[str, Any]:
-            return h.live_frame(img, _choice(models_, catalog_, path_, mode_, stab_), _session(request))
+        def frame(img: np.ndarray | None, models_: str, catalog_: str, path_: str, mode_: str, stab_: str,
+                  listener_: str, request: gr.Request) -> tuple[str, Any]:  # fmt: skip
+            return h.live_frame(img, _choice(models_, catalog_, path_, mode_, stab_), _session(request), listener_)
 
         def live_end(request: gr.Request) -> list:
             return result_updates(h.live_end(_session(request)), s.players)
 
-        def manual(v: float, a: float, models_: str, catalog_: str, path_: str, mode_: str, stab_: str) -> list:
-            return result_updates(h.manual(v, a, _choice(models_, catalog_, path_, mode_, stab_)), s.players)
+        def manual(v: float, a: float, models_: str, catalog_: str, path_: str, mode_: str, stab_: str, listener_: str,
+                   request: gr.Request) -> list:  # fmt: skip
+            r = h.manual(v, a, _choice(models_, catalog_, path_, mode_, stab_), _session(request), listener_)
+            return result_updates(r, s.players)
 
         def rescan(current: str) -> dict[str, Any]:
             return gr.update(choices=h.model_sets(), value=current)
@@ -169,15 +177,15 @@ def build(h: Handlers) -> gr.Blocks:
             return lambda: f"*Working: {what} ...*"
 
         run = go.click(working("checking the upload, loading the models"), None, status, queue=False).then(
-            analyse, [upload, *settings, render], results, concurrency_limit=s.concurrency, concurrency_id="analyse",
+            analyse, [upload, *settings, render, listener], results, concurrency_limit=s.concurrency, concurrency_id="analyse",
             show_progress="full")  # fmt: skip
         stop.click(cancel, None, status, cancels=[run], concurrency_limit=None)
-        cam.stream(frame, [cam, *settings], [live, view], stream_every=s.stream_every_s,
+        cam.stream(frame, [cam, *settings, listener], [live, view], stream_every=s.stream_every_s,
                    time_limit=s.stream_time_limit_s, concurrency_limit=s.streams, show_progress="hidden")  # fmt: skip
         end.click(working("closing the webcam session"), None, status, queue=False).then(
             live_end, None, results, concurrency_limit=s.concurrency, concurrency_id="analyse")  # fmt: skip
         pick.click(working("choosing songs for this mood"), None, status, queue=False).then(
-            manual, [valence, arousal, *settings], results, concurrency_limit=s.concurrency,
+            manual, [valence, arousal, *settings, listener], results, concurrency_limit=s.concurrency,
             concurrency_id="analyse")  # fmt: skip
         refresh.click(rescan, models, models, concurrency_limit=None)
         catalog.change(catalog_changed, catalog, catalog_path, concurrency_limit=None)

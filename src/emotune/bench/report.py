@@ -23,6 +23,8 @@ GOALS = {  # what the issues ask for
     "photo_fp_per_10": ("<=", 1.0),
     "webcam_found": (">=", 0.97),
     "music_songs_per_s": (">=", 10.0),
+    "listener_step_ms": ("<=", 5.0),
+    "store_mb_per_hour": ("<=", 1.0),
 }
 
 
@@ -97,7 +99,29 @@ def summary_rows(res: dict[str, Any]) -> list[tuple[str, str, str]]:
     if "songs_per_s" in res["music"]:
         rows.append(("music labelling, 30 s excerpts incl. decoding", f"{res['music']['songs_per_s']:.1f} songs/s",
                      check("music_songs_per_s", res["music"]["songs_per_s"])))  # fmt: skip
-    return rows
+    return rows + listener_rows(res.get("listener"))
+
+
+def listener_rows(ls: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """The listener section's headline rows (none when the section did not run)."""
+    if not ls:
+        return []
+    plays = ls["history"]["plays"]
+    return [
+        (f"session-driver step, listener with {plays:,} plays (median)", f"{ls['step_ms_median']:.2f} ms",
+         check("listener_step_ms", ls["step_ms_median"])),
+        ("listener store growth per hour of session", f"{ls['store_mb_per_hour']:.2f} MB",
+         check("store_mb_per_hour", ls["store_mb_per_hour"])),
+    ]  # fmt: skip
+
+
+def listener_lines(ls: dict[str, Any] | None) -> list[str]:
+    """The listener section of ``bench.md``."""
+    if not ls:
+        return []
+    flat = {k: v for k, v in ls.items() if k != "history"} | {f"history_{k}": v for k, v in ls["history"].items()}
+    return ["## Listener: the session driver with a long history (SQLite store)", "",
+            pd.Series(flat).to_frame("value").to_markdown(), ""]  # fmt: skip
 
 
 def detector_frame(det: dict[str, Any]) -> pd.DataFrame:
@@ -186,6 +210,7 @@ def render(res: dict[str, Any], cfg: DictConfig) -> str:
         "",
         pd.Series(res["music"]).to_frame("value").to_markdown(),
         "",
+        *listener_lines(res.get("listener")),
     ]
     md += (
         ["## Goals missed", ""]

@@ -1,5 +1,5 @@
 """``make bench``: realtime factor, time per stage, MC Dropout cost, matcher latency, detectors, feature cache,
-data pipeline, music labelling, memory -> ``outputs/bench/bench.{json,md}``.
+data pipeline, music labelling, memory, the listener's session driver -> ``outputs/bench/bench.{json,md}``.
 
 ``python -m emotune.bench.run [key=value ...]`` (settings: ``conf/bench.yaml``). Everything is measured in
 this one run on this machine, so ratios compare like with like; absolute times on shared machines are noisy.
@@ -19,7 +19,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from emotune.bench import realtime, sections
+from emotune.bench import listener, realtime, sections
 from emotune.bench.report import render
 from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
@@ -58,6 +58,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         ("data_pipeline", lambda: sections.data_pipeline(cfg)),
         ("feature_build", lambda: sections.feature_build(cfg, vit)),
         ("music", lambda: sections.music(cfg)),
+        ("listener", lambda: listener.listener(cfg)),
     ]
     for name, fn in steps:
         print(f"bench: {name} ...", flush=True)

@@ -121,14 +121,20 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-class LiveWindow:
-    """The webcam view with the overlay; ``q`` or Esc ends the session (the playlist is still written)."""
+# The live window's feedback keys (docs/listener.md): the song playing is skipped, liked or disliked.
+FEEDBACK_KEYS = {ord("s"): "skip", ord("n"): "skip", ord("l"): "like", ord("d"): "dislike"}
 
-    title = "emotune (q to stop)"
+
+class LiveWindow:
+    """The webcam view with the overlay; ``q`` or Esc ends the session (the playlist is still written); ``s`` (or
+    ``n``) skips the song playing, ``l`` likes it, ``d`` dislikes it (:data:`FEEDBACK_KEYS`)."""
+
+    title = "emotune (q stop, s skip, l like, d dislike)"
 
     def __init__(self) -> None:
         self.open, self.stop_requested = True, False
         self._rows: list[Any] = []
+        self.feedback: list[str] = []  # keys pressed since the caller last took them (:meth:`take_feedback`)
 
     def show(self, img: np.ndarray) -> None:
         """Show one image; a GUI-less OpenCV is reported once and the window closes."""
@@ -147,6 +153,13 @@ class LiveWindow:
             return
         if key in (ord("q"), 27):
             self.stop_requested = True
+        elif key in FEEDBACK_KEYS:
+            self.feedback.append(FEEDBACK_KEYS[key])
+
+    def take_feedback(self) -> list[str]:
+        """The feedback events pressed since the last call (``skip``, ``like``, ``dislike``), oldest first."""
+        events, self.feedback = self.feedback, []
+        return events
 
     def show_rows(self, frames: Sequence[tuple[float, np.ndarray]], rows: Sequence[Any], catalog: Any) -> None:
         """Show analysed frames with their overlay."""

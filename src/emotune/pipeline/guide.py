@@ -22,6 +22,9 @@ class GuideSettings:
         energise_goal: the goal for low mood (negative valence, arousal <= 0).
         max_play_s: a song's longest play in guide mode, so a long song cannot freeze the session.
         max_backstep: how far a new song may lie farther from the goal than the last one, per axis.
+        goal_radius: the mood has reached the goal within this distance (``time_to_goal_s`` in the summary).
+        stall_lag: closed loop: the mood stalls when it lags the plan by this many steps or more.
+        max_holds: closed loop: at most this many songs in a row hold a step while the mood stalls.
 
     Every field is required: ``conf/matcher/gmm.yaml`` (``guide:``) is its one home.
     """
@@ -32,11 +35,17 @@ class GuideSettings:
     energise_goal: tuple[float, float]
     max_play_s: float | None
     max_backstep: float
+    goal_radius: float
+    stall_lag: float
+    max_holds: int
 
     def __post_init__(self) -> None:
         self.step = check_range("matcher.guide.step", self.step, 0.0, 2.0, low_inclusive=False)
         self.iso_songs = int(check_range("matcher.guide.iso_songs", self.iso_songs, 0))
         self.max_backstep = check_range("matcher.guide.max_backstep", self.max_backstep, 0.0)
+        self.goal_radius = check_range("matcher.guide.goal_radius", self.goal_radius, 0.0, 2.0, low_inclusive=False)
+        self.stall_lag = check_range("matcher.guide.stall_lag", self.stall_lag, 0.0, None, low_inclusive=False)
+        self.max_holds = int(check_range("matcher.guide.max_holds", self.max_holds, 0))
         for name in ("calm_goal", "energise_goal"):
             raw = getattr(self, name)
             try:
@@ -104,6 +113,15 @@ class GuidePlan:
         listener already further along than planned is not pulled back."""
         if self.songs >= self.settings.iso_songs:
             self.index = min(self.n_steps, max(self.index, math.floor(self.progress(mood) + 1e-9)) + 1)
+        self.songs += 1
+        return self.target()
+
+    def lag(self, mood: np.ndarray) -> float:
+        """How many steps the plan is ahead of the mood (0 when the mood keeps up or leads)."""
+        return max(0.0, self.index - self.progress(mood))
+
+    def hold(self) -> np.ndarray:
+        """The next song's target without a step: the current one (the mood has not followed yet)."""
         self.songs += 1
         return self.target()
 

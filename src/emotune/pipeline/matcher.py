@@ -4,7 +4,9 @@ Alignment (:mod:`.alignment`) puts the mood on the catalogue's reference; statio
 find the nearest songs with the design's GMM gating. The matcher keeps what every policy shares: a minimum
 dwell per song, a longest play, a recent-song memory, the playlist with why each song was chosen. *When* to
 switch and *toward what* is the policy's (:mod:`.policies`): ``validate`` (match the mood) or ``guide`` (a
-session plan toward calm or energy).
+session plan toward calm or energy). A listener's preferences (:mod:`.personal`, :meth:`SongMatcher.attach`) choose
+among the songs nearly as close as the nearest; without one the matcher is exactly the non-personal one. Feedback:
+:meth:`SongMatcher.skip` switches at once and keeps the skipped song out for the session.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import numpy as np
 from emotune.data.catalog import Catalog
 from emotune.pipeline.alignment import build_alignment
 from emotune.pipeline.guide import GuideSettings
+from emotune.pipeline.personal import PersonalRanker, PersonalSettings, SongFeatures
 from emotune.pipeline.policies import GuidePolicy, MatchPolicy, ValidatePolicy
 from emotune.pipeline.stations import Stations, StationSettings
-from emotune.utils.errors import ConfigError, check_choice, check_range
+from emotune.utils.errors import ConfigError, DataError, check_choice, check_range
 
 MODES = ("validate", "guide")
+Found = tuple[int, float, list[int]]  # row, distance, stations searched
 
 
 @dataclass
@@ -36,6 +40,10 @@ class Play:
     distance: float  # song to target
     row: int = field(repr=False, default=-1)
     why: dict[str, Any] = field(default_factory=dict)
+    ended: str | None = None  # dwell_over | skipped | song_over | session_ended
+    mood_start: np.ndarray | None = field(repr=False, default=None)  # the aligned mood when it started and ended
+    mood_end: np.ndarray | None = field(repr=False, default=None)
+    goal: np.ndarray | None = field(repr=False, default=None)  # guide mode: the plan's goal when it started
 
 
 class SongMatcher:
@@ -52,6 +60,7 @@ class SongMatcher:
         alignment: ``linear`` or ``quantile`` (FindingEmo label quantiles from ``source_labels``).
         stations: the GMM stations' settings (``matcher.stations``, a :class:`StationSettings` node).
         guide: guide mode's settings (``matcher.guide``, a :class:`GuideSettings` node).
+        personal: how a listener's preferences choose (``matcher.personal``, used once one is attached).
 
     Every setting is required: ``conf/matcher/gmm.yaml`` is its one home.
     """
@@ -71,6 +80,7 @@ class SongMatcher:
         source_labels: str | None,
         stations: StationSettings,
         guide: GuideSettings,
+        personal: PersonalSettings,
     ) -> None:
         check_choice("matcher.mode", mode, MODES)
         self.min_dwell_s = check_range("matcher.min_dwell_s", min_dwell_s, 0.0)
@@ -96,6 +106,9 @@ class SongMatcher:
         self.song_ids = catalog.songs["song_id"].astype(str).to_numpy()
         durations = catalog.songs["duration_s"].to_numpy(np.float64)
         self.durations = np.where(np.isfinite(durations) & (durations > 0), durations, np.inf)
+        self.personal = personal
+        self.ranker: PersonalRanker | None = None
+        self._features: SongFeatures | None = None
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
@@ -109,7 +122,28 @@ class SongMatcher:
         self.playlist: list[Play] = []
         self.first_mood: np.ndarray | None = None
         self.last_mood: np.ndarray | None = None
+        self.skipped: set[str] = set()  # skipped this session: not back before the next
+        self.best_distance = np.inf  # the nearest allowed song's distance at the last choice
         self.policy.reset()
+
+    # -- a listener ---------------------------------------------------------------------------------------
+    def song_features(self) -> SongFeatures:
+        """The catalogue's songs as preference features (built once)."""
+        if self._features is None:
+            songs = self.catalog.songs
+            self._features = SongFeatures(self.song_ids, songs["artist"].astype(str).tolist(),
+                                          songs["genre"].astype(str).tolist(), self.stations.song_station.tolist(),
+                                          self.catalog.fingerprint(), self.personal.regions)  # fmt: skip
+        return self._features
+
+    def attach(self, ranker: PersonalRanker | None) -> None:
+        """Choose with a listener's preferences from now on (``None``: without, as before)."""
+        self.ranker = ranker
+
+    @property
+    def personal_active(self) -> bool:
+        """A listener with evidence is attached (a cold one chooses exactly as without)."""
+        return self.ranker is not None and not self.ranker.cold
 
     @property
     def n_stations(self) -> int:
@@ -128,6 +162,7 @@ class SongMatcher:
         self.last_mood = mood
         if self.first_mood is None:
             self.first_mood = mood.copy()
+        self.policy.observe(t_s, mood)
         cur = self.current
         if cur is None:
             target = self.policy.first_target(mood)
@@ -140,27 +175,68 @@ class SongMatcher:
 
     # -- choosing --------------------------------------------------------------------------------
     @overload
-    def find(self, target: np.ndarray, previous: None) -> tuple[int, float, list[int]]: ...
+    def find(self, target: np.ndarray, previous: None) -> Found: ...
     @overload
-    def find(self, target: np.ndarray, previous: Play) -> tuple[int, float, list[int]] | None: ...
-    def find(self, target: np.ndarray, previous: Play | None) -> tuple[int, float, list[int]] | None:
-        """The nearest song to ``target`` the policy allows outside the memory: ``(row, distance, stations)``;
-        ``None`` when none is left after ``previous`` (for a first song, with no ``previous``, that is an error)."""
+    def find(self, target: np.ndarray, previous: Play) -> Found | None: ...
+    def find(self, target: np.ndarray, previous: Play | None) -> Found | None:
+        """The song to play for ``target`` among those the policy allows outside the memory (and, this session, not
+        skipped; for a listener, not disliked): ``(row, distance, stations)``, the nearest unless a listener's
+        preferences choose another candidate; ``None`` when none is left after ``previous`` (for a first song, with no
+        ``previous``, that is an error)."""
         exclude = {p.song_id for p in self.playlist[-self.memory :]} if self.memory else set()
+        exclude |= self.skipped
+        if self.ranker is not None:
+            exclude |= self.ranker.banned
         if previous is not None:
             exclude.add(previous.song_id)
-        found = self.stations.query(target, self.policy.allowed(self, exclude, previous))
+        allowed = self.policy.allowed(self, exclude, previous)
+        found = self.stations.query(target, allowed)
         if found is None and (looser := self.policy.relaxed(self, exclude)) is not None:
+            allowed = looser
             found = self.stations.query(target, looser)
         if found is None and previous is None:
             raise ConfigError("No song left to play outside the recent-song memory; lower matcher.memory.")
+        if found is None:
+            return None
+        self.best_distance = found[1]
+        if self.personal_active:
+            found = self._personal(target, allowed, found)
         return found
 
-    def switch(self, t_s: float, mood: np.ndarray, target: np.ndarray, found: tuple[int, float, list[int]]) -> Play:
-        """Start the song ``found`` at ``t_s`` (ending the current one), recording why it was chosen."""
+    def _personal(self, target: np.ndarray, allowed: Any, nearest: Found) -> Found:
+        """The listener's choice among the allowed songs within ``personal.margin`` of the nearest."""
+        assert self.ranker is not None
+        rows, dists = self.stations.candidates(target, allowed, nearest[1] + self.personal.margin, nearest[2],
+                                               self.personal.max_candidates)  # fmt: skip
+        if len(rows) < 2 or rows[0] != nearest[0]:
+            return nearest
+        mood = self.last_mood if self.last_mood is not None else target
+        pick = self.ranker.choose(rows, dists, mood, self.mode == "guide")
+        return int(rows[pick]), float(dists[pick]), nearest[2]
+
+    def skip(self, t_s: float) -> Play:
+        """The listener skips the song playing: the next starts now (the dwell yields) and the skipped one does not
+        come back this session; the same song keeps playing only when no other is left."""
+        cur = self.current
+        if cur is None or self.last_mood is None:
+            raise DataError("nothing is playing yet to skip; send a mood reading first.")
+        self.skipped.add(cur.song_id)
+        target = self.policy.retarget(self.last_mood, cur)
+        found = self.find(target, cur)
+        if found is None:
+            return cur
+        return self.switch(max(t_s, cur.start_s), self.last_mood, target, found, ended="skipped")
+
+    def switch(self, t_s: float, mood: np.ndarray, target: np.ndarray, found: Found, ended: str | None = None) -> Play:
+        """Start the song ``found`` at ``t_s`` (ending the current one: ``ended``, else song over or dwell over),
+        recording why it was chosen."""
         row, dist, searched = found
-        if self.current is not None:
-            self.current.end_s = t_s
+        cur = self.current
+        if cur is not None:
+            cur.end_s = t_s
+            over = t_s - cur.start_s + 1e-9 >= min(self.durations[cur.row], self.max_play_s)
+            cur.ended = ended or ("song_over" if over else "dwell_over")
+            cur.mood_end = np.asarray(mood, float).copy()
         why = {
             "mood": np.round(mood, 3).tolist(),
             "target": np.round(target, 3).tolist(),
@@ -178,24 +254,34 @@ class SongMatcher:
             dist,
             row,
             why,
+            mood_start=np.asarray(mood, float).copy(),
+            goal=self.policy.goal(),
         )
+        if self.personal_active:
+            why["personal"] = {"nearest_distance": round(float(self.best_distance), 3)}
         self.playlist.append(play)
         return play
 
     # -- end of a session ---------------------------------------------------------------------------
     def finish(self, t_end: float) -> list[Play]:
         """Close the last song at the end of the video and return the playlist."""
-        if self.current is not None and self.current.end_s is None:
-            self.current.end_s = max(t_end, self.current.start_s)
+        cur = self.current
+        if cur is not None and cur.end_s is None:
+            cur.end_s = max(t_end, cur.start_s)
+            cur.ended = "session_ended"
+            cur.mood_end = None if self.last_mood is None else self.last_mood.copy()
         return self.playlist
 
     def report(self) -> dict[str, Any]:
-        """Dwell violations and repeats within the memory (this matcher's own rules), and the policy's block."""
+        """Dwell violations (skips aside) and repeats within the memory (this matcher's own rules), and the policy's
+        block."""
         plays = self.playlist
         violations = sum(
             1
-            for p in plays[:-1]  # closed plays: end_s is set
-            if (cast(float, p.end_s) - p.start_s) + 1e-6 < min(self.min_dwell_s, self.durations[p.row], self.max_play_s)
+            for p in plays[:-1]  # closed plays: end_s is set; a skip is the listener's, not a violation
+            if p.ended != "skipped"
+            and (cast(float, p.end_s) - p.start_s) + 1e-6
+            < min(self.min_dwell_s, self.durations[p.row], self.max_play_s)
         )
         ids = [p.song_id for p in plays]
         repeats = sum(1 for i, s in enumerate(ids) if s in ids[max(0, i - self.memory) : i])

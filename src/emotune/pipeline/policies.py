@@ -29,6 +29,15 @@ class MatchPolicy(Protocol):
     def first_target(self, mood: np.ndarray) -> np.ndarray:
         """The target of the session's first song."""
 
+    def observe(self, t_s: float, mood: np.ndarray) -> None:
+        """See every update's (aligned) mood, whether or not a song changes."""
+
+    def retarget(self, mood: np.ndarray, cur: Play) -> np.ndarray:
+        """The target of the song that replaces a skipped ``cur``."""
+
+    def goal(self) -> np.ndarray | None:
+        """Where the policy steers now (``None``: it follows the mood)."""
+
     def after_dwell(self, m: SongMatcher, t_s: float, mood: np.ndarray, cur: Play, song_over: bool) -> Play:
         """The song to play once ``cur``'s dwell is over (``cur`` itself, or a switch through ``m``)."""
 
@@ -85,6 +94,17 @@ class ValidatePolicy:
         """The mood itself."""
         return mood
 
+    def observe(self, t_s: float, mood: np.ndarray) -> None:
+        """Nothing to track beyond :meth:`settled`."""
+
+    def retarget(self, mood: np.ndarray, cur: Play) -> np.ndarray:
+        """The mood now."""
+        return mood
+
+    def goal(self) -> np.ndarray | None:
+        """None: validate follows the mood."""
+        return None
+
     def after_dwell(self, m: SongMatcher, t_s: float, mood: np.ndarray, cur: Play, song_over: bool) -> Play:
         """Keep the song while the mood moves or while it is still about as close as the best other."""
         settled = self.settled(t_s, mood)
@@ -93,7 +113,7 @@ class ValidatePolicy:
         found = m.find(mood, cur)
         if found is None:
             return cur
-        if not song_over and found[1] + self.switch_margin >= float(np.linalg.norm(m.points[cur.row] - mood)):
+        if not song_over and m.best_distance + self.switch_margin >= float(np.linalg.norm(m.points[cur.row] - mood)):
             return cur  # still the right song: keep playing
         return m.switch(t_s, mood, mood, found)
 
@@ -118,6 +138,10 @@ class GuidePolicy:
     """A session plan (music therapy's iso principle): start at the mood, step toward a calmer or more energetic
     goal one song at a time, never a step back beyond ``max_backstep``, re-planned if distress turns into low mood.
 
+    Closed loop, for a listener with evidence (:attr:`SongMatcher.personal_active`): while the measured mood lags the
+    plan by ``stall_lag`` steps or more, the next song holds the current step (at most ``max_holds`` songs in a row),
+    and the listener's preferences pick, among the songs near each step, those that moved this listener before.
+
     Args:
         settings: the plan's settings (``matcher.guide``).
     """
@@ -132,11 +156,35 @@ class GuidePolicy:
     def reset(self) -> None:
         """No plan yet."""
         self.plan: GuidePlan | None = None
+        self.t_start: float | None = None
+        self.time_to_goal: float | None = None
+        self.holds = 0  # songs that held a step while the mood stalled
+        self._held_in_row = 0
 
     def first_target(self, mood: np.ndarray) -> np.ndarray:
         """The plan's first song (the mood itself during the iso songs)."""
         self.plan = GuidePlan.from_mood(mood, self.settings)
         return self.plan.next_song(mood)
+
+    def observe(self, t_s: float, mood: np.ndarray) -> None:
+        """Note when the mood first comes within ``goal_radius`` of the goal."""
+        if self.t_start is None:
+            self.t_start = t_s
+        plan = self.plan
+        if plan is None or plan.goal_name == "stay" or self.time_to_goal is not None:
+            return
+        if float(np.linalg.norm(mood - plan.goal)) <= self.settings.goal_radius:
+            self.time_to_goal = t_s - self.t_start
+
+    def retarget(self, mood: np.ndarray, cur: Play) -> np.ndarray:
+        """The skipped song's step: another song for the same place in the plan."""
+        return np.asarray(cur.target, float)
+
+    def goal(self) -> np.ndarray | None:
+        """The plan's goal (``None`` before the first song, or when there is nothing to steer away from)."""
+        if self.plan is None or self.plan.goal_name == "stay":
+            return None
+        return self.plan.goal.copy()
 
     def after_dwell(self, m: SongMatcher, t_s: float, mood: np.ndarray, cur: Play, song_over: bool) -> Play:
         """The plan's next step once a song's dwell is over (hold at the goal until the song ends)."""
@@ -150,7 +198,16 @@ class GuidePolicy:
             plan.songs = self.settings.iso_songs  # already with the listener: no second iso phase
         if plan.done and not song_over:
             return cur
-        target = plan.next_song(mood)
+        if (
+            m.personal_active
+            and plan.lag(mood) >= self.settings.stall_lag
+            and self._held_in_row < self.settings.max_holds
+        ):
+            target = plan.hold()  # the mood does not follow: stay with it a song longer
+            self.holds, self._held_in_row = self.holds + 1, self._held_in_row + 1
+        else:
+            target = plan.next_song(mood)
+            self._held_in_row = 0
         found = m.find(target, cur)
         return cur if found is None else m.switch(t_s, mood, target, found)
 
@@ -172,7 +229,8 @@ class GuidePolicy:
         return self.plan.describe() if self.plan is not None else "guide"
 
     def report(self, m: SongMatcher) -> dict[str, Any]:
-        """The ``guide`` block: goal, steps planned and done, distances to the goal at the start and the end."""
+        """The ``guide`` block: goal, steps planned and done, distances to the goal at the start and the end, the time
+        the mood took to come within ``goal_radius`` of the goal (``None``: it did not) and the steps held."""
         plays = m.playlist
         if self.plan is None or not plays:
             return {}
@@ -193,5 +251,8 @@ class GuidePolicy:
                 "song_distance_to_goal_end": gap(m.points[plays[-1].row]),
                 "mood_distance_to_goal_start": gap(m.first_mood),
                 "mood_distance_to_goal_end": gap(m.last_mood),
+                "goal_radius": self.settings.goal_radius,
+                "time_to_goal_s": None if self.time_to_goal is None else round(self.time_to_goal, 2),
+                "holds": self.holds,
             }
         }

@@ -190,6 +190,28 @@ class Stations:
         chosen = [int(order[0])] if post[order[0]] >= self.threshold else [int(o) for o in order[:2]]
         return [s for s in chosen if s in self._index] or list(self._index), post
 
+    def candidates(
+        self, target: np.ndarray, allowed: Callable[[int], bool], radius: float, station_set: list[int], limit: int
+    ) -> tuple[list[int], list[float]]:
+        """The allowed songs of ``station_set`` within ``radius`` of ``target``, nearest first (at most ``limit``):
+        :meth:`query`'s answer and those nearly as close, for a listener's preferences to choose among."""
+        rows: list[int] = []
+        dists: list[float] = []
+        for s in station_set:
+            index = self._index[s]
+            k = self.k
+            while True:
+                d, r = index.nearest(target, k)
+                if len(r) == len(index) or d[-1] > radius or k >= 8 * limit:
+                    break
+                k *= 4
+            keep = d <= radius + 1e-12
+            rows += [int(x) for x in r[keep]]
+            dists += [float(x) for x in d[keep]]
+        order = sorted(range(len(rows)), key=lambda i: dists[i])  # stable: the station order breaks ties, as query
+        picked = [i for i in order if allowed(rows[i])][:limit]
+        return [rows[i] for i in picked], [dists[i] for i in picked]
+
     def query(self, target: np.ndarray, allowed: Callable[[int], bool]) -> tuple[int, float, list[int]] | None:
         """Nearest allowed song to ``target`` in the gated stations: ``(row, distance, stations searched)``.
 

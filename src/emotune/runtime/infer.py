@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from emotune.media.overlay import LiveWindow, make_live_window
 from emotune.media.video import FrameReader, Prefetcher, batch_videos, check_video_path, open_capture
 from emotune.pipeline.chain import Pipeline, TimelineRow
+from emotune.runtime.listening import Listening, open_listening
 from emotune.runtime.writers import OUTPUTS, VideoRun, write_outputs
 from emotune.utils.errors import DataError, EmotuneError
 from emotune.utils.instantiators import instantiate
@@ -98,6 +99,7 @@ def run_video(
 
     show = cfg.progress if progress is None else progress
     recorder = Recorder(out_dir) if cfg.render else None
+    listening = open_listening(cfg, pipeline.matcher, video, out_dir)
     try:
         run = analyse(
             pipeline,
@@ -107,13 +109,18 @@ def run_video(
             display=cfg.display,
             progress=show,
             recorder=recorder,
+            listening=listening,
         )
         summary = write_outputs(out_dir, run, pipeline)
+        summary["listening"] = listening.summary()
+        write_json_atomic(out_dir / "summary.json", summary)
+        listening.finish(summary)
         if cfg.render:
             source = recorder.path if recorder is not None and run.info.live else Path(str(video))
             summary.update(render_annotated(source, run, pipeline, out_dir, cfg.soundtrack))
             write_json_atomic(out_dir / "summary.json", summary)
     finally:
+        listening.close()
         if recorder is not None:
             recorder.discard()
     log.info("Outputs in %s", out_dir)
@@ -141,8 +148,10 @@ def analyse(
     display: Any = "auto",
     progress: bool = True,
     recorder: Any = None,
+    listening: Listening | None = None,
 ) -> VideoRun:
-    """Decode ``video`` at the pipeline's rate and run every analysed frame through it."""
+    """Decode ``video`` at the pipeline's rate and run every analysed frame through it (``listening``: the listener's
+    side of the session: the trace, the plays, the live window's feedback keys)."""
     cap, info = open_capture(video, capture_factory=capture_factory)
     for note in info.notes:
         log.warning("%s: %s", info.source, note)
@@ -160,6 +169,13 @@ def analyse(
                 for batch in batched(pipeline.stopwatch.timed_iter("decode", frames), size):
                     new = pipeline.step(batch)
                     rows += new
+                    if listening is not None:
+                        for row in new:
+                            listening.after_row(row)
+                        if window is not None and new:
+                            for event in window.take_feedback():
+                                log.info("%s at %.1f s (live window)", event, new[-1].t_s)
+                                listening.feedback(new[-1].t_s, event)
                     if recorder is not None and info.live:
                         recorder.write([f for _, f in batch], pipeline.fps)
                     if window is not None:
