@@ -293,8 +293,7 @@ def _build_head(backbone: Backbone, heteroscedastic: bool, ambiguity: bool, spec
     if kind == "auto":
         kind = "mlp" if backbone.classes is None else "expression"
     if kind == "mlp":
-        if spec.pop("recalibrate", False):
-            raise ConfigError("model.head.recalibrate=true needs the expression head (model.head.kind=expression).")
+        spec.pop("recalibrate", None)  # the expression head's map: an MLP head on any features has none
         return VAHead(backbone.num_features, heteroscedastic=heteroscedastic, ambiguity=ambiguity, **spec)
     if backbone.classes is None:
         raise ConfigError(
