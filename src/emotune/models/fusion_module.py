@@ -23,6 +23,7 @@ from emotune.models.components.context_fusion import (
     ContextFusion,
     choose_conflict_share,
     fit_context_fusion,
+    fit_fused_variance,
 )
 from emotune.models.components.fusion import (
     FUSION_METHODS,
@@ -275,6 +276,9 @@ class FusionLitModule(EmotuneModule):
         select = self._rows_of(self._select_rows)
         q = choose_conflict_share(fits, *select) if select is not None and len(fits) > 1 else shares[0]
         self.context_fusion.load_state_dict(fits[q].state_dict())
+        if select is not None:  # σ learns from all of val: the share was chosen on val_select's means, not its σ
+            fit_fused_variance(self.context_fusion, PathEstimates.concat(e, select[0]), torch.cat([y, select[1]]),
+                               settings)  # fmt: skip
         self.log("fusion/context_conflict_share", q)
 
     @staticmethod

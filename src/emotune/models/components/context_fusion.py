@@ -245,12 +245,22 @@ def fit_context_fusion(
     _lbfgs([out_map], settings.max_iter, ccc_loss)
     if torch.isfinite(out_map).all():
         fusion.out_map.copy_(out_map.detach())
+    real = torch.isin(domain, torch.tensor(sorted(set(scene_home) | set(face_home))))  # not the constructed rows
+    fit_fused_variance(fusion, e.rows(real), y[real], settings, row_w[real])
+
+
+def fit_fused_variance(
+    fusion: ContextFusion,
+    e: PathEstimates,
+    y: torch.Tensor,
+    settings: ContextFitSettings,
+    weight: torch.Tensor | None = None,
+) -> None:
+    """The fused variance model (:data:`VAR_TERMS`) by Gaussian likelihood on labelled rows (``weight``: per row)."""
     with torch.no_grad():
         mean, w = fusion.fused_mean(e)
         feats = fusion._var_features(e, w, mean)
-    real = torch.isin(domain, torch.tensor(sorted(set(scene_home) | set(face_home))))  # not the constructed rows
-    coef = fit_log_variance(feats[real], ((mean - y) ** 2)[real], settings.var_ridge, row_w[real])
-    fusion.var_coef.copy_(coef)
+    fusion.var_coef.copy_(fit_log_variance(feats, (mean - y) ** 2, settings.var_ridge, weight))
 
 
 def _fit_map(reading: torch.Tensor, y: torch.Tensor, settings: ContextFitSettings) -> torch.Tensor:
