@@ -49,6 +49,10 @@ def test_infer_writes_every_output(make_cfg, trained, synth_root: Path) -> None:
         assert col in tl.columns, col
     assert tl[["stab_valence", "stab_arousal"]].notna().all().all()
     assert tl.loc[tl["t_s"] >= 4.6, "face_found"].sum() == 0  # the clip has no face after 4.5 s
+    # the fusion's weight on the face: a share where a face is found, none where none is
+    w = tl[["face_weight_valence", "face_weight_arousal"]]
+    assert ((w >= 0) & (w <= 1)).all().all() and (w[tl["face_found"] == 0] == 0).all().all()
+    assert (tl[["fused_valence", "fused_arousal", "scene_valence", "scene_arousal"]].abs() <= 1).all().all()
     s = json.loads((out / "summary.json").read_text())
     for key in (
         "video_seconds",
