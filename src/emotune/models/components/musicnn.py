@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emotune.audio.musicnn_input import MUSICNN_INPUT
 from emotune.models.components.tf_checkpoint import read_checkpoint
 from emotune.utils.errors import DataError
 
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization's default
-N_MELS = 96
-PATCH_FRAMES = 187  # 3 s at 16 kHz, hop 256
+CHUNK = 16  # patches per forward pass
 MSD_TAGS = (
     "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
     "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
@@ -53,7 +53,7 @@ class Musicnn(nn.Module):
 
     pad_extra_at_end = True  # TensorFlow's 'same' padding of an even kernel: the odd extra row after the input
 
-    def __init__(self, n_mels: int = N_MELS, n_classes: int = len(MSD_TAGS), midend: int = 64, backend: int = 200):
+    def __init__(self, n_mels: int = int(MUSICNN_INPUT["n_mels"]), n_classes: int = len(MSD_TAGS), midend: int = 64, backend: int = 200):
         super().__init__()
         self.bn_input = _bn(1, 2)
         self.timbral = nn.ModuleList(nn.Conv2d(1, 204, (7, int(r * n_mels))) for r in (0.4, 0.7))
@@ -206,6 +206,9 @@ class MusicnnEmbedding(nn.Module):
         return torch.cat([out[k] for k in self.layers], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, P, frames, n_mels)`` -> ``(B, E)``, the mean over the ``P`` patches."""
+        """``(B, P, frames, n_mels)`` -> ``(B, E)``, the mean over the ``P`` patches (run :data:`CHUNK` patches at
+        a time: one patch's front end holds about 9 MB of activations)."""
         b, p = x.shape[:2]
-        return self.per_patch(x.reshape(b * p, *x.shape[2:]).float()).view(b, p, -1).mean(1)
+        flat = x.reshape(b * p, *x.shape[2:]).float()
+        out = torch.cat([self.per_patch(c) for c in flat.split(CHUNK)]) if len(flat) else flat.new_zeros(0, 1)
+        return out.view(b, p, -1).mean(1)
