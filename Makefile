@@ -21,7 +21,7 @@ export PYTHONUNBUFFERED := 1
 .DEFAULT_GOAL := help
 .PHONY: real-clip real-models real-heads eval-real
 .PHONY: app test-app
-.PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library eval-music demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
+.PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library eval-music music-head demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -73,7 +73,10 @@ library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=so
 
 eval-music: | $(VENV)/.installed ## Music labellers side by side on real music: make eval-music DATA=../shared/data/real -> docs/eval/music.md
 	@test "$(origin DATA)" = "command line" || { echo "error: give DATA=DIR (a folder with music4q/ and/or pmemo/), e.g. make eval-music DATA=../shared/data/real" >&2; exit 2; }
-	$(BIN)/python -m emotune.eval.music --data "$(DATA)" --demo $(DEMO)/music/$(BEST) --out outputs/eval --doc docs/eval/music.md $(ARGS)
+	$(BIN)/python -m emotune.eval.music data_dir="$(DATA)" doc=docs/eval/music.md $(ARGS)
+
+music-head: | $(VENV)/.installed ## Refit the packaged music labeller (nested artist-grouped CV): make music-head REAL=../shared/data/real
+	$(BIN)/python -m emotune.runtime.music_head data_dir="$(REAL)/music4q" $(ARGS)
 
 $(DEMO)/scene/$(BEST): | data
 	$(BIN)/python train.py phase=scene hydra.run.dir=$(DEMO)/scene trainer.max_epochs=$(DEMO_EPOCHS) extras.print_config=false
