@@ -7,7 +7,7 @@ from pathlib import Path
 
 from emotune.app.music_tab import MusicFolder, local_only
 from emotune.audio.io import encode_audio
-from emotune.data.catalog import read_csv_catalog
+from .helpers.configs import read_catalog
 from emotune.synthetic.music import synth_song
 
 SR = 22050
@@ -25,7 +25,7 @@ def test_a_folder_is_labelled_incrementally_and_becomes_the_catalogue(tmp_path: 
     assert out is not None and table is not None and len(table) == 3 and "3 new" in status, status
     assert "broken.mp3" in status and "unreadable" in status
     assert seen and seen[-1][0] == 1.0 and all(0 <= f <= 1 for f, _ in seen)  # the progress bar's values
-    assert len(read_csv_catalog(out)) == 3
+    assert len(read_catalog(Path(out))) == 3
     status, _, again = labeller.label(str(music))
     assert again == out and "0 new, 3 unchanged" in status  # unchanged files are not redone
     for bad, needle in (("", "type the folder"), (str(tmp_path / "nope"), "not a folder")):

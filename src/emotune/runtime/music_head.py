@@ -148,6 +148,7 @@ def run(cfg: DictConfig, argv: list[str]) -> dict[str, Any]:
         "fitted_on": sorted(songs["song_id"]),
         "test_ids": [],
         "commands": ["python -m emotune.runtime.music_head " + " ".join(argv)],
+        "recipe_overrides": [a for a in argv if a.split("=", 1)[0] not in ("data_dir", "out", "cache")],
         "licence": "MIT (this repository); musicnn's MSD weights (ISC) come from the musicnn wheel at run time; "
         "trained on the 4Q audio emotion data set (research use)",
     }
