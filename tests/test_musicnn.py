@@ -143,3 +143,19 @@ def test_backbone_from_the_factory_and_a_missing_wheel(monkeypatch: pytest.Monke
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "musicnn" else real(name, *a))
     with pytest.raises(MissingResourceError, match=r"pip install --no-deps musicnn"):
         build_backbone("packaged", "musicnn_msd", "wheel")
+
+
+def test_the_reordered_front_end_gives_the_same_numbers(nets: dict[str, torch.nn.Module]) -> None:
+    """Eval mode takes the max over frequency before ReLU and batch norm (negated weights for negative scales):
+    bit-identical to the layer order of musicnn's graph, which the module runs in training mode."""
+    net = nets["musicnn"]
+    x = torch.from_numpy(REF["synth_input"].astype(np.float32)[:374].reshape(2, 187, 96))
+    with torch.no_grad():
+        fast = net(x)
+        net.train()
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()  # the moving statistics, as in inference
+        plain = net(x)
+        net.eval()
+    assert all(torch.equal(fast[k], plain[k]) for k in fast)

@@ -76,11 +76,11 @@ class Musicnn(nn.Module):
         x = self.bn_input(x[:, None])  # (B, 1, T, F)
         feats = []
         for conv, bn in zip(self.timbral, self.bn_timbral):
-            feats.append(bn(F.relu(conv(F.pad(x, (0, 0, 3, 3))))).amax(-1))  # (B, 204, T)
+            feats.append(self._conv_relu_bn_max(F.pad(x, (0, 0, 3, 3)), conv, bn))  # (B, 204, T)
         for conv, bn, k in zip(self.temporal, self.bn_temporal, self.temporal_kernels):
             short, long = (k - 1) // 2, k // 2
             pad = (0, 0, short, long) if self.pad_extra_at_end else (0, 0, long, short)
-            feats.append(bn(F.relu(conv(F.pad(x, pad)))).amax(-1))  # (B, 51, T)
+            feats.append(self._conv_relu_bn_max(F.pad(x, pad), conv, bn))  # (B, 51, T)
         front = torch.cat(feats, 1)  # (B, 561, T)
         h = self.bn_mid[0](F.relu(self.mid[0](F.pad(front, (3, 3)))))
         layers = [front, h]
@@ -93,6 +93,21 @@ class Musicnn(nn.Module):
         penultimate = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
         return {"logits": self.logits(penultimate), "penultimate": penultimate, "mean_pool": mean_pool,
                 "max_pool": max_pool}  # fmt: skip
+
+    def _conv_relu_bn_max(self, x: torch.Tensor, conv: nn.Module, bn: nn.Module) -> torch.Tensor:
+        """Convolution -> ReLU -> batch norm -> max over frequency, ``(B, C, T, F) -> (B, C, T)``.
+
+        In eval mode ReLU and the norm are monotonic per channel (non-increasing where the norm's scale is
+        negative, as for most of musicnn's channels), so they are applied after the reduction: the max of the
+        channels with a positive scale, the min of the others, taken as the max of the convolution with those
+        channels' weights negated (exact in floating point). The same numbers; the large map is read once."""
+        c, b = cast(nn.Conv2d, conv), cast(nn.BatchNorm2d, bn)
+        if self.training:
+            return b(F.relu(c(x))).amax(-1)
+        sign = torch.where(cast(torch.Tensor, b.weight) >= 0, 1.0, -1.0)
+        y = F.conv2d(x, c.weight * sign[:, None, None, None], cast(torch.Tensor, c.bias) * sign)
+        extreme = y.amax(-1) * sign[None, :, None]  # the max, or (negated channels) the min, over frequency
+        return F.batch_norm(F.relu(extreme), b.running_mean, b.running_var, b.weight, b.bias, False, 0.0, b.eps)
 
     def load_tf(self, t: dict[str, np.ndarray]) -> None:
         """Copy the TensorFlow variables (``conv2d*``, ``batch_normalization*``, ``dense*``) into this network."""
