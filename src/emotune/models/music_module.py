@@ -16,6 +16,7 @@ V-A and σ depend neither on the run nor on which other songs share its batch.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, cast
 
 import numpy as np
@@ -34,6 +35,22 @@ from emotune.utils.errors import ConfigError
 from emotune.utils.scales import DEAM_STATIC
 
 MC_SEED = 0  # MC Dropout's masks: the same for every song and every run
+
+
+@lru_cache(maxsize=2)
+def wheel_extractor(net: str) -> Backbone:
+    """The frozen musicnn network ``net`` from its wheel, built once per process (the labelling workers and the
+    module share it)."""
+    return build_backbone("packaged", net, "wheel").eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def song_vectors_of(x: torch.Tensor, cfg: dict) -> torch.Tensor:
+    """``musicnn`` inputs ``(B, D + P * frames * n_mels)`` -> song vectors ``(B, D + E)``: the descriptors, then
+    the network's embedding of the patches (in whatever process calls it: a labelling worker or the module)."""
+    d, p, f, m = musicnn_layout(cfg)
+    x = x.float().cpu()
+    return torch.cat([x[:, :d], wheel_extractor(str(cfg["net"]))(x[:, d:].reshape(len(x), p, f, m))], 1)
 
 
 def feature_settings(features: dict | None) -> dict:
@@ -83,7 +100,7 @@ class MusicLitModule(VARegressor):
                 )
             width = descriptor_dim(cfg) if cfg["kind"] == "descriptors" else musicnn_layout(cfg)[0]
             if cfg["kind"] == "musicnn":  # frozen, from its wheel whatever load_pretrained says: never trained
-                extractor = build_backbone("packaged", str(cfg["net"]), "wheel").eval().requires_grad_(False)
+                extractor = wheel_extractor(str(cfg["net"]))
                 width += extractor.num_features
             backbone["in_chans"] = width
         else:
@@ -111,19 +128,15 @@ class MusicLitModule(VARegressor):
     def song_vectors(self, x: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
         """``musicnn`` inputs ``(B, D + P * frames * n_mels)`` -> song vectors ``(B, D + E)``: the descriptors,
         then the network's embedding of the patches (remembered per key while training)."""
-        ext = self.extractor
-        if ext is None:
+        if self.extractor is None:
             return x
-        d, p, f, m = musicnn_layout(self.data_config)
         todo = list(range(len(x))) if keys is None else [i for i, k in enumerate(keys) if k not in self._vectors]
         rows: dict[int, torch.Tensor] = {}
         if todo:
-            sub = x[todo].float().cpu()
-            emb = ext(sub[:, d:].reshape(len(todo), p, f, m))
-            for j, i in enumerate(todo):
-                rows[i] = torch.cat([sub[j, :d], emb[j]])
+            for i, v in zip(todo, song_vectors_of(x[todo], self.data_config)):
+                rows[i] = v
                 if keys is not None:
-                    self._vectors[keys[i]] = rows[i]
+                    self._vectors[keys[i]] = v
         out = [rows[i] if i in rows else self._vectors[cast(list, keys)[i]] for i in range(len(x))]
         return torch.stack(out).to(x.device)
 
@@ -161,6 +174,13 @@ class MusicLitModule(VARegressor):
             means.append(m)
             variances.append(v)
         return torch.cat(means), torch.cat(variances)
+
+    @torch.no_grad()
+    def predict_vectors(self, v: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """V-A on the reference scale and its variance for a batch of song vectors (:meth:`song_vectors`, e.g.
+        computed by labelling workers with :func:`song_vectors_of`)."""
+        mean, var = self.predict_features(VARegressor.features(self, v.to(self.device)))
+        return mean.cpu().numpy(), var.cpu().numpy()
 
     @torch.no_grad()
     def predict_inputs(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -122,6 +122,8 @@ def label_folder(
             if model.kind == "log_mel":  # windows of each song's excerpt
                 preds = [model.predict_audio(p[3]) for p in pending]
                 mean, var = np.stack([m for m, _ in preds]), np.stack([v for _, v in preds])
+            elif model.kind == "musicnn":  # the workers computed the song vectors
+                mean, var = model.predict_vectors(torch.from_numpy(np.stack([p[3] for p in pending])))
             else:
                 mean, var = model.predict_inputs(torch.from_numpy(np.stack([p[3] for p in pending])))
             for (rel, stamp, tags, _), m, v in zip(pending, mean, var):

@@ -69,23 +69,11 @@ def song_vectors(
     store: dict[str, torch.Tensor] = torch.load(file, weights_only=True) if file and file.is_file() else {}
     keys = [f"{Path(p).resolve()}|{file_stamp(p)}" for p in paths]
     todo = [i for i, k in enumerate(keys) if k not in store]
-    batch: list[tuple[int, np.ndarray]] = []
-
-    def flush() -> None:
-        if batch:
-            x = torch.from_numpy(np.stack([b[1] for b in batch]))
-            for (i, _), v in zip(batch, module.song_vectors(x)):
-                store[keys[i]] = v.float().clone()
-            batch.clear()
-
     for i, item in zip(todo, prepared([paths[i] for i in todo], cfg, workers, with_tags=False, progress=progress)):
         if item.x is None:
             log.warning("Skipped %s: %s", paths[i], item.error)
             continue
-        batch.append((i, item.x))
-        if len(batch) >= 16:
-            flush()
-    flush()
+        store[keys[i]] = torch.from_numpy(item.x).float()  # the worker ran the network (song vectors)
     if file is not None and todo:
         with atomic_path(file) as tmp:
             torch.save(store, tmp)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -37,8 +38,10 @@ class Prepared:
     error: str | None
 
 
-def prepare(path: str | Path, cfg: dict, with_tags: bool = True) -> Prepared:
-    """Tags, then the excerpt (``cfg["excerpt_s"]`` seconds, default 30) decoded and turned into the model input."""
+def prepare(path: str | Path, cfg: dict, with_tags: bool = True, vectors: bool = True) -> Prepared:
+    """Tags, then the excerpt (``cfg["excerpt_s"]`` seconds, default 30) decoded and turned into the model input;
+    with ``vectors``, a ``musicnn`` input goes through the network here too (the song vector: each worker does a
+    whole song, so the cores stay balanced)."""
     path = Path(path)
     try:
         tags = read_tags(path) if with_tags else None
@@ -47,7 +50,12 @@ def prepare(path: str | Path, cfg: dict, with_tags: bool = True) -> Prepared:
         audio = decode_excerpt(path, sr, float(cfg.get("excerpt_s", 30.0)), duration)
         if len(audio) < MIN_AUDIO_S * sr:
             raise DataError(f"{path} holds only {len(audio) / sr:.2f} s of audio (truncated?).")
-        return Prepared(tags, song_input(audio, cfg), None)
+        x = song_input(audio, cfg)
+        if vectors and cfg.get("kind") == "musicnn":
+            from emotune.models.music_module import song_vectors_of
+
+            x = song_vectors_of(torch.from_numpy(x)[None], cfg)[0].numpy()
+        return Prepared(tags, x, None)
     except DataError as exc:
         return Prepared(None, None, str(exc).splitlines()[0])
 
@@ -55,14 +63,14 @@ def prepare(path: str | Path, cfg: dict, with_tags: bool = True) -> Prepared:
 class _Jobs(Dataset):
     """The files to prepare (one item per file)."""
 
-    def __init__(self, paths: list[str], cfg: dict, with_tags: bool) -> None:
-        self.paths, self.cfg, self.with_tags = paths, cfg, with_tags
+    def __init__(self, paths: list[str], cfg: dict, with_tags: bool, vectors: bool) -> None:
+        self.paths, self.cfg, self.with_tags, self.vectors = paths, cfg, with_tags, vectors
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> Prepared:
-        return prepare(self.paths[i], self.cfg, self.with_tags)
+        return prepare(self.paths[i], self.cfg, self.with_tags, self.vectors)
 
 
 def _as_is(item: Any) -> Any:  # batch_size=None: the loader hands it single items, not lists
@@ -76,11 +84,12 @@ def prepared(
     with_tags: bool = True,
     progress: bool = False,
     on_item: Callable[[int, int], None] | None = None,
+    vectors: bool = True,
 ) -> Iterator[Prepared]:
     """:func:`prepare` over ``paths`` in order, in ``workers`` processes (0: in this one; a handful of files is not
     worth starting processes). ``on_item(done, total)`` is called after each file (the page's progress bar)."""
     workers = workers if len(paths) >= 2 * workers else 0
-    loader = DataLoader(_Jobs(paths, cfg, with_tags), batch_size=None, num_workers=workers, collate_fn=_as_is)
+    loader = DataLoader(_Jobs(paths, cfg, with_tags, vectors), batch_size=None, num_workers=workers, collate_fn=_as_is)
     for i, item in enumerate(tqdm(loader, total=len(paths), desc="songs", unit="song", disable=not progress)):
         yield item
         if on_item is not None:
