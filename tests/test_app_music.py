@@ -7,8 +7,9 @@ from pathlib import Path
 
 from emotune.app.music_tab import MusicFolder, local_only
 from emotune.audio.io import encode_audio
-from .helpers.configs import read_catalog
 from emotune.synthetic.music import synth_song
+
+from .helpers.configs import read_catalog
 
 SR = 22050
 

@@ -57,7 +57,9 @@ def test_eval_scores_only_honest_predictions(tmp_path: Path, trained_music: Path
     n_good = len(ids["good"])  # annotated clips with audio that decodes (the garbage clip has none)
     assert {m["n"] for m in res["fourq"].values()} == {n_good}
     assert res["fourq_own"]["default"]["n"] == n_good and "out of fold" in res["how"]["fourq"]["default"]
-    assert "out of fold" in res["how"]["fourq"]["baseline"] and res["how"]["pmemo"]["baseline"] == "fitted on all 4Q clips"
+    assert (
+        "out of fold" in res["how"]["fourq"]["baseline"] and res["how"]["pmemo"]["baseline"] == "fitted on all 4Q clips"
+    )
     assert res["pmemo"]["default"]["n"] == 4 and np.isnan(res["pmemo"]["constant"]["valence_pearson"])
     assert set(res["speed"]) == {"default", "previous", "demo"} and min(res["speed"].values()) > 0
     # the eval's out-of-fold re-run is the sidecar's own honest estimate (same songs, same recipe)

@@ -79,7 +79,11 @@ class MusicFolder:
             err = user_error(exc)
             if err is None:
                 log.exception("labelling %s failed", path)
-                return views.error_status(f"labelling {path} failed ({type(exc).__name__}); see the server log."), None, None
+                return (
+                    views.error_status(f"labelling {path} failed ({type(exc).__name__}); see the server log."),
+                    None,
+                    None,
+                )
             return views.error_status(str(err).splitlines()[0]), None, None
         songs = pd.read_csv(out)
         status = (

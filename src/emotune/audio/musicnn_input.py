@@ -16,10 +16,11 @@ Patches are 187 frames (3 s). musicnn tags consecutive patches from the start; a
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-MUSICNN_INPUT = {
+MUSICNN_INPUT: dict[str, Any] = {
     "kind": "musicnn",
     "sample_rate": 16000,
     "n_fft": 512,

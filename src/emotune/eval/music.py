@@ -151,7 +151,9 @@ def _predict_set(
             preds[lab.name], how[lab.name] = np.zeros((len(songs), 2)), "constant"
         elif isinstance(lab, Checkpoint):
             p, seconds = predict_model(models[lab.name], inputs.rows[lab.name])
-            state.setdefault("speed", {}).setdefault(lab.name, len(songs) / max(inputs.seconds[lab.name] + seconds, 1e-9))
+            state.setdefault("speed", {}).setdefault(
+                lab.name, len(songs) / max(inputs.seconds[lab.name] + seconds, 1e-9)
+            )
             fitted = songs["song_id"].isin(lab.fitted.get(set_name, set())).to_numpy()
             p[fitted] = np.nan
             how[lab.name] = "clips it was not fitted on"

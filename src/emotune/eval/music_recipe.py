@@ -38,7 +38,7 @@ class Recipe:
 
 def recipe_config(overrides: list[str] | None, eval_cfg: DictConfig) -> Recipe:
     """``conf/music_head.yaml`` with the sidecar's overrides (its data and output paths dropped)."""
-    keep = [o for o in overrides or [] if not o.split("=", 1)[0].lstrip("+~") in ("data_dir", "out", "cache")]
+    keep = [o for o in overrides or [] if o.split("=", 1)[0].lstrip("+~") not in ("data_dir", "out", "cache")]
     cfg = compose_config("music_head", [*keep, "data_dir=unused", *list(eval_cfg.recipe_overrides or [])],
                          Path(str(eval_cfg.out)) / "recipe")  # fmt: skip
     model: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)  # type: ignore[assignment]
@@ -61,7 +61,9 @@ def recipe_oof(recipe: Recipe, songs: pd.DataFrame, rows: list[np.ndarray | None
     with torch.no_grad():
         vectors = torch.cat([recipe.full.song_vectors(torch.from_numpy(x[i : i + 16])) for i in range(0, len(x), 16)])
     c = recipe.cfg
-    data = Songs(vectors.numpy(), songs["quadrant"].to_numpy()[ok], groups_of(songs)[ok], vector_layout(recipe.model)[0])
+    data = Songs(
+        vectors.numpy(), songs["quadrant"].to_numpy()[ok], groups_of(songs)[ok], vector_layout(recipe.model)[0]
+    )
     fit = FitSettings(int(c.fit.epochs), int(c.fit.batch_size), int(c.fit.seed))
     res = nested(recipe.model, candidates(c), data, int(c.cv.outer_folds), int(c.cv.inner_folds), int(c.cv.seed), fit)
     out[ok] = res["mean"]

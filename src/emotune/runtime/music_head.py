@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from emotune.data.fourq import artist_key, load_fourq, quadrant_of
 from emotune.models.music_cv import Songs, fit_final, nested
-from emotune.models.music_fit import INPUTS, Candidate, FitSettings, build, vector_layout
+from emotune.models.music_fit import INPUTS, Candidate, FitSettings, Inputs, build, vector_layout
 from emotune.models.music_module import MusicLitModule
 from emotune.runtime.compose import compose_config
 from emotune.runtime.song_jobs import prepared
@@ -86,7 +86,11 @@ def candidates(cfg: DictConfig) -> list[Candidate]:
     bad = [i for i in cfg.candidates.inputs if i not in INPUTS]
     if bad:
         raise ConfigError(f"candidates.inputs holds {bad}; valid: {', '.join(INPUTS)}.")
-    return [Candidate(str(i), None if h is None else int(h)) for i in cfg.candidates.inputs for h in cfg.candidates.hidden]  # type: ignore[arg-type]
+    return [
+        Candidate(cast(Inputs, str(i)), None if h is None else int(h))
+        for i in cfg.candidates.inputs
+        for h in cfg.candidates.hidden
+    ]
 
 
 def fourq_scores(mean: np.ndarray, quadrant: np.ndarray, seed: int) -> dict[str, Any]:
@@ -121,12 +125,21 @@ def run(cfg: DictConfig, argv: list[str]) -> dict[str, Any]:
     meta = {
         "model": INPUT_WORDS[chosen.inputs] + " -> standardiser -> V-A head (MC Dropout + heteroscedastic sigma)",
         "head": chosen.name,
-        "data": {"format": "fourq", "root": str(cfg.data_dir), "songs": len(songs),
-                 "artist_groups": int(songs["group"].nunique())},  # fmt: skip
-        "selection": {"candidates": [c.name for c in grid], "inner_folds": int(cfg.cv.inner_folds),
-                      "seed": int(cfg.cv.seed), "out_of_fold_auc": scores, "chosen": chosen.name,
-                      "note": "artist-grouped, quadrant-stratified folds over all songs; chosen by the mean of the "
-                              "valence and arousal AUC"},  # fmt: skip
+        "data": {
+            "format": "fourq",
+            "root": str(cfg.data_dir),
+            "songs": len(songs),
+            "artist_groups": int(songs["group"].nunique()),
+        },
+        "selection": {
+            "candidates": [c.name for c in grid],
+            "inner_folds": int(cfg.cv.inner_folds),
+            "seed": int(cfg.cv.seed),
+            "out_of_fold_auc": scores,
+            "chosen": chosen.name,
+            "note": "artist-grouped, quadrant-stratified folds over all songs; chosen by the mean of the "
+            "valence and arousal AUC",
+        },
         "honest_estimate": {
             "method": f"nested cross-validation: {cfg.cv.outer_folds} outer artist-grouped folds, the selection "
             f"above repeated inside each on its training part only ({cfg.cv.inner_folds} inner folds)",

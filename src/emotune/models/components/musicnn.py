@@ -54,7 +54,13 @@ class Musicnn(nn.Module):
 
     pad_extra_at_end = True  # TensorFlow's 'same' padding of an even kernel: the odd extra row after the input
 
-    def __init__(self, n_mels: int = int(MUSICNN_INPUT["n_mels"]), n_classes: int = len(MSD_TAGS), midend: int = 64, backend: int = 200):
+    def __init__(
+        self,
+        n_mels: int = int(MUSICNN_INPUT["n_mels"]),
+        n_classes: int = len(MSD_TAGS),
+        midend: int = 64,
+        backend: int = 200,
+    ):
         super().__init__()
         self.bn_input = _bn(1, 2)
         self.timbral = nn.ModuleList(nn.Conv2d(1, 204, (7, int(r * n_mels))) for r in (0.4, 0.7))
