@@ -19,7 +19,7 @@ import torch
 from emotune.audio.descriptors import descriptor_dim
 from emotune.models.components.descriptor_backbone import DescriptorNorm
 from emotune.models.components.heads import fit_log_variance
-from emotune.models.music_module import MusicLitModule, feature_settings
+from emotune.models.music_module import MusicLitModule, feature_settings, wheel_extractor
 from emotune.models.va_module import VARegressor, _calibration_features
 from emotune.utils.errors import ConfigError
 
@@ -87,7 +87,11 @@ class FitSettings:
 
 
 def build(model: dict[str, Any], candidate: Candidate, seed: int) -> MusicLitModule:
-    """The candidate's music module, its head initialised from ``seed``."""
+    """The candidate's music module, its head initialised from ``seed`` (the same weights whatever the process
+    built before: the frozen network, whose construction draws random numbers, is built first, once)."""
+    cfg = feature_settings(candidate.model_config(model)["features"])
+    if cfg["kind"] == "musicnn":
+        wheel_extractor(str(cfg["net"]))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return MusicLitModule(**candidate.model_config(model))
