@@ -135,7 +135,7 @@ def run(cfg: DictConfig, argv: list[str]) -> dict[str, Any]:
             "candidates": [c.name for c in grid],
             "inner_folds": int(cfg.cv.inner_folds),
             "seed": int(cfg.cv.seed),
-            "out_of_fold_auc": scores,
+            "out_of_fold_auc": {k: {d: round(v, 4) for d, v in s.items()} for k, s in scores.items()},
             "chosen": chosen.name,
             "note": "artist-grouped, quadrant-stratified folds over all songs; chosen by the mean of the "
             "valence and arousal AUC",
