@@ -139,7 +139,11 @@ def _predict_set(
     models = {lab.name: load_phase_module(lab.ckpt, "music") for lab in labs if isinstance(lab, Checkpoint)}
     configs = {n: m.data_config for n, m in models.items()}
     configs["baseline"] = BASELINE_INPUT
-    recipes = {lab.name: recipe_config(lab.recipe, cfg) for lab in labs if isinstance(lab, Checkpoint) and lab.recipe}
+    recipes = {
+        lab.name: recipe_config(lab.recipe, cfg)
+        for lab in labs
+        if isinstance(lab, Checkpoint) and lab.recipe is not None
+    }
     for name, rc in recipes.items():
         configs[f"recipe:{name}"] = rc.full.data_config
     inputs = gather(songs, configs, progress=bool(cfg.progress))

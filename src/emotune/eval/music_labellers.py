@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -78,15 +79,18 @@ class Inputs:
 
 
 def gather(songs: pd.DataFrame, configs: dict[str, dict], progress: bool = False) -> Inputs:
-    """Decode each clip once per sample rate and compute every model's input (``configs``: name ->
-    ``data_config``); the decode time is charged to every model of that rate."""
+    """Decode each clip once per sample rate and compute each distinct input once (``configs``: name ->
+    ``data_config``; names with the same settings share the arrays); every name is charged the decode and input
+    time it would take alone."""
     from tqdm.auto import tqdm
 
-    rows: dict[str, list[np.ndarray | None]] = {n: [] for n in configs}
-    seconds = dict.fromkeys(configs, 0.0)
+    keys = {n: json.dumps(cfg, sort_keys=True, default=str) for n, cfg in configs.items()}
+    distinct = {k: configs[n] for n, k in reversed(list(keys.items()))}
+    rows: dict[str, list[np.ndarray | None]] = {k: [] for k in distinct}
+    seconds = dict.fromkeys(distinct, 0.0)
     for path in tqdm(songs["path"], desc="inputs", unit="song", disable=not progress):
         audio: dict[int, tuple[np.ndarray | None, float]] = {}
-        for name, cfg in configs.items():
+        for key, cfg in distinct.items():
             sr = int(cfg["sample_rate"])
             if sr not in audio:
                 t0 = time.perf_counter()
@@ -97,9 +101,9 @@ def gather(songs: pd.DataFrame, configs: dict[str, dict], progress: bool = False
                     audio[sr] = (None, time.perf_counter() - t0)
             samples, took = audio[sr]
             t0 = time.perf_counter()
-            rows[name].append(None if samples is None else song_input(samples, cfg))
-            seconds[name] += took + time.perf_counter() - t0
-    return Inputs(rows, seconds)
+            rows[key].append(None if samples is None else song_input(samples, cfg))
+            seconds[key] += took + time.perf_counter() - t0
+    return Inputs({n: rows[k] for n, k in keys.items()}, {n: seconds[k] for n, k in keys.items()})
 
 
 def stack(rows: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
