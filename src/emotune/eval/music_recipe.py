@@ -71,10 +71,14 @@ def recipe_oof(recipe: Recipe, songs: pd.DataFrame, rows: list[np.ndarray | None
 
 
 def baseline_oof(x: np.ndarray, y: np.ndarray, songs: pd.DataFrame, c: float, cfg: DictConfig) -> np.ndarray:
-    """Out-of-fold decision values ``(N, 2)`` of the baseline (``cfg.baseline_folds`` artist-grouped folds)."""
+    """Out-of-fold decision values ``(N, 2)`` of the baseline (``cfg.baseline_folds`` artist-grouped folds, fewer
+    when a quadrant has fewer clips; NaN when not even two folds fit)."""
     quadrant = songs["quadrant"].to_numpy()
+    k = min(int(cfg.baseline_folds), int(pd.Series(quadrant).value_counts().min()), len(set(groups_of(songs))))
+    if k < 2:  # a handful of clips: no fold could hold every quadrant
+        return np.full((len(x), 2), np.nan)
     out = np.zeros((len(x), 2))
-    split = StratifiedGroupKFold(n_splits=int(cfg.baseline_folds), shuffle=True, random_state=int(cfg.seed))
+    split = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=int(cfg.seed))
     for train, test in split.split(x, quadrant, groups_of(songs)):
         out[test] = baseline_predict(baseline_fit(x[train], y[train], c), x[test])
     return out

@@ -112,8 +112,11 @@ def run(cfg: DictConfig, argv: list[str]) -> dict[str, Any]:
     full = build(model, Candidate("both", None), 0)
     x = song_vectors(full, songs["path"].tolist(), Path(str(cfg.cache)), int(cfg.workers))
     ok = np.isfinite(x).all(1)
-    if ok.sum() < 40:
-        raise DataError(f"{cfg.data_dir}: only {int(ok.sum())} clips decode; the labeller needs at least 40.")
+    need = 8 * int(cfg.cv.outer_folds)  # every fold's test part holds a few clips of each quadrant
+    if ok.sum() < need:
+        raise DataError(
+            f"{cfg.data_dir}: only {int(ok.sum())} clips decode; {cfg.cv.outer_folds} folds need at least {need}."
+        )
     songs, x = songs[ok].reset_index(drop=True), x[ok]
     d, _ = vector_layout(model)
     data = Songs(x, songs["quadrant"].to_numpy(), songs["group"].to_numpy(), d)
