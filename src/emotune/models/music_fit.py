@@ -71,10 +71,7 @@ def vector_layout(model: dict[str, Any]) -> tuple[int, int]:
     """``(descriptor count, musicnn embedding width)`` of the model config's song vectors."""
     cfg = feature_settings(model["features"])
     d = descriptor_dim(cfg["descriptors"]) if cfg.get("descriptors") else 0
-    from emotune.models.components.packaged import get_packaged
-
-    _, e = get_packaged(str(cfg["net"])).build(None)
-    return d, e
+    return d, wheel_extractor(str(cfg["net"])).num_features
 
 
 @dataclass(frozen=True)
