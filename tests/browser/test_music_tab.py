@@ -4,6 +4,7 @@ option is refused with one message."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +17,23 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def page(driver, app: AppServer) -> Page:
-    p = Page(driver, app.url)
+def own_app(
+    trained: dict[str, Path], synth_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AppServer]:
+    """The page as conftest's ``app`` serves it, with run folders of its own (other tests count theirs)."""
+    tmp = tmp_path_factory.mktemp("music_app")
+    infer = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp / 'cache'}", "perceive.mc_samples=4",
+             "matcher.min_dwell_s=2", "matcher.memory=2", "detector.threads=1"]  # fmt: skip
+    server = AppServer([f"runs_dir={tmp / 'runs'}", f"cache_dir={tmp / 'gradio'}", f"models.default={trained['dir']}",
+                        f"models.search={trained['dir'].parent}", "server.max_upload_mb=20",
+                        "infer=[" + ",".join(f"'{o}'" for o in infer) + "]"], log=tmp / "app.log")  # fmt: skip
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def page(driver, own_app: AppServer) -> Page:
+    p = Page(driver, own_app.url)
     p.open()
     return p
 
