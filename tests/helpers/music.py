@@ -14,7 +14,8 @@ SR = 22050
 
 def make_fourq(root: Path, per_quadrant: int = 5, seconds: float = 4.0) -> dict[str, list[str]]:
     """A 4Q folder: ``per_quadrant`` clips per quadrant (a synthesised song at the quadrant's V-A), both CSVs (the
-    metadata in Latin-1, as published), plus one annotated clip without a file, one annotated clip that is not
+    metadata in Latin-1, as published; clip ``i`` of every quadrant is by "The Band i", so artist-grouped folds can
+    balance quadrants), plus one annotated clip without a file, one annotated clip that is not
     audio and one mp3 without an annotation. Returns the ids by kind."""
     ids: dict[str, list[str]] = {"good": [], "missing": ["MT9000000001"], "garbage": ["MT9000000002"]}
     rows, meta = [], []
@@ -27,7 +28,7 @@ def make_fourq(root: Path, per_quadrant: int = 5, seconds: float = 4.0) -> dict[
             )
             rows.append(f"{sid},{q}")
             meta.append(
-                f'"{sid}","Artist {q}","Chanson {i} é","{q}",0.8,3,3,"a","A","A",1,"Pop/Rock; Jazz",1,"http://x"'
+                f'"{sid}","The Band {i}","Chanson {i} é","{q}",0.8,3,3,"a","A","A",1,"Pop/Rock; Jazz",1,"http://x"'
             )
             ids["good"].append(sid)
     rows += [f"{ids['missing'][0]},Q1", f"{ids['garbage'][0]},Q3"]

@@ -19,7 +19,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from emotune.app import history_tab
+from emotune.app import history_tab, music_tab
 from emotune.app.handlers import Handlers, PageResult
 from emotune.app.settings import CATALOGS, MODES, STABILIZERS, AppSettings, RunChoice
 from emotune.app.views import TABLE_COLUMNS
@@ -111,6 +111,7 @@ def build(h: Handlers) -> gr.Blocks:
                                         elem_id="manual-arousal")  # fmt: skip
                 pick = gr.Button("Choose songs for this mood", variant="primary", elem_id="manual-go")
             history_tab.history_tab(h, listener)
+            music_tab.add_tab(music_tab.MusicFolder(s.host, s.runs_dir.parent / "library"), catalog, catalog_path)
 
         status = gr.Markdown(elem_id="status")
         now_playing, feedback_song = history_tab.feedback_row(h, status)
@@ -188,7 +189,8 @@ def build(h: Handlers) -> gr.Blocks:
             manual, [valence, arousal, *settings, listener], results, concurrency_limit=s.concurrency,
             concurrency_id="analyse")  # fmt: skip
         refresh.click(rescan, models, models, concurrency_limit=None)
-        catalog.change(catalog_changed, catalog, catalog_path, concurrency_limit=None)
+        # .input: the user's choice only (the music tab sets both the catalogue and its path itself)
+        catalog.input(catalog_changed, catalog, catalog_path, concurrency_limit=None)
         demo.load(rescan, models, models, concurrency_limit=None)
         demo.unload(closed)
     demo.queue(max_size=s.queue_size, default_concurrency_limit=s.concurrency)

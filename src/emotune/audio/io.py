@@ -11,7 +11,7 @@ import numpy as np
 from emotune.utils.errors import DataError
 from emotune.utils.io import atomic_path
 
-AUDIO_SUFFIXES = (".mp3", ".ogg", ".flac", ".wav", ".m4a")
+AUDIO_SUFFIXES = (".mp3", ".ogg", ".opus", ".flac", ".wav", ".m4a", ".aac")  # the one list: library, data sets, app
 _ENCODERS = {
     ".mp3": ("libmp3lame", "mp3"),
     ".m4a": ("aac", "mp4"),

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emotune.audio.io import AUDIO_SUFFIXES
 from emotune.data.catalog import Catalog, clean_catalog
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.scales import DEAM_STATIC
@@ -29,7 +30,6 @@ STATIC_FILES = (
 )
 DYNAMIC_FILES = {"valence": "valence.csv", "arousal": "arousal.csv"}
 METADATA_GLOB = "metadata_*.csv"
-AUDIO_SUFFIXES = (".mp3", ".ogg", ".flac", ".wav", ".m4a")
 
 
 def _norm(name: str) -> str:

