@@ -115,6 +115,8 @@ def test_bad_videos_fail_cleanly(make_cfg, scene_only_set: Path, tmp_path: Path,
         ("matcher.policy.settle_radius=0", r"matcher\.policy\.settle_radius"),
         ("matcher.stations.k_range=[9,3]", r"matcher\.stations\.k_range"),
         ("perceive.scene_every_s=-1", r"perceive\.scene_every_s"),
+        ("perceive.seed=-1", r"perceive\.seed=-1 is out of range"),
+        ("perceive.seed=0.5", r"perceive\.seed=0\.5 is not a whole number"),
     ],
 )
 def test_bad_config_named_before_work(
