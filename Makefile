@@ -156,12 +156,14 @@ test-full: $(VENV)/.installed ## All tests, including slow ones (multiruns, DDP,
 	@$(MAKE) --no-print-directory photos > /dev/null 2>&1 || true
 	$(BIN)/python -m pytest -q
 
-LINT_PATHS := src tests train.py infer.py
+LINT_PATHS := src tests tools train.py infer.py
 
-lint: $(VENV)/.installed ## ruff check, ruff format --check, the import layers (.importlinter), mypy on src/emotune
+lint: $(VENV)/.installed ## ruff, the import layers (.importlinter), no import cycles, no process state set outside start-up, mypy
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/lint-imports
+	$(BIN)/python tools/check_import_cycles.py
+	$(BIN)/python tools/check_process_state.py
 	$(BIN)/mypy src/emotune
 
 format: $(VENV)/.installed ## ruff check --fix, then ruff format

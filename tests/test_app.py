@@ -80,7 +80,7 @@ def test_settings_come_from_app_yaml(tmp_path: Path) -> None:
 def test_choice_is_checked_and_quoted(tmp_path: Path, scene_only_set: Path) -> None:
     odd = str(tmp_path / "my songs, 'best'.csv")
     ok = RunChoice(str(scene_only_set), "csv", odd, "guide", "kalman")
-    assert "matcher.mode=guide" in ok.overrides() and "stabilizer=kalman" in ok.overrides()
+    assert "matcher/policy=guide" in ok.overrides() and "stabilizer=kalman" in ok.overrides()
     assert f"catalog.path={quote(odd)}" in ok.overrides()
     with pytest.raises(MissingResourceError, match="catalogue path not found"):
         ok.check()

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from emotune.pipeline.chain import Pipeline, TimelineRow
-from emotune.pipeline.matcher import Play
 from emotune.pipeline.perceive import FramePerception
+from emotune.pipeline.play import Play
 from emotune.utils.timing import Stopwatch
 
 from .conftest import song_catalog

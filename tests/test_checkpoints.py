@@ -1,6 +1,6 @@
-"""Checkpoints (``emotune.models.loading``, ``emotune.utils.checkpoint_io``): every file that is not a checkpoint of
-the phase asked for is one line naming it, a checkpoint loads without the pretrained weights it started from, writes
-are atomic, and a killed training resumes where it stopped."""
+"""Checkpoints (``emotune.models.checkpoints``, ``emotune.models.loading``, ``emotune.utils.checkpoint_io``): every
+file that is not a checkpoint of the phase asked for is one line naming it, a checkpoint loads without the pretrained
+weights it started from, writes are atomic, and a killed training resumes where it stopped."""
 
 from __future__ import annotations
 

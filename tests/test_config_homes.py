@@ -195,7 +195,8 @@ def test_every_target_node_and_its_signature_agree(nodes) -> None:
     assert not problems, "\n".join(problems)
     built = {str(node["_target_"]) for _, node in nodes}
     assert len(built) >= 35 and "emotune.models.face_module.FaceLitModule" in built  # the walk saw conf/
-    assert {"emotune.pipeline.stations.StationSettings", "emotune.pipeline.guide.GuideSettings"} <= built
+    policies = {"emotune.pipeline.policies.ValidatePolicy", "emotune.pipeline.policies.GuidePolicy"}
+    assert {"emotune.pipeline.stations.StationSettings", *policies} <= built
 
 
 def test_the_four_settings_that_differed_live_in_conf_only() -> None:

@@ -14,8 +14,8 @@ from .helpers.configs import build
 
 
 def guide_settings(**kw) -> GuideSettings:
-    """conf/matcher/gmm.yaml's ``guide`` node with ``kw`` replaced."""
-    return build("matcher.guide", **kw)
+    """conf/matcher/policy/guide.yaml (a guide policy: its settings) with ``kw`` replaced."""
+    return build("matcher.policy", None, "matcher/policy=guide", **kw)
 
 
 DISTRESSED = np.array([-0.75, 0.72])  # the steady distressed clip of the issue, on the reference scale
@@ -23,7 +23,8 @@ CALM = np.array([0.4, -0.4])
 
 
 def session(cat, mood_at, seconds: float = 180.0, fps: float = 4.0, **kw) -> SongMatcher:
-    m = build("matcher", catalog=cat, mode="guide", stations={"n_components": 6, "cache_dir": None}, **kw)
+    m = build("matcher", None, "matcher/policy=guide", catalog=cat, stations={"n_components": 6, "cache_dir": None},
+              **kw)  # fmt: skip
     for i in range(int(seconds * fps)):
         m.update(i / fps, mood_at(i / fps))
     m.finish(seconds)
@@ -58,7 +59,7 @@ def test_real_deam_catalogue_steady_distress() -> None:
 
 
 def test_iso_start_then_steps_of_at_most_guide_step() -> None:
-    m = session(song_catalog(1802, duration=None), lambda t: DISTRESSED, guide={"step": 0.25})
+    m = session(song_catalog(1802, duration=None), lambda t: DISTRESSED, policy={"step": 0.25})
     targets = np.array([p.target for p in m.playlist])
     np.testing.assert_allclose(targets[0], DISTRESSED)  # starts where the listener is
     steps = np.linalg.norm(np.diff(targets, axis=0), axis=1)
@@ -110,7 +111,7 @@ def test_guide_properties(n, seed, duration, start, drift, dwell) -> None:
     settings_ = guide_settings(max_play_s=max(45.0, dwell))
     plan = GuidePlan.from_mood(start, settings_)
     seconds = (plan.total_songs + 1) * settings_.max_play_s
-    m = session(cat, mood, seconds=seconds, min_dwell_s=dwell, guide={"max_play_s": settings_.max_play_s})
+    m = session(cat, mood, seconds=seconds, min_dwell_s=dwell, policy={"max_play_s": settings_.max_play_s})
     rep = m.report()
     assert rep["dwell_violations"] == 0 and rep["repeats_within_memory"] == 0
     if not drift:

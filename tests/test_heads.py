@@ -1,6 +1,6 @@
 """The V-A head (``emotune.models.components.heads``): output shapes, and the predictive variance of each
 uncertainty: MC Dropout's spread of dropout passes, the heteroscedastic head's exp(log_var), their sum, none without
-dropout."""
+dropout; MC Dropout passes drawn from a generator of their own repeat exactly, apart from torch's global random state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import functools
 import pytest
 import torch
 
-from emotune.models.components.heads import LOG_VAR_RANGE, VAHead, predictive
+from emotune.models.components.heads import LOG_VAR_RANGE, MCDropout, VAHead, drawing_from, predictive
 
 from .helpers.configs import node
 
@@ -122,3 +122,53 @@ def test_without_dropout_every_uncertainty_is_deterministic(uncertainty: str) ->
     again = predictive(head, x, 10, uncertainty)
     torch.testing.assert_close(again[0], mean, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(again[1], var, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("uncertainty", ["mc_dropout", "both"])
+def test_mc_passes_from_a_generator_repeat_whatever_the_global_random_state(uncertainty: str) -> None:
+    head = make_head(heteroscedastic=uncertainty == "both").eval()
+    x = torch.randn(6, FEATURES)
+    torch.manual_seed(5)
+    global_state = torch.get_rng_state()
+    first = predictive(head, x, 8, uncertainty, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), global_state)  # the global stream is not drawn from
+    torch.manual_seed(6)  # another global state: the same passes all the same
+    again = predictive(head, x, 8, uncertainty, torch.Generator().manual_seed(3))
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    other = predictive(head, x, 8, uncertainty, torch.Generator().manual_seed(4))
+    assert not torch.equal(first[1], other[1])  # another seed, other masks
+    assert all(m.generator is None for m in head.modules() if isinstance(m, MCDropout))  # set only for the call
+    assert not head.training
+
+
+def test_mc_dropout_is_dropout_with_the_generators_masks() -> None:
+    layer = MCDropout(0.25).train()
+    x = torch.ones(4000)
+    with drawing_from(layer, torch.Generator().manual_seed(0)):
+        y = layer(x)
+        assert layer.generator is not None
+    assert layer.generator is None
+    kept = y != 0
+    assert torch.equal(y[kept], torch.full_like(y[kept], 1 / 0.75))  # survivors scaled by 1 / (1 - p)
+    assert abs(kept.float().mean().item() - 0.75) < 0.03
+    with drawing_from(layer, torch.Generator().manual_seed(0)):
+        assert torch.equal(layer(x), y)
+    assert torch.equal(layer.eval()(x), x)  # eval: no dropout, generator or not
+    with drawing_from(layer, None):  # no generator: nn.Dropout's own draws from the global state
+        torch.manual_seed(1)
+        a = layer.train()(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, torch.nn.Dropout(0.25)(x))
+
+
+def test_heads_hold_the_same_weights_as_with_nn_dropout() -> None:
+    """MCDropout adds no state: a head's state dict is the one a head built with ``nn.Dropout`` had, so checkpoints
+    saved before it load as they are."""
+    hidden, dropout = head_settings()
+    head = make_head(heteroscedastic=True)
+    plain = torch.nn.Sequential(
+        torch.nn.Dropout(dropout), torch.nn.Linear(FEATURES, hidden), torch.nn.GELU(), torch.nn.Dropout(dropout),
+        torch.nn.Linear(hidden, 4),
+    ) if hidden else torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(FEATURES, 4))  # fmt: skip
+    assert list(head.net.state_dict()) == list(plain.state_dict())
+    head.net.load_state_dict(plain.state_dict(), strict=True)

@@ -114,19 +114,26 @@ def test_bad_videos_fail_cleanly(make_cfg, scene_only_set: Path, tmp_path: Path,
         ("matcher.min_dwell_s=-1", "matcher.min_dwell_s"),
         ("stabilizer.tau=-0.5", "stabilizer.tau"),
         ("perceive.mc_samples=0", "perceive.mc_samples"),
-        ("matcher.mode=shuffle", "matcher.mode"),
         ("matcher.stations.k=many", r"matcher\.stations\.k='many' is not a number"),
-        ("matcher.guide.step=x", r"matcher\.guide\.step='x' is not a number"),
+        ("matcher/policy=guide matcher.policy.step=x", r"matcher\.policy\.step='x' is not a number"),
+        ("matcher.policy.settle_radius=0", r"matcher\.policy\.settle_radius"),
         ("matcher.stations.k_range=[9,3]", r"matcher\.stations\.k_range"),
         ("perceive.scene_every_s=-1", r"perceive\.scene_every_s"),
+        ("perceive.seed=-1", r"perceive\.seed=-1 is out of range"),
+        ("perceive.seed=0.5", r"perceive\.seed=0\.5 is not a whole number"),
     ],
 )
 def test_bad_config_named_before_work(
     make_cfg, scene_only_set: Path, synth_root: Path, override: str, match: str
 ) -> None:
-    cfg = infer_cfg(make_cfg, scene_only_set, synth_root / "videos" / "clip.mp4", override)
+    cfg = infer_cfg(make_cfg, scene_only_set, synth_root / "videos" / "clip.mp4", *override.split())
     with pytest.raises(ConfigError, match=match):
         infer(cfg)
+
+
+def test_an_unknown_policy_is_named_when_composing(make_cfg, scene_only_set: Path, synth_root: Path) -> None:
+    with pytest.raises(ConfigError, match="matcher/policy"):
+        infer_cfg(make_cfg, scene_only_set, synth_root / "videos" / "clip.mp4", "matcher/policy=shuffle")
 
 
 def test_cli_prints_one_line_and_exits_nonzero(tmp_path: Path, scene_only_set: Path, synth_root: Path) -> None:
@@ -170,7 +177,7 @@ def test_every_stabilizer_and_mode_runs(make_cfg, trained, synth_root: Path, sta
         trained,
         synth_root / "videos" / "clip.mp4",
         f"stabilizer={stabilizer}",
-        f"matcher.mode={mode}",
+        f"matcher/policy={mode}",
     )
     summary = infer(cfg)
     assert summary["mode"] == mode and summary["dwell_violations"] == 0

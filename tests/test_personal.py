@@ -34,7 +34,8 @@ def tagged_catalog(n: int = 400, seed: int = 0) -> Catalog:
 
 
 def matcher(cat: Catalog, mode: str = "validate", **kw) -> SongMatcher:
-    return build("matcher", catalog=cat, mode=mode, stations={"n_components": 4, "cache_dir": None}, **kw)
+    return build("matcher", None, f"matcher/policy={mode}", catalog=cat, stations={"n_components": 4, "cache_dir": None},
+                 **kw)  # fmt: skip
 
 
 def ranker(m: SongMatcher, rows=(), banned=(), seed: int = 1) -> PersonalRanker:
@@ -135,7 +136,7 @@ def test_a_disliked_song_is_never_chosen_and_a_skipped_one_not_again_this_sessio
 @given(st.integers(0, 10_000), st.floats(0.0, 0.2))
 def test_guide_with_preferences_never_steps_back_beyond_max_backstep(seed: int, backstep: float) -> None:
     cat = tagged_catalog(300, seed % 7)
-    m = matcher(cat, "guide", guide={"max_backstep": backstep})
+    m = matcher(cat, "guide", policy={"max_backstep": backstep})
     rng = np.random.default_rng(seed)
     feats = sorted({f for r in range(len(cat)) for f in m.song_features().of_row(r, None)[0]})
     rows = [("taste", f, float(rng.normal(0, 1)), 0.1, 3.0) for f in feats[::3]]

@@ -80,12 +80,18 @@ def test_stabilizers_never_nan_and_stay_in_range(seq: list) -> None:
             assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0 + 1e-9)
 
 
-def matcher(cat=None, **kw) -> SongMatcher:
-    """conf/matcher/gmm.yaml on ``cat`` with 4 stations (fitted every time) and ``kw`` replaced (``n_components``,
-    ``k`` and ``posterior_threshold`` are the stations'; ``guide`` a dict of guide settings)."""
+VALIDATE_KEYS = ("switch_margin", "settle_s", "settle_radius", "max_play_s")
+
+
+def matcher(cat=None, mode: str = "validate", **kw) -> SongMatcher:
+    """conf/matcher/gmm.yaml on ``cat`` with 4 stations (fitted every time), the policy ``mode``
+    (``conf/matcher/policy/<mode>.yaml``) and ``kw`` replaced (``n_components``, ``k`` and ``posterior_threshold`` are
+    the stations'; ``policy`` a dict of the policy's settings; validate's may be given directly)."""
     stations = {"n_components": kw.pop("n_components", 4), "cache_dir": None}
     stations.update({k: kw.pop(k) for k in ("k", "posterior_threshold") if k in kw}, **kw.pop("stations", {}))
-    return build("matcher", catalog=cat or song_catalog(), stations=stations, **kw)
+    policy = {**{k: kw.pop(k) for k in VALIDATE_KEYS if k in kw}, **kw.pop("policy", {})}
+    return build("matcher", None, f"matcher/policy={mode}", catalog=cat or song_catalog(), stations=stations,
+                 policy=policy, **kw)  # fmt: skip
 
 
 @settings(max_examples=40, deadline=None)
@@ -97,7 +103,8 @@ def matcher(cat=None, **kw) -> SongMatcher:
     st.floats(0.05, 2.0),
 )
 def test_matcher_never_breaks_dwell_or_memory(states: list, dwell: float, memory: int, mode: str, dt: float) -> None:
-    m = matcher(min_dwell_s=dwell, memory=memory, mode=mode, k=3, guide={"max_play_s": max(45.0, dwell)})
+    cap = {"max_play_s": max(45.0, dwell)} if mode == "guide" else {}
+    m = matcher(min_dwell_s=dwell, memory=memory, mode=mode, k=3, policy=cap)
     t = 0.0
     for v, a in states:
         m.update(t, np.array([v, a]))
@@ -147,12 +154,13 @@ def test_bic_picks_stations_and_cache_roundtrips(tmp_path) -> None:
     [
         ({"memory": 5, "cat": song_catalog(5)}, r"matcher\.memory"),
         ({"min_dwell_s": -1}, r"matcher\.min_dwell_s"),
-        ({"mode": "shuffle"}, r"matcher\.mode"),
+        ({"mode": "shuffle"}, r"matcher/policy"),
         ({"k": 0}, r"matcher\.stations\.k"),
-        ({"mode": "guide", "guide": {"step": 0}}, r"matcher\.guide\.step"),
-        ({"mode": "guide", "min_dwell_s": 30, "guide": {"max_play_s": 20}}, r"matcher\.guide\.max_play_s"),
-        ({"max_play_s": 10, "min_dwell_s": 20}, r"matcher\.max_play_s"),
-        ({"mode": "guide", "guide": {"calm_goal": [3, 0]}}, r"matcher\.guide\.calm_goal"),
+        ({"mode": "guide", "policy": {"step": 0}}, r"matcher\.policy\.step"),
+        ({"mode": "guide", "min_dwell_s": 30, "policy": {"max_play_s": 20}}, r"matcher\.policy\.max_play_s"),
+        ({"max_play_s": 10, "min_dwell_s": 20}, r"matcher\.policy\.max_play_s"),
+        ({"settle_radius": 0}, r"matcher\.policy\.settle_radius"),
+        ({"mode": "guide", "policy": {"calm_goal": [3, 0]}}, r"matcher\.policy\.calm_goal"),
     ],
 )
 def test_matcher_config_errors(kw: dict, key: str) -> None:

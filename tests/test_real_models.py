@@ -12,7 +12,8 @@ import torch
 
 from emotune.data.face_sets import read_face_set, webcam_frame
 from emotune.eval.real_metrics import face_metrics
-from emotune.models.loading import load_trained, read_checkpoint
+from emotune.models.checkpoints import read_checkpoint
+from emotune.models.loading import load_trained
 from emotune.runtime.real_models import REAL_SET, WEIGHTS_DIR, build, export_head, module_from_head
 from emotune.utils.errors import DataError
 from tests.helpers.real_data import REAL_FACES, needs

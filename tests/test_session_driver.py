@@ -142,7 +142,7 @@ def test_a_disliked_song_never_returns_in_later_sessions(make_cfg, catalogue: Pa
 
 
 def test_guide_mode_summary_has_the_guide_block(make_cfg, catalogue: Path, tmp_path: Path) -> None:
-    d = driver(make_cfg, catalogue, tmp_path, "matcher.mode=guide", "listener=ana")
+    d = driver(make_cfg, catalogue, tmp_path, "matcher/policy=guide", "listener=ana")
     for t in range(240):
         d.handle(
             json.dumps({"t": float(t), "valence": -0.7 + 0.004 * t, "arousal": 0.7 - 0.004 * t, "sigma": [0.1, 0.1]})

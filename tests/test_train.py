@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from emotune.models.checkpoints import read_checkpoint
 from emotune.models.fusion_module import FusionLitModule
-from emotune.models.loading import TrainedModels, best_checkpoint, last_checkpoint, load_phase_module, read_checkpoint
+from emotune.models.loading import TrainedModels, best_checkpoint, last_checkpoint, load_phase_module
 from emotune.runtime.train import train
 from emotune.utils.errors import DataError
 

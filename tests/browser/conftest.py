@@ -32,9 +32,9 @@ def clip(synth_root: Path) -> Path:
 def app(trained: dict[str, Path], synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """``python -m emotune.app`` on the tiny checkpoints and the tiny synthetic catalogue (with audio)."""
     tmp = tmp_path_factory.mktemp("app")
-    # tiny data, T = 4, 2 s dwell, memory 2; MTCNN on one thread as conf/app.yaml's `infer` has it
+    # tiny data, T = 4, 2 s dwell, memory 2
     infer = [f"paths.synthetic_dir={synth_root}", f"paths.cache_dir={tmp / 'cache'}", "perceive.mc_samples=4",
-             "matcher.min_dwell_s=2", "matcher.memory=2", "detector.threads=1"]  # fmt: skip
+             "matcher.min_dwell_s=2", "matcher.memory=2"]  # fmt: skip
     server = AppServer(
         [
             f"runs_dir={tmp / 'runs'}",

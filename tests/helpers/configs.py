@@ -6,7 +6,7 @@ datamodule builds it from its group option and changes only what the test is abo
 
     build("stabilizer", "ema", tau=0.3)                       # conf/stabilizer/ema.yaml, tau replaced
     build("matcher", catalog=cat, stations={"k": 3})          # conf/matcher/gmm.yaml (the default option)
-    build("matcher.guide", max_play_s=60.0)                   # a nested node: GuideSettings
+    build("matcher.policy", None, "matcher/policy=guide", max_play_s=60.0)  # a nested group's option
     build("model", "face", "model/backbone=test_convnext_face", head={"kind": "mlp"})
 
 Keyword arguments go through ``hydra.utils.instantiate`` (as the entry points call it: a user error raised inside

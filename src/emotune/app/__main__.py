@@ -9,6 +9,7 @@ import threading
 
 from emotune.runtime.compose import compose_config, repo_root
 from emotune.utils.cli import exit_on_user_error
+from emotune.utils.process import start_up
 
 log = logging.getLogger("emotune.app")
 
@@ -20,6 +21,7 @@ def serve(argv: list[str], block: bool = True) -> object:
     os.environ.setdefault("EMOTUNE_ROOT", str(repo_root()))
     cfg = compose_config("app", argv, repo_root() / "outputs" / "app")
     settings = AppSettings.from_cfg(cfg)
+    start_up(settings.torch_threads, "server.torch_threads")  # once: requests never change process-wide state
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(settings.cache_dir)  # read when gradio is imported
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"

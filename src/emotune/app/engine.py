@@ -1,6 +1,6 @@
 """The page's one adapter to the runtime: everything the app asks of emotune's chain goes through here.
 
-* a config: ``conf/infer.yaml`` composed with the page's overrides (:func:`emotune.runtime.compose.compose_config`);
+* a config: ``conf/infer.yaml`` composed with the page's overrides (:func:`emotune.runtime.compose.compose_resolved`);
 * a chain: :func:`emotune.runtime.infer.build_pipeline`, kept in a pool so a request reuses loaded models but
   never shares a chain's state with another request;
 * a clip: :func:`emotune.runtime.infer.run_video` (which writes the outputs with ``write_outputs`` and, with
@@ -27,15 +27,14 @@ from typing import Any
 
 import cv2
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from emotune.app.runs import Cancelled
-from emotune.app.settings import resolved
 from emotune.media.overlay import annotate, overlay_states
 from emotune.media.video import VideoInfo, open_video_file
 from emotune.pipeline.chain import Pipeline, TimelineRow
 from emotune.pipeline.matcher import SongMatcher
-from emotune.runtime.compose import compose_config
+from emotune.runtime.compose import compose_resolved
 from emotune.runtime.infer import build_pipeline, run_video
 from emotune.runtime.listening import Listening
 from emotune.runtime.writers import VideoRun, playlist_entries, write_m3u, write_outputs
@@ -44,16 +43,13 @@ from emotune.utils.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-_COMPOSE_LOCK = threading.Lock()  # Hydra's compose API is process-global (GlobalHydra, HydraConfig)
-
 ProgressFn = Callable[[float, str], None]
 
 
 def infer_config(overrides: Sequence[str], out_dir: Path) -> DictConfig:
-    """``conf/infer.yaml`` with ``overrides``, writing into ``out_dir``, fully resolved (no Hydra state needed later)."""
-    with _COMPOSE_LOCK:
-        data = resolved(compose_config("infer", ["video=app", *overrides], out_dir))
-    return OmegaConf.create(data)
+    """``conf/infer.yaml`` with ``overrides``, writing into ``out_dir``, fully resolved (no Hydra state needed later:
+    :func:`~emotune.runtime.compose.compose_resolved` composes under its own lock)."""
+    return compose_resolved("infer", ["video=app", *overrides], out_dir)
 
 
 class PipelinePool:

@@ -27,7 +27,8 @@ from emotune.utils.errors import DataError
 
 if TYPE_CHECKING:  # torch and the models: loaded on first use, after the page is up
     from emotune.app.engine import Engine, LiveSession
-    from emotune.pipeline.matcher import Play, SongMatcher
+    from emotune.pipeline.matcher import SongMatcher
+    from emotune.pipeline.play import Play
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from emotune.models.loading import best_checkpoint
+from emotune.pipeline.policies import MODES
+from emotune.runtime.compose import resolved
 from emotune.store.engine import StoreSettings
 from emotune.utils.errors import ConfigError, DataError, MissingResourceError, check_choice, check_range
 
 CATALOGS = ("synthetic", "deam", "csv")
-MODES = ("validate", "guide")
 STABILIZERS = ("ema", "kalman", "none")
 PHASES = ("fusion", "scene", "face")  # a folder holding any of these checkpoints is a model set
 
@@ -28,6 +29,7 @@ class AppSettings:
     concurrency: int
     queue_size: int
     preload: bool
+    torch_threads: int | None
     runs_dir: Path
     cache_dir: Path
     cache_every_s: int
@@ -63,6 +65,9 @@ class AppSettings:
             concurrency=int(check_range("server.concurrency", s["concurrency"], 1)),
             queue_size=int(check_range("server.queue_size", s["queue_size"], 1)),
             preload=bool(s["preload"]),
+            torch_threads=None
+            if s["torch_threads"] is None
+            else int(check_range("server.torch_threads", s["torch_threads"], 1)),
             runs_dir=Path(c["runs_dir"]).resolve(),
             cache_dir=Path(c["cache_dir"]).resolve(),
             cache_every_s=int(check_range("cache_clean.every_s", c["cache_clean"]["every_s"], 1)),
@@ -92,15 +97,6 @@ class AppSettings:
     def max_upload_bytes(self) -> int:
         """The upload limit in bytes (1 MB = 10^6 bytes)."""
         return int(self.max_upload_mb * 1_000_000)
-
-
-def resolved(cfg: DictConfig) -> dict[str, Any]:
-    """``cfg`` as plain data with every interpolation resolved, without its ``hydra`` node (whose sweep keys
-    resolve only inside a Hydra job)."""
-    c = cfg.copy()
-    with open_dict(c):
-        c.pop("hydra", None)
-    return cast("dict[str, Any]", OmegaConf.to_container(c, resolve=True))  # a DictConfig gives a dict
 
 
 def quote(value: str) -> str:
@@ -150,7 +146,7 @@ class RunChoice:
         out = [
             f"ckpt.dir={quote(self.models.strip())}",
             f"catalog={self.catalog}",
-            f"matcher.mode={self.mode}",
+            f"matcher/policy={self.mode}",
             f"stabilizer={self.stabilizer}",
         ]
         if self.catalog == "deam":

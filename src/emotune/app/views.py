@@ -5,10 +5,6 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -35,7 +31,8 @@ def songs_ref(songs: list[dict[str, Any]], scale: str) -> np.ndarray:
 
 def va_plane(trail: np.ndarray, songs: list[dict[str, Any]], scale: str, catalog_ref: np.ndarray, title: str) -> Figure:
     """The mood trail (oldest pale, newest dark) over the catalogue's songs, the playlist numbered in order."""
-    fig, ax = plt.subplots(figsize=(5.6, 5.2))
+    fig = Figure(figsize=(5.6, 5.2))
+    ax = fig.subplots()
     if len(catalog_ref):
         ax.scatter(catalog_ref[:, 0], catalog_ref[:, 1], s=5, color="#9aa5b1", alpha=0.35, label="catalogue")
     trail = np.asarray(trail, dtype=np.float64).reshape(-1, 2)
@@ -59,7 +56,6 @@ def va_plane(trail: np.ndarray, songs: list[dict[str, Any]], scale: str, catalog
     ax.set_title(title, pad=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, fontsize=8, frameon=False)
     fig.tight_layout()
-    plt.close(fig)  # the page renders it; pyplot must not keep every figure
     return fig
 
 

@@ -19,8 +19,6 @@ torch only; about 20-40 ms for 30 s at 22.05 kHz on one core.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -49,18 +47,6 @@ CHROMA_RANGE_HZ = (65.0, 4000.0)
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 EPS = 1e-10
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block: descriptors are many small ops, and torch's thread pool only
-    adds overhead to them (measured 5x slower per song with two threads on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def descriptor_names(cfg: dict) -> list[str]:

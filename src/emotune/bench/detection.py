@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from emotune.bench.children import in_child
 from emotune.data.face_sets import detector_dev_half
 from emotune.detect.detectors import FaceDetector
 from emotune.detect.tracking import TrackingDetector
@@ -167,7 +168,8 @@ def _measure(det: FaceDetector, cfg: DictConfig, clips: dict[str, tuple], faces:
 def detector_table(cfg: DictConfig) -> dict[str, Any]:
     """Every configured detector (and each of ``variants``) on every benchmark: the synthetic test split, the real
     photographs, the default clip (``clip``), a real face clip (``real_clip``, when present) and real face
-    photographs shown as webcam frames (``webcam``, when present); ``clip_variants`` on the default clip only.
+    photographs shown as webcam frames (``webcam``, when present); ``clip_variants`` on the default clip only, each in
+    its own process (so a variant may set the process's start-up settings, such as ``extras.torch_threads``).
     ``tracking_ms_vs_haar`` compares the costs side by side."""
     out, d = Path(cfg.out), cfg.detection
     clips = {"clip": clip_frames(Path(cfg.video), float(d.fps))}
@@ -186,13 +188,11 @@ def detector_table(cfg: DictConfig) -> dict[str, Any]:
         det = build_detector(name, out, *overrides)
         res[label] = {"skipped": det} if isinstance(det, str) else _measure(det, cfg, clips, faces)
         log.info("detector %s: %s", label, res[label])
-    for label, (name, *overrides) in (d.get("clip_variants") or {}).items():  # the clip's cost only
-        det = build_detector(name, out, *overrides)
-        res[label] = (
-            {"skipped": det}
-            if isinstance(det, str)
-            else {"clip": clip_speed(det, *clips["clip"], int(d.get("repeats", 1)))}
-        )
+    for label, (name, *overrides) in (d.get("clip_variants") or {}).items():  # the clip's cost, in its own process
+        result = out / "runs" / f"detector_{label}.json"
+        args = ["clip", str(result), str(out / "runs" / f"detector_{label}"), str(cfg.video), str(float(d.fps)),
+                str(int(d.get("repeats", 1))), str(name), *map(str, overrides)]  # fmt: skip
+        res[label] = in_child(result, args, f"detector {label}")
     if "clip" in res.get("haar", {}):
         base = res["haar"]["clip"]["tracking_ms"]
         for row in res.values():

@@ -3,16 +3,13 @@ the time per stage, the per-frame cost outside the model forwards and the realti
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
 
+from emotune.bench.children import in_child
 from emotune.models.loading import best_checkpoint
 
 BACKBONE_STAGES = ("scene_backbone", "face_backbone")
@@ -21,11 +18,7 @@ BACKBONE_STAGES = ("scene_backbone", "face_backbone")
 def run_child(out: Path, name: str, overrides: list[str]) -> dict[str, Any]:
     """One ``infer()`` in a fresh process (:mod:`emotune.bench.child`), so its peak memory is its own."""
     result = out / "runs" / f"{name}.json"
-    cmd = [sys.executable, "-m", "emotune.bench.child", str(result), str(out / "runs" / name), *overrides]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench run {name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(result.read_text())
+    return in_child(result, [str(result), str(out / "runs" / name), *overrides], name)
 
 
 MODEL_STAGES = ("scene_backbone", "face_backbone", "heads")  # the model forwards; everything else is overhead

@@ -24,7 +24,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from emotune.audio.descriptors import one_thread
 from emotune.audio.features import excerpt_samples, log_mel
 from emotune.audio.io import decode_excerpt
 from emotune.audio.song_input import song_input
@@ -174,8 +173,7 @@ class MusicDataModule(L.LightningDataModule):
             keys = {sid: f"{sid}|{file_stamp(p)}" for sid, p in zip(songs["song_id"], songs["path"])}
             todo = [(sid, p) for sid, p in zip(songs["song_id"], songs["path"]) if keys[sid] not in cached]
             failed: list[str] = []  # song ids
-            with one_thread():
-                self._compute(todo, keys, cached, failed, cfg)
+            self._compute(todo, keys, cached, failed, cfg)
             if todo:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path) as tmp:

@@ -3,9 +3,6 @@ offline, batched over frames, on CPU or GPU."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import cv2
 import numpy as np
 import torch
@@ -24,8 +21,9 @@ class MTCNNDetector:
         score_threshold: final confidence a face must reach (0.9 drops the low-score false positives).
         max_side: larger images are searched on a downscaled copy (PERCEIVE downscales its frames to it).
         device: ``cpu`` or ``cuda``.
-        threads: CPU threads for the networks (``None``: torch's setting). On an idle machine torch's pool is as fast
-            or faster; on a busy one a single thread avoids oversubscription (``make bench`` measures both).
+
+    The networks run on torch's CPU threads, a process-wide setting made once at start-up (``extras.torch_threads``,
+    the page's ``server.torch_threads``), never per call.
 
     Every setting is required: ``conf/detector/mtcnn.yaml`` is its one home.
     """
@@ -41,14 +39,11 @@ class MTCNNDetector:
         score_threshold: float,
         max_side: int,
         device: str,
-        threads: int | None,
     ) -> None:
         check_range("detector.min_face_size", min_face_size, 12)
         check_range("detector.factor", factor, 0.3, 0.95)
         check_range("detector.score_threshold", score_threshold, 0.0, 1.0)
         check_range("detector.max_side", max_side, 64)
-        if threads is not None:
-            check_range("detector.threads", threads, 1)
         for t in thresholds:
             check_range("detector.thresholds", t, 0.0, 1.0)
         try:
@@ -59,7 +54,6 @@ class MTCNNDetector:
             ) from None
         self.min_face_size, self.thresholds, self.factor = int(min_face_size), [float(t) for t in thresholds], factor
         self.score_threshold, self.max_side, self.device = float(score_threshold), int(max_side), device
-        self.threads = None if threads is None or device != "cpu" else int(threads)
         self._net = MTCNN(
             min_face_size=self.min_face_size, thresholds=self.thresholds, factor=factor, keep_all=True, device=device
         )
@@ -69,26 +63,12 @@ class MTCNNDetector:
         self._net.to(device)
         self._net.device = torch.device(device)
         self.device = str(device)
-        self.threads = None if self.device != "cpu" else self.threads
         return self
-
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        """Run the networks on ``threads`` CPU threads, then restore torch's setting."""
-        before = torch.get_num_threads()
-        if self.threads is not None and self.threads != before:
-            torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            if torch.get_num_threads() != before:
-                torch.set_num_threads(before)
 
     def _run(self, rgb: np.ndarray | list[np.ndarray], min_face: float) -> list[np.ndarray]:
         """MTCNN on one RGB image or a list of same-size ones; detections above ``score_threshold``."""
         self._net.min_face_size = max(12, round(min_face))
-        with self._threads():
-            boxes, probs, points = self._net.detect(rgb, landmarks=True)
+        boxes, probs, points = self._net.detect(rgb, landmarks=True)
         if not isinstance(rgb, list):
             boxes, probs, points = [boxes], [probs], [points]
         out = []

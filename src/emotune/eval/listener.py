@@ -25,6 +25,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from emotune.data.catalog import Catalog, write_csv_catalog
 from emotune.eval.listener_report import render_listener_report
 from emotune.eval.listener_sim import SimListener, SimParams, run_session, tag_catalogue
+from emotune.pipeline.policies import MODES
 from emotune.runtime.cli_config import instantiate
 from emotune.runtime.compose import compose_config
 from emotune.runtime.session_driver import SessionDriver
@@ -33,7 +34,6 @@ from emotune.utils.cli import exit_on_user_error
 from emotune.utils.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("emotune.eval")
-MODES = ("validate", "guide")
 
 
 def source_catalogue(deam_root: Path, scratch: Path) -> tuple[Catalog, str]:
@@ -64,7 +64,7 @@ def run_population(cfg: DictConfig, name: str, p: SimParams, catalog: Catalog, o
     rows: list[dict[str, Any]] = []
     for mode in MODES:
         icfg = compose_config("infer", [f"catalog.path={out / f'catalogue_{name}.csv'}", "catalog=csv",
-                                        f"matcher.mode={mode}", f"store.url=sqlite:///{out / f'store_{name}.sqlite'}",
+                                        f"matcher/policy={mode}", f"store.url=sqlite:///{out / f'store_{name}.sqlite'}",
                                         f"paths.cache_dir={out / 'cache'}", "video=none", *cfg.infer], out)  # fmt: skip
         stabilizer, matcher = instantiate(icfg.stabilizer), instantiate(icfg.matcher)
         store = ListenerStore.open(instantiate(icfg.store))

@@ -71,7 +71,7 @@ def render_listener_report(table: pd.DataFrame, result: dict[str, Any]) -> tuple
         "JSON lines both ways); each listener once by name (personal ranking, learning in a fresh SQLite store) and "
         "once as nobody (the non-personal matcher), on the same seeds. The simulator's model and parameters: "
         "`src/emotune/eval/listener_sim.py` and `conf/eval_listener.yaml`. **`dev`** is the population the "
-        "`matcher.personal` and `matcher.guide` settings were chosen on; **`heldout`** has other parameters, "
+        "`matcher.personal` and guide policy (`conf/matcher/policy/guide.yaml`) settings were chosen on; **`heldout`** has other parameters, "
         "other hidden genres and another taste structure, and was not tuned on.",
         "",
         "## Targets",

@@ -92,7 +92,7 @@ def _guide(result: dict[str, Any], figs: dict[str, Path]) -> list[str]:
     lines = [
         "## Validate vs guide",
         "",
-        "Same clip, `matcher.mode=validate` vs `guide` (EMA). Mean song V-A is time-weighted, on the catalogue's own "
+        "Same clip, `matcher/policy=validate` vs `guide` (EMA). Mean song V-A is time-weighted, on the catalogue's own "
         "scale (DEAM 1-9: calm is low arousal).",
         "",
         _md(g, ".2f"),

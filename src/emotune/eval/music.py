@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from omegaconf import DictConfig
 
 from emotune.data.catalog import Catalog
@@ -49,6 +48,7 @@ from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
+from emotune.utils.process import start_up
 from emotune.utils.ranking import auc_ci
 
 log = logging.getLogger("emotune.eval")
@@ -235,7 +235,7 @@ def _main(args: list[str]) -> None:
 
     cfg = compose_config("eval_music", args, Path("outputs/eval/music"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    torch.set_num_threads(int(cfg.threads))  # once, at start-up (the speed column is one thread)
+    start_up(cfg.threads, "threads")  # once, at start-up (the speed column is one thread)
     labs = labellers_from_cfg(cfg)
     results = evaluate(cfg, labs)
     out = Path(str(cfg.out))

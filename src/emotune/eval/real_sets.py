@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from emotune.models.loading import read_checkpoint
+from emotune.models.checkpoints import read_checkpoint
 from emotune.runtime.real_models import FOLDS_KEY
 
 BENCHMARK_SPLITS = ("test_face", "test_shifted_face")

@@ -154,7 +154,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             clip,
             demo,
             out / "runs" / f"{name}_{stab}_{mode}",
-            [*stab_overrides(stab), f"matcher.mode={mode}", *extra, *more],
+            [*stab_overrides(stab), f"matcher/policy={mode}", *extra, *more],
         )
 
     def truth(name: str) -> pd.DataFrame:
@@ -199,7 +199,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                     "scale": pl["scale"],
                 }
             )
-    calm = np.array(compose_config("infer", ["video=x"], out).matcher.guide.calm_goal, float)
+    calm = np.array(compose_config("infer", ["video=x", "matcher/policy=guide"], out).matcher.policy.calm_goal, float)
     sess = (
         session_rows({m: runs[(session_name, "ema", m)] for m in ("validate", "guide")}, calm) if session_name else []
     )

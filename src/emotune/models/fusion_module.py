@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 
 from emotune.models.base import EmotuneModule, plain
+from emotune.models.checkpoints import load_module
 from emotune.models.components.context_fusion import (
     ContextFitSettings,
     ContextFusion,
@@ -41,7 +42,6 @@ from emotune.models.components.fusion import (
 )
 from emotune.models.components.losses import build_loss
 from emotune.models.face_module import FaceLitModule
-from emotune.models.loading import load_phase_module
 from emotune.models.scene_module import SceneLitModule
 from emotune.utils.errors import check_choice, check_range
 from emotune.utils.metrics import VAMetrics
@@ -114,8 +114,8 @@ class FusionLitModule(EmotuneModule):
         check_range("model.conflict_share", conflict_share, 0.0, 0.9)
         check_range("model.gate_quantile", gate_quantile, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         if scene_hparams is None or face_hparams is None:
-            scene = load_phase_module(str(scene_ckpt), "scene")  # first build: the trained phases
-            face = load_phase_module(str(face_ckpt), "face")
+            scene = load_module(str(scene_ckpt), "scene", SceneLitModule)  # first build: the trained phases
+            face = load_module(str(face_ckpt), "face", FaceLitModule)
             scene_hparams, face_hparams = dict(scene.hparams), dict(face.hparams)
         else:  # restoring a fusion checkpoint: rebuild the paths from stored hparams; weights follow
             scene = SceneLitModule(**{**SceneLitModule.restore_kwargs(scene_hparams), "load_pretrained": False})

@@ -161,16 +161,18 @@ class MusicLitModule(VARegressor):
             norm.fit(vectors.to(self.device))
 
     # ------------------------------------------------------------------ prediction
-    def _raw_predictive(self, feats: torch.Tensor, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """MC Dropout with the same masks for every song: each row is sampled alone from a fixed seed, so its
-        prediction depends neither on the run nor on the other rows of the batch."""
+    def _raw_predictive(
+        self, feats: torch.Tensor, samples: int | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """MC Dropout with the same masks for every song: each row is sampled alone from its own generator seeded at
+        :data:`MC_SEED`, so its prediction depends neither on the run, nor on the other rows of the batch, nor on
+        other threads (``generator`` is not used: a song's masks never depend on the caller)."""
         if self.hparams["uncertainty"] == "heteroscedastic" or len(feats) == 0:
             return super()._raw_predictive(feats, samples)
         means, variances = [], []
         for row in feats.split(1):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(MC_SEED)
-                m, v = super()._raw_predictive(row, samples)
+            masks = torch.Generator(device=row.device).manual_seed(MC_SEED)
+            m, v = super()._raw_predictive(row, samples, masks)
             means.append(m)
             variances.append(v)
         return torch.cat(means), torch.cat(variances)

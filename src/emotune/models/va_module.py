@@ -167,10 +167,12 @@ class VARegressor(EmotuneModule):
         return self.head(self.features(x))[0]
 
     @torch.no_grad()
-    def predict_features(self, feats: torch.Tensor, samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_features(
+        self, feats: torch.Tensor, samples: int | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Calibrated predictive mean and variance from backbone features (``samples`` defaults to the
-        checkpoint's ``mc_samples``)."""
-        mean, var = self._raw_predictive(feats, samples)
+        checkpoint's ``mc_samples``; ``generator``: the dropout masks' source, ``None`` for torch's global one)."""
+        mean, var = self._raw_predictive(feats, samples, generator)
         return mean, self.calibrate(var, self.head.ambiguity(feats))
 
     @torch.no_grad()
@@ -184,9 +186,11 @@ class VARegressor(EmotuneModule):
         """The raw predictive variance through the validation-fitted calibration."""
         return (_calibration_features(var, ambiguity) * self.var_coef).sum(-1).clamp(-12, 6).exp()
 
-    def _raw_predictive(self, feats: torch.Tensor, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _raw_predictive(
+        self, feats: torch.Tensor, samples: int | None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         T = int(samples or self.hparams["mc_samples"])
-        return predictive(self.head, feats, T, self.hparams["uncertainty"])
+        return predictive(self.head, feats, T, self.hparams["uncertainty"], generator)
 
     # ------------------------------------------------------------------ steps
     def model_step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

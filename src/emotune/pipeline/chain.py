@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from emotune.detect.detectors import POSE_COLUMNS, face_pose
-from emotune.pipeline.matcher import Play, SongMatcher
+from emotune.pipeline.matcher import SongMatcher
 from emotune.pipeline.perceive import FramePerception, Perceiver
+from emotune.pipeline.play import Play
 from emotune.pipeline.stabilizer import Stabilizer
 from emotune.utils.timing import Stopwatch
 

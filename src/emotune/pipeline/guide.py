@@ -13,7 +13,7 @@ from emotune.utils.errors import ConfigError, check_range
 
 @dataclass(kw_only=True)
 class GuideSettings:
-    """``matcher.guide``: where guide mode steers and how fast.
+    """Where guide mode steers and how fast: the settings of :class:`~emotune.pipeline.policies.GuidePolicy`.
 
     Args:
         step: the largest move of the target per song (reference units; no validated value exists).
@@ -26,7 +26,8 @@ class GuideSettings:
         stall_lag: closed loop: the mood stalls when it lags the plan by this many steps or more.
         max_holds: closed loop: at most this many songs in a row hold a step while the mood stalls.
 
-    Every field is required: ``conf/matcher/gmm.yaml`` (``guide:``) is its one home.
+    Every field is required: ``conf/matcher/policy/guide.yaml`` is its one home (``matcher/policy=guide``; a field is
+    set with ``matcher.policy.step=0.3``).
     """
 
     step: float
@@ -40,23 +41,23 @@ class GuideSettings:
     max_holds: int
 
     def __post_init__(self) -> None:
-        self.step = check_range("matcher.guide.step", self.step, 0.0, 2.0, low_inclusive=False)
-        self.iso_songs = int(check_range("matcher.guide.iso_songs", self.iso_songs, 0))
-        self.max_backstep = check_range("matcher.guide.max_backstep", self.max_backstep, 0.0)
-        self.goal_radius = check_range("matcher.guide.goal_radius", self.goal_radius, 0.0, 2.0, low_inclusive=False)
-        self.stall_lag = check_range("matcher.guide.stall_lag", self.stall_lag, 0.0, None, low_inclusive=False)
-        self.max_holds = int(check_range("matcher.guide.max_holds", self.max_holds, 0))
+        self.step = check_range("matcher.policy.step", self.step, 0.0, 2.0, low_inclusive=False)
+        self.iso_songs = int(check_range("matcher.policy.iso_songs", self.iso_songs, 0))
+        self.max_backstep = check_range("matcher.policy.max_backstep", self.max_backstep, 0.0)
+        self.goal_radius = check_range("matcher.policy.goal_radius", self.goal_radius, 0.0, 2.0, low_inclusive=False)
+        self.stall_lag = check_range("matcher.policy.stall_lag", self.stall_lag, 0.0, None, low_inclusive=False)
+        self.max_holds = int(check_range("matcher.policy.max_holds", self.max_holds, 0))
         for name in ("calm_goal", "energise_goal"):
             raw = getattr(self, name)
             try:
                 goal = np.asarray([float(x) for x in raw], float)
             except (TypeError, ValueError):
-                raise ConfigError(f"matcher.guide.{name}={raw!r} must be [valence, arousal] numbers.") from None
+                raise ConfigError(f"matcher.policy.{name}={raw!r} must be [valence, arousal] numbers.") from None
             if goal.shape != (2,) or np.abs(goal).max() > 1:
-                raise ConfigError(f"matcher.guide.{name}={list(goal)} must be [valence, arousal] within [-1, 1].")
+                raise ConfigError(f"matcher.policy.{name}={list(goal)} must be [valence, arousal] within [-1, 1].")
             setattr(self, name, (float(goal[0]), float(goal[1])))
         if self.max_play_s is not None:
-            self.max_play_s = check_range("matcher.guide.max_play_s", self.max_play_s, 0.0, None, low_inclusive=False)
+            self.max_play_s = check_range("matcher.policy.max_play_s", self.max_play_s, 0.0, None, low_inclusive=False)
 
     def goal_for(self, mood: np.ndarray) -> tuple[np.ndarray, str]:
         """Where to steer from ``mood``: calmer for distress, more energy for low mood, else stay."""

@@ -3,47 +3,25 @@
 Alignment (:mod:`.alignment`) puts the mood on the catalogue's reference; stations (:mod:`.stations`)
 find the nearest songs with the design's GMM gating. The matcher keeps what every policy shares: a minimum
 dwell per song, a longest play, a recent-song memory, the playlist with why each song was chosen. *When* to
-switch and *toward what* is the policy's (:mod:`.policies`): ``validate`` (match the mood) or ``guide`` (a
-session plan toward calm or energy). A listener's preferences (:mod:`.personal`, :meth:`SongMatcher.attach`) choose
+switch and *toward what* is the policy's (:mod:`.policies`, built by Hydra and passed in): ``validate`` (match the
+mood) or ``guide`` (a session plan toward calm or energy). A listener's preferences (:mod:`.personal`, :meth:`SongMatcher.attach`) choose
 among the songs nearly as close as the nearest; without one the matcher is exactly the non-personal one. Feedback:
 :meth:`SongMatcher.skip` switches at once and keeps the skipped song out for the session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, cast, overload
 
 import numpy as np
 
 from emotune.data.catalog import Catalog
 from emotune.pipeline.alignment import build_alignment
-from emotune.pipeline.guide import GuideSettings
 from emotune.pipeline.personal import PersonalRanker, PersonalSettings, SongFeatures
-from emotune.pipeline.policies import GuidePolicy, MatchPolicy, ValidatePolicy
+from emotune.pipeline.play import Found, Play
+from emotune.pipeline.policies import MatchPolicy
 from emotune.pipeline.stations import Stations, StationSettings
-from emotune.utils.errors import ConfigError, DataError, check_choice, check_range
-
-MODES = ("validate", "guide")
-Found = tuple[int, float, list[int]]  # row, distance, stations searched
-
-
-@dataclass
-class Play:
-    """One song in the playlist, and why it was chosen."""
-
-    song_id: str
-    start_s: float
-    end_s: float | None
-    station: int
-    target: np.ndarray  # catalogue reference V-A the song was chosen for
-    distance: float  # song to target
-    row: int = field(repr=False, default=-1)
-    why: dict[str, Any] = field(default_factory=dict)
-    ended: str | None = None  # dwell_over | skipped | song_over | session_ended
-    mood_start: np.ndarray | None = field(repr=False, default=None)  # the aligned mood when it started and ended
-    mood_end: np.ndarray | None = field(repr=False, default=None)
-    goal: np.ndarray | None = field(repr=False, default=None)  # guide mode: the plan's goal when it started
+from emotune.utils.errors import ConfigError, DataError, check_range
 
 
 class SongMatcher:
@@ -51,15 +29,12 @@ class SongMatcher:
 
     Args:
         catalog: the songs (any scale; matching happens on the reference scale).
-        mode: ``validate`` or ``guide`` (the policy, :mod:`.policies`).
+        policy: when to switch and toward what (``matcher.policy``: ``conf/matcher/policy/validate.yaml`` or
+            ``guide.yaml``, a :class:`~emotune.pipeline.policies.MatchPolicy`); its ``max_play_s`` caps every play.
         min_dwell_s: a song plays at least this long (unless the video or the song ends first).
-        max_play_s: a song's longest play in validate mode (``None``: until it ends); guide mode uses
-            ``guide.max_play_s``.
         memory: no song repeats within the last ``memory`` songs.
-        switch_margin / settle_s / settle_radius: validate mode's switching rule (:class:`ValidatePolicy`).
         alignment: ``linear`` or ``quantile`` (FindingEmo label quantiles from ``source_labels``).
         stations: the GMM stations' settings (``matcher.stations``, a :class:`StationSettings` node).
-        guide: guide mode's settings (``matcher.guide``, a :class:`GuideSettings` node).
         personal: how a listener's preferences choose (``matcher.personal``, used once one is attached).
 
     Every setting is required: ``conf/matcher/gmm.yaml`` is its one home.
@@ -69,20 +44,14 @@ class SongMatcher:
         self,
         *,
         catalog: Catalog,
-        mode: str,
+        policy: MatchPolicy,
         min_dwell_s: float,
-        max_play_s: float | None,
         memory: int,
-        switch_margin: float,
-        settle_s: float,
-        settle_radius: float,
         alignment: str,
         source_labels: str | None,
         stations: StationSettings,
-        guide: GuideSettings,
         personal: PersonalSettings,
     ) -> None:
-        check_choice("matcher.mode", mode, MODES)
         self.min_dwell_s = check_range("matcher.min_dwell_s", min_dwell_s, 0.0)
         self.memory = int(check_range("matcher.memory", memory, 0))
         if len(catalog) <= self.memory:
@@ -90,14 +59,9 @@ class SongMatcher:
                 f"matcher.memory={memory} needs more songs than that, but the catalogue has "
                 f"{len(catalog)}; lower matcher.memory below {len(catalog)}."
             )
-        self.policy: MatchPolicy = (
-            GuidePolicy(guide)
-            if mode == "guide"
-            else ValidatePolicy(switch_margin, settle_s, settle_radius, max_play_s)
-        )
-        if self.policy.max_play_s is not None:
-            key = f"matcher.{'guide.' if mode == 'guide' else ''}max_play_s"
-            check_range(key, self.policy.max_play_s, self.min_dwell_s)  # a cap below the dwell would break the dwell
+        self.policy = policy
+        if self.policy.max_play_s is not None:  # a cap below the dwell would break the dwell
+            check_range("matcher.policy.max_play_s", self.policy.max_play_s, self.min_dwell_s)
         self.max_play_s = np.inf if self.policy.max_play_s is None else float(self.policy.max_play_s)
         self.catalog = catalog
         self.points = catalog.va_ref

@@ -59,6 +59,8 @@ class Perceiver:
         fps: analysed frames per second of video.
         batch_size: frames per model batch (1 for a live window).
         mc_samples: T, dropout head passes; ``None`` uses each checkpoint's own ``mc_samples``.
+        seed: the dropout passes' draws: each video (:meth:`reset`) starts this perceiver's own random stream here,
+            so a run repeats exactly and users of one server never share (or disturb) each other's draws.
         face_margin: crop margin; ``None`` uses the margin the face model was trained with.
         face_policy: which face the face path sees when there are several: ``largest`` or ``confident``.
         track_faces: look near the last face before scanning the whole frame (:class:`TrackingDetector`).
@@ -81,6 +83,7 @@ class Perceiver:
         fps: float,
         batch_size: int,
         mc_samples: int | None,
+        seed: int,
         face_margin: float | None,
         face_policy: str,
         track_faces: bool,
@@ -94,6 +97,9 @@ class Perceiver:
         self.batch_size = int(check_range("perceive.batch_size", batch_size, 1))
         self.max_side = None if detector is None else int(detector.max_side)  # the one downscale's size
         self.mc_samples = None if mc_samples is None else int(check_range("perceive.mc_samples", mc_samples, 1))
+        if not check_range("perceive.seed", seed, 0, 2**63 - 1).is_integer():
+            raise ConfigError(f"perceive.seed={seed!r} is not a whole number.")
+        self.seed = int(seed)
         self.face_policy = check_choice("perceive.face_policy", face_policy, FACE_POLICIES)
         self.scene, self.face, self.fusion = models.scene, models.face, models.fusion
         if self.face is not None and face_margin is not None:
@@ -118,6 +124,7 @@ class Perceiver:
             detector.to(self.device)
         self._last_scene: tuple[torch.Tensor, torch.Tensor] | None = None
         self._next_t = 0.0
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         if warmup:
             self._warm_up()
 
@@ -144,12 +151,13 @@ class Perceiver:
         return float(gate[0]), float(gate[1])
 
     def reset(self) -> None:
-        """Forget the last face and the last scene reading (a new video)."""
+        """Forget the last face and the last scene reading, and start the dropout draws again (a new video)."""
         if isinstance(self.detector, TrackingDetector):
             self.detector.reset()
         self.schedule.reset()
         self._last_scene = None
         self._next_t = 0.0
+        self.generator.manual_seed(self.seed)
 
     def _model_input(self, x: torch.Tensor) -> torch.Tensor:
         """A batch of images on the models' device, in their memory order."""
@@ -166,7 +174,7 @@ class Perceiver:
             with sw("scene_backbone"):
                 feats = self.scene.features(self._model_input(x))
             with sw("heads"):
-                m, v = (t.cpu() for t in self.scene.predict_features(feats, self.mc_samples))
+                m, v = (t.cpu() for t in self.scene.predict_features(feats, self.mc_samples, self.generator))
         k = -1
         for i in range(len(rgb)):
             if fresh[i]:
@@ -217,7 +225,7 @@ class Perceiver:
                 with sw("face_backbone"):
                     face_feats = face.features(self._model_input(torch.stack(crops)))
                 with sw("heads"):
-                    m, v = face.predict_features(face_feats, self.mc_samples)
+                    m, v = face.predict_features(face_feats, self.mc_samples, self.generator)
                     m_f[idx], v_f[idx] = m.cpu(), v.cpu()
                 has_face[idx] = True
                 for j, i in enumerate(idx):

@@ -1,17 +1,24 @@
-"""Compose ``conf/`` from Python (reports, benches, tests) the way ``train.py``/``infer.py`` would."""
+"""Compose ``conf/`` from Python (reports, benches, the page, tests) the way ``train.py``/``infer.py`` would.
+
+Hydra's compose API is process-wide state (``GlobalHydra``, ``HydraConfig``): every composition here holds
+:data:`_LOCK`, so threads (a server's requests) compose one at a time. A config that must not depend on Hydra's state
+afterwards (another thread's composition replaces ``HydraConfig``) comes from :func:`compose_resolved`.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from emotune.detect.detectors import FaceDetector
 from emotune.utils.errors import ConfigError, EmotuneError
@@ -23,24 +30,44 @@ def repo_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[3]
 
 
+_LOCK = threading.RLock()  # Hydra's compose API and HydraConfig are process-wide: one composition at a time
+
+
 def compose_config(config_name: str, overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with ``overrides`` and run it in ``output_dir``.
 
     Sets the Hydra runtime (so ``${hydra:...}`` resolves) exactly as a command-line run would.
     """
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(repo_root() / "conf")):
-        try:
-            cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
-        except HydraException as exc:  # a malformed or unknown override: one line, like the Hydra CLI
-            raise ConfigError(
-                f"{str(exc).splitlines()[0]} (conf/{config_name}.yaml and its groups list the keys)."
-            ) from None
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig().set_config(cfg)
-    return cfg
+    with _LOCK:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(version_base="1.3", config_dir=str(repo_root() / "conf")):
+            try:
+                cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+            except HydraException as exc:  # a malformed or unknown override: one line, like the Hydra CLI
+                raise ConfigError(
+                    f"{str(exc).splitlines()[0]} (conf/{config_name}.yaml and its groups list the keys)."
+                ) from None
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+            cfg.hydra.runtime.output_dir = str(output_dir)
+        HydraConfig().set_config(cfg)
+        return cfg
+
+
+def compose_resolved(config_name: str, overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
+    """:func:`compose_config`, resolved under the same lock (:func:`resolved`): a config that needs no Hydra state
+    later, what a server's request takes while other requests compose theirs."""
+    with _LOCK:
+        return OmegaConf.create(resolved(compose_config(config_name, overrides, output_dir)))
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg`` as plain data with every interpolation resolved, without its ``hydra`` node (whose sweep keys
+    resolve only inside a Hydra job)."""
+    c = cfg.copy()
+    with open_dict(c):
+        c.pop("hydra", None)
+    return cast("dict[str, Any]", OmegaConf.to_container(c, resolve=True))  # a DictConfig gives a dict
 
 
 def build_detector(name: str, out: Path, *overrides: str) -> FaceDetector | str:

@@ -11,6 +11,7 @@ from typing import TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from emotune.utils.cli import exit_on_user_error
+from emotune.utils.process import start_up
 from emotune.utils.warnings_filter import filter_known_noise
 
 log = logging.getLogger("emotune")
@@ -18,7 +19,9 @@ T = TypeVar("T")
 
 
 def _extras(cfg: DictConfig) -> None:
+    """The run's start-up: process-wide settings (:func:`emotune.utils.process.start_up`), warnings, the config."""
     extras = cfg.get("extras") or {}
+    start_up(extras.get("torch_threads"), "extras.torch_threads")
     filter_known_noise()
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
@@ -35,9 +38,15 @@ def _finish_wandb() -> None:
 
 
 def _guard(fn: Callable[[DictConfig], T], cfg: DictConfig) -> T:
-    """Run a task through the shared one-line-error wrapper; always close a W&B run."""
+    """Start up (:func:`_extras`), then run a task, both through the shared one-line-error wrapper; always close a
+    W&B run."""
+
+    def task(c: DictConfig) -> T:
+        _extras(c)
+        return fn(c)
+
     try:
-        return exit_on_user_error(fn)(cfg)
+        return exit_on_user_error(task)(cfg)
     finally:
         _finish_wandb()
 
@@ -46,7 +55,6 @@ def run_train(cfg: DictConfig) -> float | None:
     """``train.py``'s body: returns the optimised metric for sweepers."""
     from emotune.runtime.train import train
 
-    _extras(cfg)
     metrics, _ = _guard(train, cfg)
     name = cfg.get("optimized_metric")
     if name and name in metrics:
@@ -60,5 +68,4 @@ def run_infer(cfg: DictConfig) -> None:
     """``infer.py``'s body."""
     from emotune.runtime.infer import infer
 
-    _extras(cfg)
     _guard(infer, cfg)

@@ -37,6 +37,7 @@ from emotune.runtime.song_jobs import prepared
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import file_stamp, write_json_atomic
+from emotune.utils.process import start_up
 from emotune.utils.scales import REFERENCE
 
 log = logging.getLogger("emotune.library")
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     cfg = compose_config("library", args, Path("outputs/library"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    torch.set_num_threads(int(cfg.threads))  # once, at start-up: the decoding workers use the other cores
+    start_up(cfg.threads, "threads")  # once, at start-up: the decoding workers use the other cores
     rep = label_folder(
         Path(str(cfg.music)),
         Path(str(cfg.out)),

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import DictConfig
 
-from emotune.pipeline.matcher import Play, SongMatcher
+from emotune.pipeline.matcher import SongMatcher
 from emotune.pipeline.personal import PersonalRanker, PersonalSettings, SongFeatures
+from emotune.pipeline.play import Play
 from emotune.runtime.cli_config import instantiate
 from emotune.store import ListenerStore
 from emotune.store.store import Evidence, PrefRow

@@ -36,6 +36,7 @@ from emotune.runtime.song_jobs import prepared
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import ConfigError, DataError
 from emotune.utils.io import atomic_path, file_stamp
+from emotune.utils.process import start_up
 from emotune.utils.ranking import auc_ci
 
 log = logging.getLogger("emotune.music_head")
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     cfg = compose_config("music_head", args, Path("outputs/music_head"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
-    torch.set_num_threads(int(cfg.threads))  # once, at start-up
+    start_up(cfg.threads, "threads")  # once, at start-up
     meta = run(cfg, args)
     h = meta["honest_estimate"]
     print(

@@ -25,7 +25,8 @@ import lightning as L
 import torch
 
 from emotune.models.base import EmotuneModule
-from emotune.models.loading import PHASE_CLASSES, best_checkpoint, load_phase_module, read_checkpoint
+from emotune.models.checkpoints import read_checkpoint
+from emotune.models.loading import PHASE_CLASSES, best_checkpoint, load_phase_module
 from emotune.runtime.compose import compose_config
 from emotune.utils.cli import exit_on_user_error
 from emotune.utils.errors import DataError, MissingResourceError

@@ -178,7 +178,7 @@ def run(driver: SessionDriver, lines: Iterable[str], out: TextIO) -> Iterator[di
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m emotune.session [listener=NAME] [matcher.mode=guide] [key=value ...]``."""
+    """CLI: ``python -m emotune.session [listener=NAME] [matcher/policy=guide] [key=value ...]``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     cfg = command_config("infer", sys.argv[1:] if argv is None else argv, Path("outputs") / "session", __doc__ or "",
                          "python -m emotune.session")  # fmt: skip

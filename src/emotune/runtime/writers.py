@@ -12,7 +12,7 @@ import pandas as pd
 from emotune.data.catalog import Catalog
 from emotune.media.video import VideoInfo
 from emotune.pipeline.chain import Pipeline, TimelineRow
-from emotune.pipeline.matcher import Play
+from emotune.pipeline.play import Play
 from emotune.utils.io import atomic_path, write_json_atomic, write_text_atomic
 from emotune.utils.scales import FINDINGEMO
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from emotune.synthetic.truth import truth_at
 from emotune.utils.scales import get_scale
-from emotune.viz.save import save_figure
+from emotune.viz.save import bars, save_figure, subplots
 
 COLORS = {
     "none": "tab:grey",
@@ -27,7 +23,7 @@ COLORS = {
 
 def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path: Path, title: str) -> Path:
     """V and A over time: truth, per-frame estimate, and each stabilizer; no-face stretches shaded."""
-    fig, axes = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    fig, axes = subplots(2, 1, figsize=(12, 6), sharex=True)
     any_tl = next(iter(timelines.values()))
     t = any_tl["t_s"].to_numpy()
     truth = truth_at(gt, t)
@@ -48,7 +44,7 @@ def stabilizer_figure(timelines: dict[str, pd.DataFrame], gt: pd.DataFrame, path
 
 def stabilizer_bars(df: pd.DataFrame, path: Path) -> Path:
     """Jitter and lag per scenario and stabilizer."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = subplots(1, 3, figsize=(13, 3.6))
     for ax, col, label in zip(
         axes,
         ("jitter", "lag63_s", "pearson_valence"),
@@ -60,7 +56,7 @@ def stabilizer_bars(df: pd.DataFrame, path: Path) -> Path:
     ):
         piv = df.pivot(index="scenario", columns="stabilizer", values=col)
         piv = piv[[c for c in ("none", "ema", "kalman") if c in piv.columns]]
-        piv.plot.bar(ax=ax, color=[COLORS[c] for c in piv.columns], rot=0, legend=ax is axes[0])
+        bars(ax, piv, colors=[COLORS[c] for c in piv.columns], legend=ax is axes[0])
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("")
     return save_figure(fig, path)
@@ -69,7 +65,7 @@ def stabilizer_bars(df: pd.DataFrame, path: Path) -> Path:
 def guide_figure(runs: dict[tuple[str, str], dict[str, Any]], path: Path) -> Path:
     """Per scenario: the V-A plane with the stabilized mood and the songs each mode picked."""
     names = sorted({n for n, _ in runs})
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 5), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(5.5 * len(names), 5), squeeze=False)
     for ax, name in zip(axes[0], names):
         for mode in ("validate", "guide"):
             r = runs.get((name, mode))
@@ -112,14 +108,15 @@ def guide_figure(runs: dict[tuple[str, str], dict[str, Any]], path: Path) -> Pat
 def phase_bars(phases: pd.DataFrame, path: Path) -> Path:
     """CCC and sigma-error Spearman per path on each test split (valence and arousal side by side)."""
     splits = list(dict.fromkeys(phases["split"]))
-    fig, axes = plt.subplots(2, len(splits), figsize=(4.2 * len(splits), 6.5), squeeze=False, sharey="row")
+    fig, axes = subplots(2, len(splits), figsize=(4.2 * len(splits), 6.5), squeeze=False, sharey="row")
     for c, split in enumerate(splits):
         sub = phases[phases["split"] == split].set_index("path")
         for r, (metric, label) in enumerate((("ccc", "CCC"), ("sigma_err_spearman", "Spearman(sigma, |error|)"))):
             ax = axes[r, c]
-            sub[[f"v_{metric}", f"a_{metric}"]].rename(
+            table = sub[[f"v_{metric}", f"a_{metric}"]].rename(
                 columns={f"v_{metric}": "valence", f"a_{metric}": "arousal"}
-            ).plot.barh(ax=ax, legend=(r == 0 and c == 0))
+            )
+            bars(ax, table, horizontal=True, legend=(r == 0 and c == 0))
             ax.axvline(0, color="black", lw=0.5)
             ax.set_title(f"{split}: {label}", fontsize=9)
             ax.set_ylabel("")

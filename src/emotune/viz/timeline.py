@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
 from emotune.utils.scales import FINDINGEMO
 from emotune.viz.save import save_figure
@@ -20,9 +18,9 @@ def timeline_figure(
     tl: pd.DataFrame, songs: list[dict], catalog: Any, matcher: Any, path: Path, gt_csv: Path | None = None
 ) -> Path:
     """Write the figure to ``path`` (PNG)."""
-    fig = plt.figure(figsize=(13, 6.5))
+    fig = Figure(figsize=(13, 6.5))
     gs = fig.add_gridspec(2, 2, width_ratios=[2.2, 1])
-    cmap = plt.get_cmap("tab10")
+    cmap = colormaps["tab10"]
     gt = pd.read_csv(gt_csv) if gt_csv is not None else None
     for r, dim in enumerate(("valence", "arousal")):
         ax = fig.add_subplot(gs[r, 0])

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from emotune.utils.scales import FINDINGEMO, VAScale
-from emotune.viz.save import save_figure
+from emotune.viz.save import save_figure, subplots
 
 Predictions = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # split -> (mean, target, variance)
 
 
 def va_scatter(preds: Predictions, path: str | Path, title: str = "", scale: VAScale = FINDINGEMO) -> Path:
     """Predicted vs true valence and arousal (on ``scale``; inputs on the reference), one row per split."""
-    fig, axes = plt.subplots(len(preds), 2, figsize=(8, 3.6 * len(preds)), squeeze=False)
+    fig, axes = subplots(len(preds), 2, figsize=(8, 3.6 * len(preds)), squeeze=False)
     for r, (split, (pred, true, _)) in enumerate(preds.items()):
         p_all, t_all = scale.from_ref(pred), scale.from_ref(true)
         for c, dim in enumerate(("valence", "arousal")):
@@ -42,7 +38,7 @@ def va_scatter(preds: Predictions, path: str | Path, title: str = "", scale: VAS
 def sigma_error_plot(preds: Predictions, path: str | Path, title: str = "", bins: int = 8) -> Path:
     """Does sigma flag errors? |error| against predicted sigma per dimension, with the mean |error| per sigma
     decile and the line a calibrated Gaussian would follow (E|err| = sigma * sqrt(2 / pi))."""
-    fig, axes = plt.subplots(len(preds), 2, figsize=(8, 3.4 * len(preds)), squeeze=False)
+    fig, axes = subplots(len(preds), 2, figsize=(8, 3.4 * len(preds)), squeeze=False)
     for r, (split, (pred, true, var)) in enumerate(preds.items()):
         for c, dim in enumerate(("valence", "arousal")):
             ax = axes[r, c]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from emotune.data.expressions import COORDINATES, canonical_expression
-from emotune.models.components.heads import LOG_VAR_RANGE, ambiguity_pass
+from emotune.models.components.heads import LOG_VAR_RANGE, MCDropout, ambiguity_pass
 from emotune.utils.errors import ConfigError
 
 EDGE = 1 - 1e-4
@@ -104,10 +104,10 @@ class ExpressionVAHead(nn.Module):
         nn.init.zeros_(last.bias)
         if hidden:
             self.net = nn.Sequential(
-                nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), last
+                MCDropout(dropout), nn.Linear(in_features, hidden), nn.GELU(), MCDropout(dropout), last
             )
         else:
-            self.net = nn.Sequential(nn.Dropout(dropout), last)
+            self.net = nn.Sequential(MCDropout(dropout), last)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
         """The expression logits ``(B, K)`` the mixture weighs: the network's, through the learned map when

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -10,6 +12,37 @@ from torch import nn
 Uncertainty = Literal["mc_dropout", "heteroscedastic", "both"]
 UNCERTAINTIES: tuple[str, ...] = ("mc_dropout", "heteroscedastic", "both")
 LOG_VAR_RANGE = (-9.0, 3.0)  # variance on the [-1, 1] reference: from (0.011)^2 to (4.5)^2
+
+
+class MCDropout(nn.Dropout):
+    """``nn.Dropout`` that draws its masks from ``generator`` while one is set (:func:`drawing_from`): MC Dropout
+    passes a run can repeat, apart from torch's global random state (which every thread of a server shares). Without
+    a generator it is ``nn.Dropout`` (training)."""
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout, with the generator's masks when one is set."""
+        if not self.training or self.p == 0 or self.generator is None:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        if keep <= 0:
+            return torch.zeros_like(x)
+        return x * torch.empty_like(x).bernoulli_(keep, generator=self.generator) / keep
+
+
+@contextmanager
+def drawing_from(head: nn.Module, generator: torch.Generator | None) -> Iterator[None]:
+    """Within the block, ``head``'s :class:`MCDropout` layers draw from ``generator`` (``None``: torch's global
+    random state, as ``nn.Dropout`` does). The head belongs to one chain, so no other thread sees the setting."""
+    layers = [m for m in head.modules() if isinstance(m, MCDropout)]
+    for m in layers:
+        m.generator = generator
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.generator = None
 
 
 class VAHead(nn.Module):
@@ -34,14 +67,14 @@ class VAHead(nn.Module):
         out = 2 + 2 * heteroscedastic + ambiguity
         if hidden:
             self.net = nn.Sequential(
-                nn.Dropout(dropout),
+                MCDropout(dropout),
                 nn.Linear(in_features, hidden),
                 nn.GELU(),
-                nn.Dropout(dropout),
+                MCDropout(dropout),
                 nn.Linear(hidden, out),
             )
         else:
-            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, out))
+            self.net = nn.Sequential(MCDropout(dropout), nn.Linear(in_features, out))
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """``(mean (B, 2), log_var (B, 2) or None, ambiguity logit (B,) or None)``."""
@@ -70,13 +103,18 @@ def ambiguity_pass(head: nn.Module, feats: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def predictive(
-    head: nn.Module, feats: torch.Tensor, samples: int, uncertainty: Uncertainty
+    head: nn.Module,
+    feats: torch.Tensor,
+    samples: int,
+    uncertainty: Uncertainty,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predictive mean and variance ``(B, 2)`` each: one backbone pass, ``samples`` cheap head passes.
 
     ``head`` is a :class:`VAHead` or anything with its output (``ExpressionVAHead``).
     ``mc_dropout``: the variance of ``samples`` dropout passes (epistemic). ``heteroscedastic``: one
     deterministic pass, the predicted variance (aleatoric). ``both``: dropout passes, epistemic + mean aleatoric.
+    ``generator``: where the dropout masks come from (``None``: torch's global random state).
     """
     if uncertainty == "heteroscedastic":
         was_training = head.training
@@ -86,7 +124,8 @@ def predictive(
         finally:
             head.train(was_training)
         return mean, log_var.exp()
-    means, aleatoric = _mc_passes(head, feats, samples)
+    with drawing_from(head, generator):
+        means, aleatoric = _mc_passes(head, feats, samples)
     epistemic = means.var(dim=0, unbiased=True) if samples > 1 else torch.zeros_like(means[0])
     var = epistemic if uncertainty == "mc_dropout" or aleatoric is None else epistemic + aleatoric
     return means.mean(dim=0), var
