@@ -112,7 +112,7 @@ def test_every_infer_option_composes_and_builds(synth_root: Path, tmp_path: Path
     assert cfg.pipeline.perceiver == cfg.perceive and cfg.pipeline.matcher == cfg.matcher  # one chain, one home
 
 
-@pytest.mark.parametrize("app", ["eval", "bench"])
+@pytest.mark.parametrize("app", ["eval_scenarios", "bench"])
 def test_eval_and_bench_settings_compose(app: str, tmp_path: Path) -> None:
     cfg = compose_config(app, [], tmp_path)
     resolve(cfg)
