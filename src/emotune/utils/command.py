@@ -33,6 +33,21 @@ def conf_dir() -> Path:
     return repo_root() / "conf"
 
 
+# Hydra's options that take a value (the next argument is that value, not an override).
+_VALUED = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+           "--experimental-rerun", "--info", "-i"}  # fmt: skip
+
+
+def with_overrides(argv: list[str], forced: tuple[str, ...]) -> list[str]:
+    """``argv`` with ``forced`` overrides before its own (Hydra's parser wants the overrides in one block, so they
+    go where the command line's first override is, or first when it has none)."""
+    for i, arg in enumerate(argv):
+        is_override = not arg.startswith("-") and ("=" in arg or arg.startswith("~"))
+        if is_override and (i == 0 or argv[i - 1] not in _VALUED):
+            return [*argv[:i], *forced, *argv[i:]]
+    return [*forced, *argv]
+
+
 @contextmanager
 def _in_process(argv: list[str]) -> Iterator[None]:
     """``argv`` as the command line, and the logging set-up Hydra installs undone afterwards (a call from Python,
@@ -83,7 +98,7 @@ class Command:
     def __call__(self, argv: list[str] | None = None) -> None:
         """Run the command line ``argv`` (default: ``sys.argv[1:]``)."""
         os.environ.setdefault("EMOTUNE_ROOT", str(repo_root()))  # as train.py / infer.py: paths.root_dir
-        with _in_process([*self.overrides, *(sys.argv[1:] if argv is None else argv)]):
+        with _in_process(with_overrides(list(sys.argv[1:] if argv is None else argv), self.overrides)):
             self._main()
 
 
