@@ -16,11 +16,11 @@ from typing import Any
 
 import av
 
+from emotune.media.video import VIDEO_SUFFIXES
 from emotune.utils.errors import DataError
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aac")
 
 

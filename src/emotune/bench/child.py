@@ -1,8 +1,7 @@
 """One ``infer()`` run in its own process, so its peak memory is its own.
 
-``python -m emotune.bench.child hydra.run.dir=RUN_DIR [infer.py's key=value ...]`` runs ``infer.py``'s config in
-``RUN_DIR`` and writes the run's summary plus ``peak_rss_mb`` (the process's own peak resident set size) to
-``RUN_DIR/child.json`` (:data:`RESULT`).
+``python -m emotune.bench.child RESULT.json RUN_DIR override [override ...]`` writes the run's
+summary plus ``peak_rss_mb`` (the process's own peak resident set size) to ``RESULT.json``.
 """
 
 from __future__ import annotations
@@ -11,10 +10,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-
-from omegaconf import DictConfig
-
-from emotune.utils.command import command
 
 
 def peak_rss_mb() -> float:
@@ -29,22 +24,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
 
 
-RESULT = "child.json"  # in the run dir: the summary, the wall time with loading, the peak memory
-ABOUT = "python -m emotune.bench.child hydra.run.dir=DIR [key=value ...]: one infer.py run of make bench in a process of its own -> DIR/child.json"
-
-
-@command("infer", overrides=("hydra=command", "hydra.job.name=bench.child", f"hydra.help.header='{ABOUT}'"))
-def main(cfg: DictConfig) -> None:
-    """Run one infer() with the composed ``conf/infer.yaml`` and write its summary and peak memory."""
+def main(argv: list[str]) -> None:
+    """Run one infer() with the given overrides and write its summary and peak memory."""
+    result, run_dir, overrides = Path(argv[0]), Path(argv[1]), argv[2:]
+    from emotune.runtime.compose import compose_config
     from emotune.runtime.infer import infer
     from emotune.utils.io import write_json_atomic
 
     t0 = time.perf_counter()
+    cfg = compose_config("infer", ["progress=false", "extras.print_config=false", *overrides], run_dir)
     summary = infer(cfg)
     summary["wall_seconds_with_loading"] = round(time.perf_counter() - t0, 2)
     summary["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    write_json_atomic(Path(cfg.paths.output_dir) / RESULT, summary)
+    write_json_atomic(result, summary)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

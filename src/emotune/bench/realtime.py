@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from emotune.bench.child import RESULT
 from emotune.models.loading import best_checkpoint
 
 BACKBONE_STAGES = ("scene_backbone", "face_backbone")
@@ -21,13 +20,12 @@ BACKBONE_STAGES = ("scene_backbone", "face_backbone")
 
 def run_child(out: Path, name: str, overrides: list[str]) -> dict[str, Any]:
     """One ``infer()`` in a fresh process (:mod:`emotune.bench.child`), so its peak memory is its own."""
-    run_dir = out / "runs" / name
-    cmd = [sys.executable, "-m", "emotune.bench.child", f"hydra.run.dir={run_dir}", "progress=false",
-           "extras.print_config=false", *overrides]  # fmt: skip
+    result = out / "runs" / f"{name}.json"
+    cmd = [sys.executable, "-m", "emotune.bench.child", str(result), str(out / "runs" / name), *overrides]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if proc.returncode != 0:
         raise RuntimeError(f"bench run {name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads((run_dir / RESULT).read_text())
+    return json.loads(result.read_text())
 
 
 MODEL_STAGES = ("scene_backbone", "face_backbone", "heads")  # the model forwards; everything else is overhead

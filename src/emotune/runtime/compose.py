@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,10 +14,13 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
 
 from emotune.detect.detectors import FaceDetector
-from emotune.utils.command import conf_dir, repo_root
 from emotune.utils.errors import ConfigError, EmotuneError
 
-__all__ = ["build_detector", "compose_config", "repo_root"]
+
+def repo_root() -> Path:
+    """The checkout: ``$EMOTUNE_ROOT``, else the folder above ``src/``."""
+    env = os.environ.get("EMOTUNE_ROOT")
+    return Path(env) if env else Path(__file__).resolve().parents[3]
 
 
 def compose_config(config_name: str, overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
@@ -25,7 +29,7 @@ def compose_config(config_name: str, overrides: Sequence[str], output_dir: str |
     Sets the Hydra runtime (so ``${hydra:...}`` resolves) exactly as a command-line run would.
     """
     GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
+    with initialize_config_dir(version_base="1.3", config_dir=str(repo_root() / "conf")):
         try:
             cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
         except HydraException as exc:  # a malformed or unknown override: one line, like the Hydra CLI

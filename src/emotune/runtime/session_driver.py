@@ -176,7 +176,7 @@ def run(driver: SessionDriver, lines: Iterable[str], out: TextIO) -> Iterator[di
 
 
 ABOUT = (
-    "python -m emotune.session [listener=NAME] [matcher.mode=guide] [key=value ...]: a listening session driven by "
+    "python -m emotune.session [listener=NAME] [key=value ...]: a listening session driven by "
     "JSON lines on stdin, one JSON line back per line (protocol: emotune.runtime.session_driver, docs/listener.md)"
 )
 

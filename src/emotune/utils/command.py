@@ -23,7 +23,8 @@ from emotune.utils.cli import exit_on_user_error
 
 
 def repo_root() -> Path:
-    """The checkout: ``$EMOTUNE_ROOT``, else the folder above ``src/``."""
+    """The checkout: ``$EMOTUNE_ROOT``, else the folder above ``src/`` (as :func:`emotune.runtime.compose.repo_root`,
+    which the layers below ``runtime`` cannot import)."""
     env = os.environ.get("EMOTUNE_ROOT")
     return Path(env) if env else Path(__file__).resolve().parents[3]
 
