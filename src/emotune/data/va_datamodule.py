@@ -32,7 +32,8 @@ from emotune.utils.scales import FINDINGEMO, VAScale
 
 log = logging.getLogger(__name__)
 
-DETECTOR_OPTIONS = ("blazeface", "mtcnn", "yuface", "retinaface", "haar")  # conf/detector/, the likeliest first
+# conf/detector/'s options, the likeliest to find a face first (yunet last: its model is downloaded when online)
+DETECTOR_OPTIONS = ("blazeface", "mtcnn", "yuface", "retinaface", "haar", "yunet")
 MIN_FACE_IMAGES = {"train": 16, "val": 4}  # fewer detected faces than this and the face phase cannot learn
 
 
@@ -93,8 +94,9 @@ class VADataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ConfigError(f"data.batch_size={batch_size} must be >= 1.")
         if view != "scene" and detector is None:
+            first, *others = DETECTOR_OPTIONS
             raise ConfigError(
-                f"data.view={view} needs a face detector; set `detector=mtcnn` (or haar, yunet, retinaface)."
+                f"data.view={view} needs a face detector; set `detector={first}` (or {', '.join(others)})."
             )
         self.root = Path(root)
         self.annotations = annotations

@@ -81,7 +81,7 @@ def validate_download(
     if not has_run_layout(image_root) and df["image_path"].str.startswith(("/Run_1/", "/Run_2/")).any():
         raise DataError(
             f"{image_root} has no Run_1/ or Run_2/ folder: a FindingEmo download keeps its images there "
-            "(paths like /Run_2/<query>/<file>.jpg). Point --root at the download folder."
+            "(paths like /Run_2/<query>/<file>.jpg). Point root= (DATA_DIR=) at the download folder."
         )
     usable, report = validate_images(df, image_root, progress)
     print(report.line())

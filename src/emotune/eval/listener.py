@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from emotune.runtime.cli_config import instantiate
 from emotune.runtime.compose import compose_config
 from emotune.runtime.session_driver import SessionDriver
 from emotune.store import ListenerStore
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("emotune.eval")
@@ -112,11 +111,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return numbers
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
+@command("eval_listener")
+def main(cfg: DictConfig) -> None:
     """CLI: ``python -m emotune.eval.listener [key=value ...]``."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cfg = compose_config("eval_listener", sys.argv[1:] if argv is None else argv, Path("outputs/eval/listener"))
     evaluate(cfg)
     print(f"Listener report: {Path(cfg.out) / 'listener.md'} (per session: {Path(cfg.out) / 'sessions.csv'})")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,7 @@ from emotune.eval.music_labellers import (
     stack,
 )
 from emotune.eval.music_recipe import recipe_config, recipe_oof
-from emotune.runtime.compose import compose_config
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command, command_overrides
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
 from emotune.utils.process import start_up
@@ -224,23 +222,23 @@ def flat(results: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m emotune.eval.music data_dir=DIR [key=value ...]``."""
-    _main(sys.argv[1:] if argv is None else argv)
-
-
-@exit_on_user_error
-def _main(args: list[str]) -> None:
+@command("eval_music")
+def main(cfg: DictConfig) -> None:
+    """CLI: ``python -m emotune.eval.music [data_dir=DIR] [key=value ...]``."""
     from emotune.eval.music_report import render_report
 
-    cfg = compose_config("eval_music", args, Path("outputs/eval/music"))
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if cfg.data_dir is None:
+        raise MissingResourceError(
+            "No real music: give data_dir=DIR (make eval-music DATA=DIR) or set EMOTUNE_REAL_DATA=DIR, a folder with "
+            "music4q/ and/or pmemo/."
+        )
     start_up(cfg.threads, "threads")  # once, at start-up (the speed column is one thread)
     labs = labellers_from_cfg(cfg)
     results = evaluate(cfg, labs)
     out = Path(str(cfg.out))
     write_json_atomic(out / "music.json", flat(results))
-    md = render_report(results, labs, Path(str(cfg.data_dir)), "python -m emotune.eval.music " + " ".join(args))
+    command_line = "python -m emotune.eval.music " + " ".join(command_overrides())
+    md = render_report(results, labs, Path(str(cfg.data_dir)), command_line)
     write_text_atomic(out / "music.md", md)
     if cfg.get("doc"):
         write_text_atomic(Path(str(cfg.doc)), md)

@@ -1,6 +1,7 @@
 """The phase table: every path (scene, face, each fusion, the constant baseline) on each test split, with
 accuracy and uncertainty side by side, from the runs' ``metrics.json``; real-FindingEmo runs also sit beside
-the published frozen CLIP ViT-B/32 baseline."""
+the published frozen CLIP ViT-B/32 baseline. ``make eval-findingemo RUNS=DIR`` (``python -m emotune.eval.phases
+runs=DIR``, settings ``conf/eval_phases.yaml``) writes ``DIR/phases.md`` and ``phases.json``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig
+
+from emotune.utils.command import command
+from emotune.utils.errors import MissingResourceError
+from emotune.utils.io import write_json_atomic, write_text_atomic
 
 # Published frozen CLIP ViT-B/32 + head on FindingEmo (about 13.1k/2.8k/2.8k), on [-1, 1] (valence/3, (arousal-3)/3).
 PUBLISHED_BASELINE = {
@@ -90,27 +96,20 @@ def beside_published(runs: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m emotune.eval.phases RUNS``: the phase table of a set of runs, beside the published baseline."""
-    import argparse
-    import sys
-
-    from emotune.utils.errors import MissingResourceError
-    from emotune.utils.io import write_json_atomic, write_text_atomic
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("runs", type=Path, help="folder with scene/, face/, fusion/ run dirs (each with metrics.json)")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    if not load_metrics(args.runs):
+@command("eval_phases")
+def main(cfg: DictConfig) -> None:
+    """``python -m emotune.eval.phases runs=RUNS``: the phase table of a set of runs, beside the published baseline."""
+    runs = Path(str(cfg.runs))
+    if not load_metrics(runs):
         raise MissingResourceError(
-            f"No scene/, face/ or fusion/ metrics.json under {args.runs}; train the phases "
-            f"with hydra.run.dir={args.runs}/<phase> first."
+            f"No scene/, face/ or fusion/ metrics.json under {runs}; train the phases with hydra.run.dir={runs}/<phase> "
+            "first."
         )
-    table, published = phase_table(args.runs), beside_published(args.runs)
+    table, published = phase_table(runs), beside_published(runs)
     md = [
         "# Phase table",
         "",
-        f"Runs: `{args.runs}`.",
+        f"Runs: `{runs}`.",
         "",
         "## Test MAE and Spearman on [-1, 1], beside the published frozen CLIP ViT-B/32 baseline",
         "",
@@ -121,16 +120,14 @@ def main(argv: list[str] | None = None) -> None:
         table.to_markdown(index=False, floatfmt=".3f"),
         "",
     ]
-    write_text_atomic(args.runs / "phases.md", "\n".join(md))
+    write_text_atomic(runs / "phases.md", "\n".join(md))
     write_json_atomic(
-        args.runs / "phases.json",
+        runs / "phases.json",
         {"phases": table.to_dict(orient="records"), "beside_published": published.to_dict(orient="records")},
     )
     print(published.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"Wrote {args.runs / 'phases.md'} and phases.json")
+    print(f"Wrote {runs / 'phases.md'} and phases.json")
 
 
 if __name__ == "__main__":
-    from emotune.utils.cli import exit_on_user_error
-
-    exit_on_user_error(main)()
+    main()

@@ -20,7 +20,6 @@ that never saw it (:class:`FoldSwitch`); the report says how many. Writes ``<out
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from emotune.eval.real_sets import FoldSwitch, benchmark_part, subsample
 from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
 from emotune.runtime.real_rows import PerceivedRows, face_images, perceive_images, photo_images
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.instantiators import instantiate
 from emotune.utils.io import write_json_atomic, write_text_atomic
@@ -125,9 +124,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import torch
 
     torch.manual_seed(int(cfg.seed))
+    if cfg.data_dir is None:
+        raise ConfigError(
+            "No real data: give data_dir=DIR (make eval-real DATA=DIR) or set EMOTUNE_REAL_DATA=DIR, a folder with "
+            "faces/ and/or oasis/."
+        )
     data, out = Path(str(cfg.data_dir)), Path(cfg.out)
     if not data.is_dir():
-        raise MissingResourceError(f"data_dir={data} is not a folder; give one laid out like ../shared/data/real.")
+        raise MissingResourceError(f"data_dir={data} is not a folder; give one with faces/ and/or oasis/.")
     sets = model_sets(cfg)
     overrides = list(cfg.infer)
     perceivers = {}
@@ -172,12 +176,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
+@command("eval_real")
+def main(cfg: DictConfig) -> None:
     """CLI: ``python -m emotune.eval.real data_dir=DIR [key=value ...]``."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
-    cfg = compose_config("eval_real", args, Path("outputs/eval/real"))
     evaluate(cfg)
     print(f"Real-data report: {Path(cfg.out) / 'real.md'} (flat numbers: {Path(cfg.out) / 'real.json'})")
 

@@ -1,6 +1,6 @@
 """``make eval``: the design's claims measured with the demo models.
 
-``python -m emotune.eval.report [key=value ...]`` (settings: ``conf/eval.yaml``).
+``python -m emotune.eval.report [key=value ...]`` (settings: ``conf/eval_scenarios.yaml``).
 
 1. Renders the scripted scenarios (:mod:`emotune.eval.scenarios`) into clips with ground truth.
 2. Runs the real ``infer()`` on each with ``stabilizer=none|ema|kalman``: tracking, jitter, lag, playlist.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from emotune.eval.metrics import gate_errors, playlist_mean_va, timeline_metrics
 from emotune.eval.phases import phase_table
 from emotune.eval.scenarios import Scenario, scenarios
 from emotune.runtime.compose import compose_config
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.io import write_json_atomic, write_text_atomic
 from emotune.viz import eval_figures as figures
@@ -288,11 +287,9 @@ def flat_report(result: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """Compose ``conf/eval.yaml`` with ``key=value`` overrides and run."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cfg = compose_config("eval", sys.argv[1:] if argv is None else argv, Path("outputs") / "eval")
+@command("eval_scenarios")
+def main(cfg: DictConfig) -> None:
+    """``conf/eval_scenarios.yaml`` composed with ``key=value`` overrides, run."""
     evaluate(cfg)
     print(f"Report: {Path(cfg.out) / 'report.md'} (report.json, eval.json and figures beside it)")
 

@@ -1,27 +1,27 @@
 """``make eval-uncertainty``: the uncertainty methods side by side (``model.uncertainty=mc_dropout|heteroscedastic|
 both``), each a full scene + face + fusion training with the demo's settings, scored on the same splits.
 
-``python -m emotune.eval.uncertainty [--demo outputs/demo] [--out outputs/eval/uncertainty]``; the demo's own runs
-(the configured default) are reused, the other two are trained under ``--out``. ``val_ccc`` is each path's
+``python -m emotune.eval.uncertainty [demo=DIR] [out=DIR]`` (settings ``conf/eval_uncertainty.yaml``); the demo's own
+runs (the configured default) are reused, the other two are trained under ``out`` for as many epochs as the demo's. ``val_ccc`` is each path's
 best-epoch mean val CCC (the mean's quality); σ quality cannot be compared on val, where each method's σ is
 calibrated, and is never chosen on test.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import DictConfig
 
 from emotune.eval.phases import phase_table
 from emotune.models.loading import best_checkpoint
 from emotune.runtime.compose import compose_config
-from emotune.utils.cli import exit_on_user_error
-from emotune.utils.errors import ConfigError
+from emotune.utils.command import command
+from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.io import write_text_atomic
 
 METHODS = ("mc_dropout", "heteroscedastic", "both")
@@ -39,16 +39,26 @@ def face_has_the_method(method: str, demo: Path) -> bool:
     return not isinstance(load_phase_module(best_checkpoint(demo / "face"), "face").head, ExpressionVAHead)
 
 
-def train_method(method: str, runs: Path, epochs: int, face_from: Path | None = None) -> None:
-    """Scene, face and fusion with ``model.uncertainty=method`` (skipped when already there); ``face_from``: a face
-    run dir used as is instead of training one."""
+def demo_epochs(demo: Path, phase: str) -> int:
+    """``trainer.max_epochs`` of the demo's own ``phase`` run (its ``.hydra/config.yaml``)."""
+    from omegaconf import OmegaConf
+
+    saved = demo / phase / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise MissingResourceError(f"{saved} not found: give epochs=N, or demo=DIR of `make demo`'s runs.")
+    return int(OmegaConf.load(saved).trainer.max_epochs)
+
+
+def train_method(method: str, runs: Path, epochs: dict[str, int], face_from: Path | None = None) -> None:
+    """Scene, face and fusion with ``model.uncertainty=method`` (skipped when already there), each phase for
+    ``epochs[phase]``; ``face_from``: a face run dir used as is instead of training one."""
     base = [sys.executable, "train.py", "extras.print_config=false", "logger=csv"]
     if face_from is not None and not (runs / "face").exists():
         runs.mkdir(parents=True, exist_ok=True)
         (runs / "face").symlink_to(face_from.resolve(), target_is_directory=True)
     for phase in ("scene", "face"):
         if not best_checkpoint(runs / phase).is_file():
-            subprocess.run([*base, f"phase={phase}", f"model.uncertainty={method}", f"trainer.max_epochs={epochs}",
+            subprocess.run([*base, f"phase={phase}", f"model.uncertainty={method}", f"trainer.max_epochs={epochs[phase]}",
                             f"hydra.run.dir={runs / phase}"], check=True)  # fmt: skip
     if not (runs / "fusion" / "metrics.json").is_file():
         subprocess.run([*base, "phase=fusion", f"hydra.run.dir={runs / 'fusion'}",
@@ -72,14 +82,16 @@ def val_ccc(runs: Path, path: str) -> float:
     return float(json.loads((runs / path / "metrics.json").read_text()).get("val/ccc_mean_best", float("nan")))
 
 
-def compare(demo: Path, out: Path, epochs: int) -> pd.DataFrame:
-    """One row per method and path on ``test`` and ``test_face``: CCC, Spearman(σ, |error|), coverage90, NLL."""
+def compare(demo: Path, out: Path, epochs: int | None) -> pd.DataFrame:
+    """One row per method and path on ``test`` and ``test_face``: CCC, Spearman(σ, |error|), coverage90, NLL;
+    ``epochs``: each training's (``None``: each phase's demo run's)."""
     rows, default = [], default_method(out / "config")
+    per_phase = {p: epochs if epochs is not None else demo_epochs(demo, p) for p in ("scene", "face")}
     for method in METHODS:
         runs = demo if method == default else out / method
         face_own = face_has_the_method(method, demo)
         if method != default:
-            train_method(method, runs, epochs, face_from=None if face_own else demo / "face")
+            train_method(method, runs, per_phase, face_from=None if face_own else demo / "face")
         table = phase_table(runs, splits=("test", "test_face", "test_shifted_face"))
         table.insert(0, "uncertainty", method)
         table.insert(1, "face model", method if face_own else f"{default} (demo's)")
@@ -88,15 +100,11 @@ def compare(demo: Path, out: Path, epochs: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """CLI."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--demo", type=Path, default=Path("outputs/demo"))
-    ap.add_argument("--out", type=Path, default=Path("outputs/eval/uncertainty"))
-    ap.add_argument("--epochs", type=int, default=12)
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    df = compare(args.demo, args.out, args.epochs)
+@command("eval_uncertainty")
+def main(cfg: DictConfig) -> None:
+    """CLI: ``python -m emotune.eval.uncertainty [key=value ...]``."""
+    out = Path(str(cfg.out))
+    df = compare(Path(str(cfg.demo)), out, None if cfg.epochs is None else int(cfg.epochs))
     keep = ["uncertainty", "face model", "path", "split", "val_ccc", "v_ccc", "a_ccc", "v_sigma_err_spearman",
             "a_sigma_err_spearman", "v_coverage90", "a_coverage90", "v_nll", "a_nll"]  # fmt: skip
     df = df[df["path"].isin(["scene", "face", "fusion: context (default)", "fusion: robust (conflict-aware)"])][keep]
@@ -105,9 +113,9 @@ def main(argv: list[str] | None = None) -> None:
           "CCC (each method's σ is calibrated on val, so val cannot rank σ quality). The face model's expression head has "
           "no MC-Dropout-only σ: the `mc_dropout` rows keep the demo's face model.", "",
           df.to_markdown(index=False, floatfmt=".3f"), ""]  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out / "uncertainty.md", "\n".join(md))
-    df.to_csv(args.out / "uncertainty.csv", index=False)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "uncertainty.md", "\n".join(md))
+    df.to_csv(out / "uncertainty.csv", index=False)
     print("\n".join(md))
 
 

@@ -39,7 +39,7 @@ def is_webcam(video: Any) -> bool:
     return isinstance(video, int) or (isinstance(video, str) and video.strip().isdigit())
 
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")  # what FFmpeg decodes
 
 
 def batch_videos(video: Any) -> list[Path] | None:

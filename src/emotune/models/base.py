@@ -3,6 +3,7 @@ test outputs gathered across ranks in dataset order, per-split metrics and the c
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
@@ -13,6 +14,7 @@ import torch
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from omegaconf import DictConfig, OmegaConf
 
+from emotune.utils.errors import ConfigError
 from emotune.utils.metrics import VAMetrics, uncertainty_metrics
 from emotune.utils.scales import FINDINGEMO, VAScale
 
@@ -22,6 +24,15 @@ def plain(obj: Any) -> Any:
     if isinstance(obj, DictConfig) or OmegaConf.is_config(obj):
         return OmegaConf.to_container(obj, resolve=True)
     return obj
+
+
+def partial_node(node: Any, key: str) -> functools.partial:
+    """``node`` instantiated; it must be a ``_partial_: true`` node (code passes what it lacks: parameters, the
+    optimizer)."""
+    built = hydra.utils.instantiate(node)
+    if not isinstance(built, functools.partial):
+        raise ConfigError(f"model.{key} must be a _partial_: true node (code completes it); conf/model/ has it.")
+    return built
 
 
 class EmotuneModule(L.LightningModule):
@@ -48,18 +59,16 @@ class EmotuneModule(L.LightningModule):
         raise NotImplementedError
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
-        """Instantiate ``hparams.optimizer`` over :meth:`param_groups`, plus the optional ``hparams.scheduler``."""
-        opt_cfg = dict(self.hparams["optimizer"])
-        opt_cfg.pop("_partial_", None)
-        optimizer = hydra.utils.instantiate(opt_cfg, _partial_=True)(params=self.param_groups())
+        """Complete ``hparams.optimizer`` (a ``_partial_: true`` node) with :meth:`param_groups`, and the optional
+        ``hparams.scheduler`` with the optimizer."""
+        optimizer = partial_node(self.hparams["optimizer"], "optimizer")(params=self.param_groups())
         sched_cfg = self.hparams.get("scheduler")
         if not sched_cfg:
             return {"optimizer": optimizer}
         sched_cfg = dict(sched_cfg)
         monitor = sched_cfg.pop("monitor", "val/loss")
         interval = sched_cfg.pop("interval", "epoch")
-        sched_cfg.pop("_partial_", None)
-        scheduler = hydra.utils.instantiate(sched_cfg, _partial_=True)(optimizer=optimizer)
+        scheduler = partial_node(sched_cfg, "scheduler")(optimizer=optimizer)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": monitor, "interval": interval, "frequency": 1},

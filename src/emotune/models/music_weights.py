@@ -9,24 +9,23 @@ Reproduce it::
 
     python train.py phase=music data=fourq data.root=../shared/data/real/music4q experiment=music_fourq \\
         hydra.run.dir=outputs/music_fourq
-    python -m emotune.models.music_weights outputs/music_fourq
+    python -m emotune.models.music_weights run_dir=outputs/music_fourq
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import yaml
+from omegaconf import DictConfig
 
 from emotune.models.loading import best_checkpoint
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import atomic_path, write_json_atomic
 
@@ -36,7 +35,7 @@ MAX_BYTES = 1_000_000
 
 
 def default_music_checkpoint() -> Path:
-    """The packaged default labeller (``make library`` without ``--ckpt``)."""
+    """The packaged default labeller (``make library`` without ``CKPT``)."""
     return WEIGHTS_DIR / f"{DEFAULT_NAME}.ckpt"
 
 
@@ -135,7 +134,7 @@ def export_head(run_dir: str | Path, out: str | Path | None = None) -> Path:
         },
         "fitted_on": sorted(ids.get("train", []) + ids.get("val", [])),
         "test_ids": sorted(ids.get("test", [])),
-        "commands": [_command(run) + f" hydra.run.dir={run}", f"python -m emotune.models.music_weights {run}"],
+        "commands": [_command(run) + f" hydra.run.dir={run}", f"python -m emotune.models.music_weights run_dir={run}"],
         "val_metrics": {k: v for k, v in metrics.items() if k.startswith("val/")},
         "licence": "MIT (this repository); trained on the 4Q audio emotion data set (research use)",
     }
@@ -149,14 +148,10 @@ def export_head(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return _write(slim, out, meta)
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m emotune.models.music_weights RUN_DIR [--out FILE.ckpt]``."""
-    ap = argparse.ArgumentParser(description="Export a music training run as the packaged default labeller.")
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--out", type=Path, default=None, help=f"default: {default_music_checkpoint()}")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    out = export_head(args.run_dir, args.out)
+@command("music_weights")
+def main(cfg: DictConfig) -> None:
+    """CLI: ``python -m emotune.models.music_weights run_dir=RUN_DIR [out=FILE.ckpt]``."""
+    out = export_head(str(cfg.run_dir), str(cfg.out) if cfg.out else None)
     print(f"{out} ({out.stat().st_size / 1024:.0f} KB) and {sidecar_path(out).name}")
 
 

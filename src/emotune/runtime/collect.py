@@ -1,4 +1,5 @@
-"""One table across inference runs: ``python -m emotune.runtime.collect DIR [DIR ...] [--out table.csv]``.
+"""One table across inference runs: ``python -m emotune.runtime.collect dirs=[DIR,...] [out=table.csv]`` (settings:
+``conf/collect.yaml``).
 
 Batch mode (``infer.py video=FOLDER``) writes it itself; for a Hydra multirun
 (``infer.py -m video=a.mp4,b.mp4``, possibly on SLURM) point this at the sweep folder.
@@ -6,14 +7,14 @@ Batch mode (``infer.py video=FOLDER``) writes it itself; for a Hydra multirun
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig
 
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import DataError
 from emotune.utils.io import atomic_path
 
@@ -79,15 +80,12 @@ def find_runs(roots: list[Path]) -> dict[str, Path]:
     return runs
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
+@command("collect")
+def main(cfg: DictConfig) -> None:
     """CLI: tabulate run folders into one CSV."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dirs", nargs="+", type=Path)
-    ap.add_argument("--out", type=Path, default=None, help="CSV path (default: <first dir>/videos_summary.csv)")
-    args = ap.parse_args(argv)
-    table = summary_table(find_runs(args.dirs))
-    out = args.out or args.dirs[0] / "videos_summary.csv"
+    dirs = [Path(str(d)) for d in ([cfg.dirs] if isinstance(cfg.dirs, str) else cfg.dirs)]
+    table = summary_table(find_runs(dirs))
+    out = Path(str(cfg.out)) if cfg.out else dirs[0] / "videos_summary.csv"
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     print(table.drop(columns=["run_dir", "error"]).to_string(index=False))

@@ -9,18 +9,16 @@ play and feedback event). ``forget=true`` deletes everything of the listener. Al
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from emotune.runtime.cli_config import command_config, instantiate
+from emotune.runtime.cli_config import instantiate
 from emotune.store import ListenerStore
 from emotune.store.engine import shown
 from emotune.store.history import export_listener, flat_rows, opinions, session_table, song_effects
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import ConfigError
 from emotune.utils.io import atomic_path, write_json_atomic
 
@@ -100,11 +98,7 @@ def history(cfg: DictConfig) -> str:
     return text
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
+@command("history")
+def main(cfg: DictConfig) -> None:
     """CLI (see the module docstring)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cfg = command_config("history", sys.argv[1:] if argv is None else argv, Path("outputs") / "history",
-                         __doc__ or "", "python -m emotune.history")  # fmt: skip
-    if cfg is not None:
-        history(cfg)
+    history(cfg)

@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from omegaconf import DictConfig
 
 from emotune.audio.io import AUDIO_SUFFIXES
 from emotune.audio.tags import mood_word, write_mood_tags
 from emotune.data.catalog import Catalog, write_csv_catalog
-from emotune.runtime.compose import compose_config
 from emotune.runtime.song_jobs import prepared
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.io import file_stamp, write_json_atomic
 from emotune.utils.process import start_up
@@ -183,12 +183,9 @@ def _write_tags(
     return written, errors
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
+@command("library")
+def main(cfg: DictConfig) -> None:
     """CLI: ``python -m emotune.runtime.library music=DIR [out=FILE] [ckpt=FILE] [write_tags=true] ...``."""
-    args = sys.argv[1:] if argv is None else argv
-    cfg = compose_config("library", args, Path("outputs/library"))
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     start_up(cfg.threads, "threads")  # once, at start-up: the decoding workers use the other cores
     rep = label_folder(
         Path(str(cfg.music)),

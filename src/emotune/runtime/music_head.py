@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,10 +30,9 @@ from emotune.data.fourq import artist_key, load_fourq, quadrant_of
 from emotune.models.music_cv import Songs, fit_final, nested
 from emotune.models.music_fit import INPUTS, Candidate, FitSettings, Inputs, build, vector_layout
 from emotune.models.music_module import MusicLitModule
-from emotune.runtime.compose import compose_config
 from emotune.runtime.song_jobs import prepared
-from emotune.utils.cli import exit_on_user_error
-from emotune.utils.errors import ConfigError, DataError
+from emotune.utils.command import command, command_overrides
+from emotune.utils.errors import ConfigError, DataError, MissingResourceError
 from emotune.utils.io import atomic_path, file_stamp
 from emotune.utils.process import start_up
 from emotune.utils.ranking import auc_ci
@@ -161,14 +159,16 @@ def run(cfg: DictConfig, argv: list[str]) -> dict[str, Any]:
     return meta
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m emotune.runtime.music_head data_dir=DIR [out=FILE] [key=value ...]``."""
-    args = sys.argv[1:] if argv is None else argv
-    cfg = compose_config("music_head", args, Path("outputs/music_head"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
+@command("music_head")
+def main(cfg: DictConfig) -> None:
+    """CLI: ``python -m emotune.runtime.music_head [data_dir=DIR] [out=FILE] [key=value ...]``."""
+    if cfg.data_dir is None:
+        raise MissingResourceError(
+            "No 4Q folder: give data_dir=DIR (make music-head REAL=DIR) or set EMOTUNE_REAL_DATA=DIR (its music4q/)."
+        )
+    logging.getLogger("emotune").setLevel(logging.INFO)  # the folds' progress
     start_up(cfg.threads, "threads")  # once, at start-up
-    meta = run(cfg, args)
+    meta = run(cfg, command_overrides())
     h = meta["honest_estimate"]
     print(
         f"{cfg.out}: {meta['head']} on {meta['data']['songs']} songs. Nested CV (out-of-fold, artist-grouped): "

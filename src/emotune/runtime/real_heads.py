@@ -1,7 +1,7 @@
 """``make real-heads REAL=DIR``'s last step: fit the real-input set's expression map and context fusion on real
 labelled data, cross-fitted (:mod:`emotune.runtime.real_fit`), and write them as committed heads.
 
-``python -m emotune.runtime.real_heads data_dir=DIR [key=value ...]`` (settings: ``conf/real_heads.yaml``). Writes
+``python -m emotune.runtime.real_heads [data_dir=DIR] [key=value ...]`` (settings: ``conf/real_heads.yaml``). Writes
 ``<weights_dir>/face_fer_expression.pt`` (the face module's head, with each fold's map) and
 ``<weights_dir>/fusion_real_context.pt`` (the fusion, each fold's, and which fold holds each image, by content), and a
 summary of what was fitted on what to ``<out>/real_heads.json``.
@@ -10,7 +10,6 @@ summary of what was fitted on what to ``<out>/real_heads.json``.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from emotune.runtime.compose import compose_config
 from emotune.runtime.real_fit import CrossFit, CrossFitSettings, cross_fit, face_readings
 from emotune.runtime.real_models import FACE_HEAD, FUSION_HEAD, build, export_module_head
 from emotune.runtime.real_rows import PerceivedRows, face_images, perceive_images, photo_images
-from emotune.utils.cli import exit_on_user_error
-from emotune.utils.errors import MissingResourceError
+from emotune.utils.command import command
+from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.instantiators import instantiate
 from emotune.utils.io import atomic_path, write_json_atomic
 
@@ -69,6 +68,11 @@ def gate_sigma(fit: CrossFit, face: Any, rows: PerceivedRows, quantile: float) -
 
 def fit_real_heads(cfg: DictConfig) -> dict[str, Any]:
     """Build the set, perceive the data, cross-fit, write both heads; returns the summary."""
+    if cfg.data_dir is None:
+        raise ConfigError(
+            "No real data: give data_dir=DIR (make real-heads REAL=DIR) or set EMOTUNE_REAL_DATA=DIR, a folder with "
+            "faces/ and oasis/."
+        )
     out, weights = Path(cfg.out), Path(str(cfg.weights_dir))
     build(out / "set")
     infer = compose_config("infer", ["video=unused", f"ckpt.dir={out / 'set'}", "progress=false"], out / "run")
@@ -98,15 +102,13 @@ def fit_real_heads(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m emotune.runtime.real_heads data_dir=DIR [key=value ...]``."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
-    cfg = compose_config("real_heads", args, Path("outputs/real_heads"))
+@command("real_heads")
+def main(cfg: DictConfig) -> None:
+    """CLI: ``python -m emotune.runtime.real_heads [data_dir=DIR] [key=value ...]``."""
     summary = fit_real_heads(cfg)
     print(f"Real heads fitted on {summary['rows']} images ({', '.join(summary['sources'])}): {summary['heads']}")
-    print(f"Assemble the set: make real-models (then {best_checkpoint('outputs/real/fusion')} holds the fusion)")
+    fusion = best_checkpoint(Path(str(cfg.paths.real_set_dir)) / "fusion")
+    print(f"Assemble the set: make real-models (then {fusion} holds the fusion)")
 
 
 if __name__ == "__main__":

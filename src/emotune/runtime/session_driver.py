@@ -20,7 +20,6 @@ import logging
 import math
 import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -28,10 +27,10 @@ from omegaconf import DictConfig
 
 from emotune.pipeline.matcher import SongMatcher
 from emotune.pipeline.stabilizer import Stabilizer
-from emotune.runtime.cli_config import command_config, instantiate
+from emotune.runtime.cli_config import instantiate
 from emotune.runtime.listening import EVENTS, Listening
 from emotune.store import ListenerStore
-from emotune.utils.cli import exit_on_user_error
+from emotune.utils.command import command
 from emotune.utils.errors import DataError, EmotuneError
 
 log = logging.getLogger("emotune.session")
@@ -176,14 +175,16 @@ def run(driver: SessionDriver, lines: Iterable[str], out: TextIO) -> Iterator[di
     yield final
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m emotune.session [listener=NAME] [matcher/policy=guide] [key=value ...]``."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    cfg = command_config("infer", sys.argv[1:] if argv is None else argv, Path("outputs") / "session", __doc__ or "",
-                         "python -m emotune.session")  # fmt: skip
-    if cfg is None:
-        return
+ABOUT = (
+    "python -m emotune.session [listener=NAME] [key=value ...]: a listening session driven by "
+    "JSON lines on stdin, one JSON line back per line (protocol: emotune.runtime.session_driver, docs/listener.md)"
+)
+
+
+@command("infer", overrides=("hydra=command", "hydra.job.name=session", f"hydra.help.header='{ABOUT}'"))
+def main(cfg: DictConfig) -> None:
+    """CLI: ``python -m emotune.session [listener=NAME] [matcher/policy=guide] [key=value ...]`` (``conf/infer.yaml``:
+    the same stabilizer, matcher, catalogue, listener and store settings as ``infer.py``)."""
     driver = build_driver(cfg)
     for _ in run(driver, sys.stdin, sys.stdout):
         pass

@@ -9,18 +9,24 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from emotune.utils.errors import EmotuneError
+from emotune.utils.errors import ConfigError, EmotuneError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_error(exc: BaseException) -> EmotuneError | None:
-    """The :class:`EmotuneError` behind ``exc`` (Hydra wraps errors raised while instantiating)."""
+    """The :class:`EmotuneError` behind ``exc`` (Hydra wraps errors raised while instantiating); a mandatory
+    setting left at ``???`` is one too (the user did not give it)."""
+    from omegaconf.errors import MissingMandatoryValue
+
     seen = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, EmotuneError):
             return cur
+        if isinstance(cur, MissingMandatoryValue):
+            key = getattr(cur, "full_key", None) or "the missing key"
+            return ConfigError(f"{key} is required: give {key}=VALUE on the command line (see --help).")
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None

@@ -24,7 +24,14 @@ def run_group(task_name: str) -> str:
     return task_name
 
 
+def under(base: str | None, name: str) -> str | None:
+    """``base/name``, or ``None`` when ``base`` is ``None`` (an optional folder such as ``paths.real_data_dir``)."""
+    return None if base is None else str(Path(base) / name)
+
+
 def register() -> None:
     """Register the ``emotune.*`` OmegaConf resolvers (idempotent)."""
     if not OmegaConf.has_resolver("emotune.run_group"):
         OmegaConf.register_new_resolver("emotune.run_group", run_group)
+    if not OmegaConf.has_resolver("emotune.under"):
+        OmegaConf.register_new_resolver("emotune.under", under)
