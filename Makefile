@@ -28,6 +28,7 @@ export PYTHONUNBUFFERED := 1
 .DEFAULT_GOAL := help
 .PHONY: real-clip real-models real-heads eval-real
 .PHONY: app test-app eval-listener
+.PHONY: test-slow-short
 .PHONY: help install data video data-findingemo validate-findingemo eval-findingemo eval-uncertainty photos library eval-music music-head demo demo-models train-% infer eval bench test test-full lint format clean clean-outputs
 
 help: ## Show this help
@@ -154,9 +155,13 @@ app: $(VENV)/.installed ## The web page: upload a clip or use the webcam -> http
 test-app: $(VENV)/.installed ## The web page in headless Chromium (apt-get install chromium chromium-driver): upload, errors, webcam, manual
 	$(BIN)/python -m pytest tests/browser -m browser -q
 
-test: $(VENV)/.installed ## Fast tests (not slow, not gpu); fetches the real test photographs first when online
+test: $(VENV)/.installed ## Fast tests (not slow, not gpu) with the coverage of src/emotune; fetches the real test photographs first when online
 	@$(MAKE) --no-print-directory photos > /dev/null 2>&1 || true
-	$(BIN)/python -m pytest -m "not slow and not gpu and not browser" -q
+	$(BIN)/python -m pytest -m "not slow and not gpu and not browser" -q --cov=emotune --cov-report=
+	@echo "coverage of src/emotune by make test: $$($(BIN)/coverage report --format=total)%"
+
+test-slow-short: $(VENV)/.installed ## The slow tests that take under two minutes each (DDP, sweeps, ...; .ci/run runs them)
+	$(BIN)/python -m pytest -m "slow and not long and not gpu and not browser" -q
 
 test-full: $(VENV)/.installed ## All tests, including slow ones (multiruns, DDP, full trainings, the full-scale rehearsal)
 	@$(MAKE) --no-print-directory photos > /dev/null 2>&1 || true

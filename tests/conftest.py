@@ -19,7 +19,6 @@ from emotune.utils.scales import DEAM_STATIC
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("EMOTUNE_ROOT", str(ROOT))
 os.environ.setdefault("WANDB_MODE", "offline")
-SHARED_DEAM = ROOT.parent / "shared" / "data" / "deam"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,6 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for message, category in KNOWN_NOISE:
         config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__name__}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``real_data`` skip without ``../shared`` (fail with ``CI=true``)."""
+    from tests.helpers.real_data import missing_real_data
+
+    missing_real_data(item)
 
 
 # Tiny settings for every phase: small inputs, few batches, no printing (the vision phases also T = 4).

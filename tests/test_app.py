@@ -318,6 +318,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.page
 def test_page_serves_and_refuses_other_files(handlers: Handlers, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     from emotune.app.ui import build, launch

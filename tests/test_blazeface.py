@@ -20,7 +20,7 @@ from emotune.utils.errors import MissingResourceError
 from tests.helpers.real_data import PHOTO_DIR, PHOTO_MANIFEST
 
 from .helpers.configs import build
-from .helpers.real_data import REAL_FACES
+from .helpers.real_data import REAL_FACES, needs
 
 
 def blazeface(**kw) -> BlazeFaceDetector:
@@ -230,7 +230,7 @@ def test_blazeface_finds_real_people_in_photographs(blaze: BlazeFaceDetector) ->
     assert s["recall"] >= 0.95 and s["false_positives_per_10_images"] <= 1.0, s
 
 
-@pytest.mark.skipif(not (REAL_FACES / "labels.csv").is_file(), reason=f"real data not at hand: {REAL_FACES}")
+@needs(REAL_FACES / "labels.csv")
 def test_real_face_photographs_shown_as_webcam_frames(blaze: BlazeFaceDetector) -> None:
     """A slice of the test half of the real face photographs at three sizes in a 640 x 480 frame (the bench runs
     all of them): nearly every face found, nothing found elsewhere."""

@@ -28,6 +28,7 @@ class FakePerceiver:
         self.detector = SimpleNamespace(name="fake-detector")
         self.schedule = SimpleNamespace(every_s=1.0)
         self.device = torch.device("cpu")
+        self.paths_run, self.checkpoints_missing, self.checkpoints = ["scene"], ["face", "fusion"], {}
         self.calls: list[list[float]] = []
         self.resets = 0
 
@@ -167,6 +168,9 @@ def test_finish_closes_the_playlist_at_the_end_and_describe_says_what_ran() -> N
     assert pipe.fps == 4.0
     assert pipe.describe() == {
         "analysis_fps": 4.0,
+        "paths_run": ["scene"],
+        "checkpoints_missing": ["face", "fusion"],
+        "checkpoints": {},
         "mode": "validate",
         "stabilizer": "FakeStabilizer",
         "gate_sigma": [0.2, 0.3],

@@ -10,11 +10,11 @@ from emotune.data.deam import load_deam, read_dynamic, read_static
 from emotune.synthetic.songs import synthetic_songs, write_deam_like
 from emotune.utils.errors import DataError, MissingResourceError
 
-from .conftest import SHARED_DEAM
 from .helpers.configs import read_catalog
+from .helpers.real_data import SHARED_DEAM, needs
 
 
-@pytest.mark.skipif(not SHARED_DEAM.is_dir(), reason="real DEAM CSVs not at hand")
+@needs(SHARED_DEAM)
 def test_real_deam_static_csvs() -> None:
     cat = load_deam(SHARED_DEAM)
     assert len(cat) == 1802

@@ -1,7 +1,6 @@
 """Guide mode as a listening session (iso start, bounded steps toward the goal, never stalls), with property tests."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,8 +8,9 @@ from emotune.pipeline.guide import GuidePlan, GuideSettings
 from emotune.pipeline.matcher import SongMatcher
 from emotune.utils.scales import DEAM_STATIC
 
-from .conftest import SHARED_DEAM, catalog_of, song_catalog
+from .conftest import catalog_of, song_catalog
 from .helpers.configs import build
+from .helpers.real_data import SHARED_DEAM, needs
 
 
 def guide_settings(**kw) -> GuideSettings:
@@ -48,7 +48,7 @@ def test_the_stall_is_gone_with_songs_of_unknown_length() -> None:
     check_session(m)
 
 
-@pytest.mark.skipif(not SHARED_DEAM.is_dir(), reason="real DEAM CSVs not at hand")
+@needs(SHARED_DEAM)
 def test_real_deam_catalogue_steady_distress() -> None:
     from emotune.data.deam import load_deam
 

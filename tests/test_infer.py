@@ -14,6 +14,7 @@ from emotune.runtime.infer import infer
 from emotune.utils.errors import ConfigError, DataError, MissingResourceError
 
 from .conftest import ROOT, FakeWebcam, infer_overrides
+from .helpers.real_data import SHARED_DEAM, needs
 
 
 def infer_cfg(make_cfg, models, video, *extra: str):
@@ -105,6 +106,35 @@ def test_bad_videos_fail_cleanly(make_cfg, scene_only_set: Path, tmp_path: Path,
     with pytest.raises(err, match=match):
         infer(cfg)
     assert not (Path(cfg.paths.output_dir) / "summary.json").exists()
+
+
+def test_a_video_that_stops_decoding_at_the_start_is_an_error(
+    make_cfg, scene_only_set: Path, synth_root: Path, tmp_path: Path
+) -> None:
+    """A file whose header reports its full length but whose frames end almost at once (a cut download) is one
+    error, not a one-frame run."""
+    data = (synth_root / "videos" / "clip.mp4").read_bytes()
+    cut = _write(tmp_path / "cut.mp4", data[: len(data) // 50])
+    cfg = infer_cfg(make_cfg, scene_only_set, cut)
+    try:
+        infer(cfg)
+    except DataError as exc:
+        assert "decode" in str(exc) or "opened" in str(exc), exc
+    else:
+        pytest.fail("a video cut to 2 % of its bytes ran")
+    assert not (Path(cfg.paths.output_dir) / "summary.json").exists()
+
+
+def test_a_scene_only_set_says_which_paths_ran(
+    make_cfg, scene_only_set: Path, synth_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = infer_cfg(make_cfg, scene_only_set, synth_root / "videos" / "clip.mp4", "render=false")
+    with caplog.at_level("WARNING", logger="emotune"):
+        summary = infer(cfg)
+    assert summary["paths_run"] == ["scene"] and summary["checkpoints_missing"] == ["face", "fusion"]
+    assert summary["face_found_fraction"] is None  # no face was looked for, not "no face in view"
+    assert set(summary["checkpoints"]) == {"scene"}
+    assert any("No face or fusion checkpoint" in r.getMessage() for r in caplog.records), caplog.text
 
 
 @pytest.mark.parametrize(
@@ -273,9 +303,9 @@ def test_quantile_alignment_maps_label_quantiles_onto_the_catalogue() -> None:
     assert np.all(np.diff(mapped[:, 0]) >= 0)  # monotone: the order of moods is kept
 
 
-@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "deam").is_dir(), reason="real DEAM CSVs not at hand")
+@needs(SHARED_DEAM)
 def test_infer_on_the_real_deam_catalogue(make_cfg, trained, synth_root: Path) -> None:
-    deam = ROOT.parent / "shared" / "data" / "deam"
+    deam = SHARED_DEAM
     cfg = infer_cfg(make_cfg, trained, synth_root / "videos" / "clip.mp4", "catalog=deam", f"catalog.root={deam}")
     summary = infer(cfg)
     assert summary["catalog"]["songs"] == 1802 and summary["catalog"]["scale"] == "deam_static"

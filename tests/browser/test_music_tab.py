@@ -13,7 +13,7 @@ import pytest
 from tests.browser.page import AppServer, Page
 from tests.helpers.real_data import REAL_MUSIC4Q, needs
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.page]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser.page import AppServer, Page, foreign, requested_urls
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.page]
 
 STARTUP_S = 30.0  # the target: the page is up within 30 s of `make app`
 UPDATES_PER_S = 2.0  # the webcam stream shows an updated mood at least twice a second

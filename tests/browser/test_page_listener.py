@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser.page import AppServer, Page, foreign, requested_urls
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.page]
 
 
 @pytest.fixture(scope="module")

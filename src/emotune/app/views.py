@@ -102,6 +102,11 @@ def clip_status(summary: dict[str, Any], run_name: str) -> str:
         f"analysed in {summary.get('processing_seconds', 0):.1f} s ({summary.get('realtime_factor', 0):.1f}x realtime); "
         f"run folder `{run_name}`."
     ]
+    if summary.get("checkpoints_missing"):
+        lines.append(
+            f"Only the {' and '.join(summary.get('paths_run', ['scene']))} path(s) ran: this model set has no "
+            f"{' or '.join(summary['checkpoints_missing'])} checkpoint."
+        )
     if face is not None:
         lines.append(f"A face was found in {100 * face:.0f} % of the analysed frames.")
         if face == 0:

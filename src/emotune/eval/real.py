@@ -91,7 +91,12 @@ def eval_interview(sets: dict[str, Path], clip: Path, out: Path, overrides: list
     for name, ckpt in sets.items():
         run = out / "interview" / name
         summary = infer(infer_config(ckpt, run, overrides, video=str(video)))
-        res[name] = {"face_found": float(summary["face_found_fraction"]), "frames": int(summary["frames_analysed"])}
+        res[name] = {
+            "face_found": float(
+                summary["face_found_fraction"] if summary["face_found_fraction"] is not None else "nan"
+            ),
+            "frames": int(summary["frames_analysed"]),
+        }
     return res
 
 

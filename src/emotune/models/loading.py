@@ -4,7 +4,7 @@ the trained phases ``infer.py`` chains. Reading one checkpoint is :mod:`emotune.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast, overload
 
@@ -55,6 +55,17 @@ class TrainedModels:
     scene: SceneLitModule
     face: FaceLitModule | None = None
     fusion: FusionLitModule | None = None
+    checkpoints: dict[str, str | None] = field(default_factory=dict)  # phase -> the file it came from (None: absent)
+
+    @property
+    def paths_run(self) -> list[str]:
+        """The phases that run: ``scene`` always, ``face`` and ``fusion`` when their models were found."""
+        return [p for p, m in (("scene", self.scene), ("face", self.face), ("fusion", self.fusion)) if m is not None]
+
+    @property
+    def missing(self) -> list[str]:
+        """The phases that do not run (no checkpoint of their own, none inside a fusion checkpoint)."""
+        return [p for p in ("scene", "face", "fusion") if p not in self.paths_run]
 
 
 CHECKPOINT_DIR = "checkpoints"  # a run dir's checkpoints (conf/callbacks/model_checkpoint.yaml writes them there)
@@ -102,5 +113,13 @@ def load_trained(*, dir: str | None, scene: str | None, face: str | None, fusion
         assert fused is not None  # resolve_checkpoints gives a scene or a fusion checkpoint
         scene_m = fused.scene
     face_m = load_phase_module(paths["face"], "face") if paths["face"] else (fused.face if fused is not None else None)
+    models = TrainedModels(scene_m, face_m, fused, checkpoints=dict(paths))
     log.info("Models: %s", {k: v for k, v in paths.items() if v})
-    return TrainedModels(scene_m, face_m, fused)
+    if models.missing:
+        where = f"under ckpt.dir={dir} " if dir else ""
+        log.warning(
+            "No %s checkpoint %s(ckpt.%s=PATH gives one): only the %s path%s run%s.",
+            " or ".join(models.missing), where, models.missing[0], " and ".join(models.paths_run),
+            "s" * (len(models.paths_run) > 1), "" if len(models.paths_run) > 1 else "s",
+        )  # fmt: skip
+    return models

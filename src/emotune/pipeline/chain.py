@@ -128,6 +128,9 @@ class Pipeline:
         """What ran, for ``summary.json``."""
         return {
             "analysis_fps": self.fps,
+            "paths_run": self.perceiver.paths_run,
+            "checkpoints_missing": self.perceiver.checkpoints_missing,
+            "checkpoints": self.perceiver.checkpoints,
             "mode": self.matcher.mode,
             "stabilizer": type(self.stabilizer).__name__,
             "gate_sigma": list(self.stabilizer.gate) if self.stabilizer.gate else None,

@@ -102,6 +102,8 @@ class Perceiver:
         self.seed = int(seed)
         self.face_policy = check_choice("perceive.face_policy", face_policy, FACE_POLICIES)
         self.scene, self.face, self.fusion = models.scene, models.face, models.fusion
+        self.paths_run, self.checkpoints_missing = models.paths_run, models.missing
+        self.checkpoints = {k: v for k, v in models.checkpoints.items() if v}
         if self.face is not None and face_margin is not None:
             self.face_margin = check_range("perceive.face_margin", face_margin, -0.3, 2.0)
         else:

@@ -86,6 +86,9 @@ def infer_batch(cfg: DictConfig, pipeline: Pipeline, videos: list[Path], out_dir
     return result
 
 
+MIN_DECODED_S = 1.0  # a file that reports a longer length but decodes less than this is an error, not a run
+
+
 def run_video(
     cfg: DictConfig,
     pipeline: Pipeline,
@@ -195,6 +198,12 @@ def analyse(
     if not rows:
         raise DataError(f"video={video}: no frame could be decoded (zero frames); nothing to analyse.")
     truncated = reader.truncated()
+    expected_s = info.frames / info.fps if info.frames and not info.live else 0.0
+    if truncated and reader.last_t < MIN_DECODED_S <= expected_s:
+        raise DataError(
+            f"video={video}: only {reader.last_t:.1f} s of its {expected_s:.1f} s decode (a truncated or damaged "
+            "file): re-encode or re-download it."
+        )
     if truncated and reader.stopped_by == "eof":
         log.warning(
             "Decoding ended at %.1f s of %.1f s: the file looks truncated.", reader.last_t, info.frames / info.fps

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
 from emotune.store.engine import StoreSettings, open_engine
@@ -87,14 +88,18 @@ class ListenerStore:
     def listener_id(self, name: str, create: bool) -> int | None:
         """The id of listener ``name`` (created when missing and ``create``; else ``None``)."""
         name = check_name(name)
-        with self.orm() as s, s.begin():
-            found = s.scalar(select(Listener.id).where(Listener.name == name))
-            if found is not None or not create:
-                return found
-            row = Listener(name=name, created_at=utcnow(), prefs_version=0)
-            s.add(row)
-            s.flush()
-            return row.id
+        try:
+            with self.orm() as s, s.begin():
+                found = s.scalar(select(Listener.id).where(Listener.name == name))
+                if found is not None or not create:
+                    return found
+                row = Listener(name=name, created_at=utcnow(), prefs_version=0)
+                s.add(row)
+                s.flush()
+                return row.id
+        except IntegrityError:  # another process created the same listener between the select and the insert
+            with self.orm() as s:
+                return s.scalar(select(Listener.id).where(Listener.name == name))
 
     def listener_names(self) -> list[str]:
         """Every listener's name, sorted."""
