@@ -14,12 +14,13 @@ scene path, the face path and the fusion side by side.
 
 A model set whose fusion was cross-fitted on these very images (``make real-heads``) scores each of them with the fold
 that never saw it (:class:`FoldSwitch`); the report says how many. Writes ``<out>/real.json`` (flat keys),
-``<out>/real.md`` and its copy ``doc``, ``<out>/real_clip.png`` and ``<out>/fusion_weight.png``.
+``<out>/real.md``, ``<out>/real_clip.png`` and ``<out>/fusion_weight.png``; ``doc`` gets a copy of all three.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from emotune.runtime.real_rows import PerceivedRows, face_images, perceive_image
 from emotune.utils.command import command
 from emotune.utils.errors import ConfigError, MissingResourceError
 from emotune.utils.instantiators import instantiate
-from emotune.utils.io import write_json_atomic, write_text_atomic
+from emotune.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("emotune.eval")
 
@@ -162,9 +163,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "nothing to evaluate, and the report is left as it is."
         )
     clip = Path(str(cfg.clip)) if cfg.clip else None
+    figures = [out / "fusion_weight.png"]  # what the report links (copied beside doc)
     if clip is not None and clip.is_file():
         results["clip"] = eval_clip(sets, clip, out, overrides, cfg)
         write_clip_figure(results["clip"], out / "real_clip.png")
+        figures.append(out / "real_clip.png")
         if float(cfg.interview_seconds) > 0:
             results["interview"] = eval_interview(sets, clip, out, overrides, float(cfg.interview_seconds))
     elif clip is not None:
@@ -176,8 +179,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     write_json_atomic(out / "real.json", flat(results))
     report = render_real_report(results)
     write_text_atomic(out / "real.md", report)
-    if cfg.doc:
-        write_text_atomic(Path(str(cfg.doc)), report)
+    if cfg.doc:  # the report and the figures it links, side by side
+        doc = Path(str(cfg.doc))
+        write_text_atomic(doc, report)
+        for figure in figures:
+            if figure.resolve() != (doc.parent / figure.name).resolve():
+                with atomic_path(doc.parent / figure.name) as tmp:
+                    shutil.copyfile(figure, tmp)
     return results
 
 
