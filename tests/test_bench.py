@@ -29,6 +29,7 @@ def test_detection_section_measures_what_it_claims(synth_root: Path, tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.long  # over two minutes on 2 cores: make test-full only
 def test_bench_end_to_end(trained, synth_root: Path, tmp_path: Path) -> None:
     from emotune.bench.run import bench
     from emotune.runtime.compose import compose_config

@@ -114,7 +114,10 @@ def test_eval_report_runs_end_to_end(trained, tmp_path: Path) -> None:
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "## Stabilizers" in report and "Validate vs guide" in report and "uncertainty gate" in report
     stab = pd.DataFrame(res["stabilizers"])
-    assert set(stab["stabilizer"]) == {"none", "ema", "kalman"}
+    variants = set(
+        cfg.stabilizer_variants
+    )  # conf/eval_scenarios.yaml: the scene rate's variants beside the stabilizers
+    assert variants and set(stab["stabilizer"]) == {"none", "ema", "kalman"} | variants
     assert (stab["dwell_violations"] == 0).all() and (stab["repeats"] == 0).all()
     assert len(res["guide"]) == 2 and json.loads((tmp_path / "eval" / "eval.json").read_text())["guide"]
     flat = json.loads((tmp_path / "eval" / "report.json").read_text())

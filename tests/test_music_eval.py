@@ -104,6 +104,7 @@ def test_packaged_head_was_fitted_on_the_folder_at_hand() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # over two minutes on 2 cores: make test-full only
 @needs(REAL_MUSIC4Q)
 def test_default_labeller_out_of_fold_on_the_real_clips(tmp_path: Path) -> None:
     """The whole recipe re-run out of fold (about 10 minutes on 2 cores): the sidecar's honest estimate, and well

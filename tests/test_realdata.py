@@ -95,6 +95,7 @@ def test_readme_real_data_commands_on_a_partial_download(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.long  # over two minutes on 2 cores: make test-full only
 @pytest.mark.timeout(3600)
 def test_full_scale_rehearsal(tmp_path: Path) -> None:
     """All 25,869 real paths, 10 % missing, 1 % corrupt, 60 % with a drawn face: validate -> scene -> face ->

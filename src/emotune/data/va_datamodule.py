@@ -55,6 +55,7 @@ class VADataModule(L.LightningDataModule):
         cache_dir: face-detection cache folder.
         batch_size / num_workers: loader settings.
         augment: random crops, flips and colour jitter on the training split.
+        shuffle: the training batches in a new random order each epoch (``False``: the split's order).
         face_color_jitter: colour jitter of training face crops (0..1; 1: any hue, wide brightness and saturation),
             so the background's colour at a crop's corners cannot stand in for the expression.
         in_memory: keep decoded images in memory (small sets, many epochs).
@@ -83,6 +84,7 @@ class VADataModule(L.LightningDataModule):
         batch_size: int,
         num_workers: int,
         augment: bool,
+        shuffle: bool,
         in_memory: bool,
         limit_per_split: int | None,
         face_color_jitter: float,
@@ -107,7 +109,7 @@ class VADataModule(L.LightningDataModule):
         self.train_split, self.val_split = train_split, val_split
         self.test_splits = list(test_splits)
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.augment, self.in_memory, self.limit_per_split = augment, in_memory, limit_per_split
+        self.augment, self.shuffle, self.in_memory, self.limit_per_split = augment, shuffle, in_memory, limit_per_split
         self.face_color_jitter = check_range("data.face_color_jitter", face_color_jitter, 0.0, 1.0)
         self.data_configs: dict[str, dict] = {}
         self.datasets: dict[str, VADataset] = {}
@@ -264,8 +266,8 @@ class VADataModule(L.LightningDataModule):
         return make_loader(self.datasets[name], self.batch_size, self.num_workers, shuffle)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader(self.train_split, shuffle=True)
+        """The training batches (shuffled unless ``shuffle`` is off)."""
+        return self._loader(self.train_split, shuffle=self.shuffle)
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches."""
