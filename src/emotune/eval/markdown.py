@@ -139,12 +139,20 @@ def _phases(result: dict[str, Any], figs: dict[str, Path]) -> list[str]:
     return lines
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the checkout when it lies inside it (a report never names the writer's machine)."""
+    from emotune.utils.command import repo_root
+
+    p = Path(str(path))
+    return str(p.relative_to(repo_root())) if p.is_absolute() and p.is_relative_to(repo_root()) else str(p)
+
+
 def render_report(result: dict[str, Any], all_sc: dict, figs: dict[str, Path]) -> str:
     """The whole ``report.md``."""
     lines = [
         "# emotune evaluation report",
         "",
-        f"Demo models: `{result['demo']}`. Produced by `make eval` in {result['seconds']:.0f} s. V-A on the "
+        f"Demo models: `{shown_path(result['demo'])}`. Produced by `make eval` in {result['seconds']:.0f} s. V-A on the "
         "[-1, 1] reference unless marked. Every number is also in `report.json` (flat keys).",
         "",
     ]
