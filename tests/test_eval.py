@@ -92,7 +92,7 @@ def test_flat_report_has_the_issue_keys() -> None:
 
 
 @pytest.mark.slow
-def test_eval_report_runs_end_to_end(trained, tmp_path: Path) -> None:
+def test_eval_report_runs_end_to_end(trained, synth_root: Path, tmp_path: Path) -> None:
     from emotune.eval.report import evaluate
     from emotune.runtime.compose import compose_config
 
@@ -105,6 +105,7 @@ def test_eval_report_runs_end_to_end(trained, tmp_path: Path) -> None:
         [
             f"demo={demo}",
             f"out={tmp_path / 'eval'}",
+            f"infer=['paths.synthetic_dir={synth_root}']",  # the fixture's catalogue: a fresh clone has no data/synthetic
             "only=[distressed,no_face,hard_face]",
             "gate.scenarios=[no_face,hard_face]",
         ],
