@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emotune.eval.markdown import shown_path
 from emotune.viz.save import save_figure
 
 EXPRESSION_ORDER = ("happy", "surprise", "neutral", "sad", "fear", "disgust", "angry", "contempt")
@@ -135,7 +136,7 @@ def benchmark_section(part: dict[str, Any]) -> str:
         )
     return "\n".join(
         [
-            f"### The embedded benchmark (`{part['run']}`, from `make demo`)",
+            f"### The embedded benchmark (`{shown_path(part['run'])}`, from `make demo`)",
             "",
             "CCC valence / arousal on the test images with a face; in `test_shifted_face` the context says something "
             "else than the person (the seed's first risk).",
@@ -200,7 +201,7 @@ def render_real_report(results: dict[str, Any]) -> str:
         "# Real data: faces, photographs, a face video",
         "",
         f"`make eval-real DATA={results['data']}`; model sets: "
-        + ", ".join(f"`{k}` ({v})" for k, v in results["sets"].items())
+        + ", ".join(f"`{k}` ({shown_path(v)})" for k, v in results["sets"].items())
         + (f"; at most {results['limit']} images per part" if results.get("limit") else "")
         + ". Every number comes from the full PERCEIVE stage with the configured detector.",
     ]
